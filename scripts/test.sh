@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets everything up (including the AddressSanitizer build) and runs every test:
+# the unit tests in the Release and the ASan/UBSan build, then the end-to-end tests.
+# Every suite runs even if an earlier one failed; the exit status is non-zero if any failed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh --asan
+
+failed=()
+
+echo "==> unit tests (build/release)"
+ctest --test-dir build/release --output-on-failure --no-tests=error || failed+=("unit tests (release)")
+
+echo "==> unit tests (build/asan)"
+ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
+  UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+  ctest --test-dir build/asan --output-on-failure --no-tests=error || failed+=("unit tests (asan)")
+
+if ((${#failed[@]})); then
+  echo "==> FAILED before the end-to-end tests: ${failed[*]}" >&2
+fi
+
+# pytest runs last, so its summary is the last one printed.
+echo "==> end-to-end tests"
+export JUNCTION_BIN="${JUNCTION_BIN:-$PWD/build/release/junction}"
+e2e=0
+.venv/bin/python -m pytest tests/e2e -v || e2e=$?
+
+if ((${#failed[@]})) || ((e2e != 0)); then
+  exit 1
+fi
