@@ -1,0 +1,258 @@
+"""Fixtures that run the real junction binary for the end-to-end tests.
+
+`JUNCTION_BIN` names the binary (default: build/release/junction under the repo root).
+Servers bind port 0 and report the port the OS picked on stderr, one line per --bind:
+`... Listening on http://127.0.0.1:PORT`; the fixture waits for those lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LISTENING = re.compile(r"Listening on (\S+)")
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+# 500 concurrent connections need more descriptors than a default soft limit of 1024 leaves
+# for the test process and the server (which inherits it).
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+_want = 8192 if _hard == resource.RLIM_INFINITY else min(8192, _hard)
+if _soft != resource.RLIM_INFINITY and _soft < _want:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_want, _hard))
+
+
+def junction_bin() -> Path:
+    path = Path(os.environ.get("JUNCTION_BIN", REPO / "build/release/junction"))
+    if not path.is_absolute():
+        path = REPO / path
+    return path
+
+
+def parse_address(url: str):
+    """Turn the address from a `Listening on` line into something socket.connect takes."""
+    if url.startswith("unix:"):
+        path = url[len("unix:"):]
+        return path[2:] if path.startswith("///") else path
+    m = re.fullmatch(r"(?:https?://)?\[([^\]]+)\]:(\d+)/?", url)
+    if m:
+        return (m.group(1), int(m.group(2)))
+    m = re.fullmatch(r"(?:https?://)?([^:/]+):(\d+)/?", url)
+    if m:
+        return (m.group(1), int(m.group(2)))
+    raise AssertionError(f"cannot parse listening address {url!r}")
+
+
+class _Lines:
+    """Lines read from one pipe by a background thread, so the pipe never fills."""
+
+    def __init__(self, pipe, name: str):
+        self.lines: list[str] = []
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._drain, args=(pipe,), name=name, daemon=True)
+        self.thread.start()
+
+    def _drain(self, pipe) -> None:
+        for raw in iter(pipe.readline, b""):
+            with self.cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                self.cond.notify_all()
+        pipe.close()
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def snapshot(self) -> list[str]:
+        with self.cond:
+            return list(self.lines)
+
+    def wait_for(self, pred: Callable[[list[str]], object], timeout: float):
+        """Wait until pred(lines) is truthy; return its value (None on timeout or EOF)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                value = pred(self.lines)
+                if value or self.closed:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+
+class Server:
+    """One running junction process."""
+
+    def __init__(self, args: list[str], *, binds: int, preexec_fn=None, env=None):
+        self.args = args
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=preexec_fn,
+            env=env,
+        )
+        self.stdout = _Lines(self.proc.stdout, "junction-stdout")
+        self.stderr = _Lines(self.proc.stderr, "junction-stderr")
+        self.addresses: list = []
+        if binds:
+            def listening(lines):
+                found = [m.group(1) for line in lines if (m := LISTENING.search(line))]
+                return found if len(found) >= binds else None
+
+            urls = self.stderr.wait_for(listening, START_TIMEOUT)
+            if not urls:
+                self.kill()
+                raise AssertionError(
+                    f"junction did not report {binds} listening address(es) within "
+                    f"{START_TIMEOUT}s (exit code {self.proc.poll()})\n{self.dump()}"
+                )
+            self.urls = urls
+            self.addresses = [parse_address(u) for u in urls]
+
+    @property
+    def address(self):
+        return self.addresses[0]
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1]
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def send_signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = STOP_TIMEOUT) -> Optional[int]:
+        """Wait for the process to exit; return its exit code, or None if it is still running."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.stdout.thread.join(2)
+        self.stderr.thread.join(2)
+        return code
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> Optional[int]:
+        """Send `sig` and wait for exit; kill and return None if it did not exit in time."""
+        if self.running():
+            self.send_signal(sig)
+        code = self.wait(timeout)
+        if code is None:
+            self.kill()
+        return code
+
+    def kill(self) -> None:
+        if self.running():
+            self.proc.kill()
+        self.proc.wait()
+        self.stdout.thread.join(2)
+        self.stderr.thread.join(2)
+
+    def dump(self) -> str:
+        out = self.stdout.snapshot()
+        err = self.stderr.snapshot()
+        return (
+            f"$ {' '.join(self.args)}\n--- stderr ({len(err)} lines) ---\n"
+            + "\n".join(err[-200:])
+            + f"\n--- stdout ({len(out)} lines, last 50) ---\n"
+            + "\n".join(out[-50:])
+        )
+
+
+@pytest.fixture
+def binary() -> Path:
+    path = junction_bin()
+    if not path.exists():
+        pytest.fail(f"{path} does not exist: build it with `bash scripts/setup.sh`")
+    return path
+
+
+@pytest.fixture
+def start_server(binary):
+    """A factory: start_server(*extra_args, binds=[...]) starts junction and waits for it.
+
+    By default the server binds 127.0.0.1:0 with --health-path /healthz --log-level info.
+    On teardown every server still running gets SIGTERM and must exit 0 in time.
+    """
+    servers: list[Server] = []
+
+    def start(
+        *extra: str,
+        binds: Optional[list[str]] = None,
+        health_path: Optional[str] = "/healthz",
+        log_level: str = "info",
+        preexec_fn=None,
+        wait_listening: bool = True,
+    ) -> Server:
+        binds = ["127.0.0.1:0"] if binds is None else binds
+        args = [str(binary)]
+        for b in binds:
+            args += ["--bind", b]
+        if health_path is not None:
+            args += ["--health-path", health_path]
+        if log_level is not None:
+            args += ["--log-level", log_level]
+        args += list(extra)
+        env = dict(os.environ)
+        server = Server(args, binds=len(binds) if wait_listening else 0,
+                        preexec_fn=preexec_fn, env=env)
+        servers.append(server)
+        return server
+
+    yield start
+
+    problems = []
+    for s in servers:
+        was_running = s.running()
+        code = s.stop()
+        # Shown by pytest only when the test failed.
+        print(s.dump())
+        if was_running and code != 0:
+            problems.append(
+                f"junction did not exit 0 after SIGTERM (exit code {code}; None = still "
+                f"running after {STOP_TIMEOUT}s, killed)\n{s.dump()}"
+            )
+    if problems:
+        pytest.fail("\n\n".join(problems))
+
+
+@pytest.fixture
+def server(start_server) -> Server:
+    """A junction with the default settings, serving /healthz on 127.0.0.1."""
+    return start_server()
+
+
+@pytest.fixture
+def run_junction(binary):
+    """Run junction to completion (for --help, --version, bad flags): returns CompletedProcess."""
+
+    def run(*args: str, timeout: float = 15.0) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(binary), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
