@@ -191,7 +191,9 @@ def binary() -> Path:
 def start_server(binary):
     """A factory: start_server(*extra_args, binds=[...]) starts junction and waits for it.
 
-    By default the server binds 127.0.0.1:0 with --health-path /healthz --log-level info.
+    By default the server binds 127.0.0.1:0 with --health-path /healthz --log-level info
+    --diagnostics (the health path's test aids: `?echo` echoes the request body, `?sleep=S`
+    delays the answer).
     On teardown every server still running gets SIGTERM and must exit 0 in time.
     """
     servers: list[Server] = []
@@ -201,6 +203,7 @@ def start_server(binary):
         binds: Optional[list[str]] = None,
         health_path: Optional[str] = "/healthz",
         log_level: str = "info",
+        diagnostics: bool = True,
         preexec_fn=None,
         wait_listening: bool = True,
     ) -> Server:
@@ -212,6 +215,8 @@ def start_server(binary):
             args += ["--health-path", health_path]
         if log_level is not None:
             args += ["--log-level", log_level]
+        if diagnostics:  # the ?echo and ?sleep=S test aids on the health path
+            args.append("--diagnostics")
         args += list(extra)
         env = dict(os.environ)
         server = Server(args, binds=len(binds) if wait_listening else 0,

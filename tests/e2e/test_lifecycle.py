@@ -66,7 +66,9 @@ def test_version(run_junction):
 ], ids=lambda a: " ".join(a))
 def test_bad_flag_or_value_exits_2(run_junction, args):
     """An unknown flag or a bad value prints one line starting `junction: ` on stderr and exits 2."""
-    out = run_junction(*args, "--health-path", "/healthz")
+    # A --bind of port 0 keeps a server that wrongly starts from taking the default port.
+    bind = [] if "--bind" in args else ["--bind", "127.0.0.1:0"]
+    out = run_junction(*bind, *args, timeout=10)
     lines = [l for l in out.stderr.splitlines() if l.strip()]
     assert out.returncode == 2, (out.returncode, out.stderr)
     assert len(lines) == 1 and lines[0].startswith("junction: "), out.stderr

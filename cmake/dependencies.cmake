@@ -1,0 +1,57 @@
+# Every dependency comes from a Debian 12 package (see ../shared/DESIGN.md). A missing one
+# stops the configure step with the name of the package that provides it.
+
+function(junction_require found what package)
+  if(NOT ${found})
+    message(FATAL_ERROR "Junction needs ${what}: install the Debian package '${package}' "
+                        "(scripts/setup.sh installs everything).")
+  endif()
+endfunction()
+
+find_package(Threads REQUIRED)
+
+# Boost 1.81 (Asio with C++20 coroutines and awaitable operators); Debian's default 1.74 is too old.
+find_package(Boost 1.81...<1.82 CONFIG QUIET COMPONENTS headers)
+junction_require(Boost_FOUND "Boost 1.81" libboost1.81-dev)
+
+# llhttp ships as C sources; we compile them in-tree as a static library.
+set(LLHTTP_SOURCE_DIR /usr/share/llhttp CACHE PATH "llhttp C sources")
+set(LLHTTP_INCLUDE_DIR /usr/share/include/llhttp CACHE PATH "llhttp header")
+if(NOT EXISTS ${LLHTTP_SOURCE_DIR}/llhttp.c OR NOT EXISTS ${LLHTTP_INCLUDE_DIR}/llhttp.h)
+  junction_require(FALSE "the llhttp C sources" node-llhttp)
+endif()
+add_library(llhttp STATIC ${LLHTTP_SOURCE_DIR}/llhttp.c ${LLHTTP_SOURCE_DIR}/api.c
+                          ${LLHTTP_SOURCE_DIR}/http.c)
+target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
+set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
+
+find_package(PkgConfig QUIET)
+junction_require(PkgConfig_FOUND "pkg-config" pkg-config)
+pkg_check_modules(NGHTTP2 QUIET IMPORTED_TARGET libnghttp2)
+junction_require(NGHTTP2_FOUND "nghttp2" libnghttp2-dev)
+
+find_package(OpenSSL 3 QUIET)
+junction_require(OPENSSL_FOUND "OpenSSL 3" libssl-dev)
+
+find_package(fmt CONFIG QUIET)
+junction_require(fmt_FOUND "fmt" libfmt-dev)
+find_package(spdlog CONFIG QUIET)
+junction_require(spdlog_FOUND "spdlog" libspdlog-dev)
+find_package(CLI11 CONFIG QUIET)
+junction_require(CLI11_FOUND "CLI11" libcli11-dev)
+find_package(tomlplusplus CONFIG QUIET)
+junction_require(tomlplusplus_FOUND "toml++" libtomlplusplus-dev)
+
+# The interpreter first on PATH, with its shared libpython (the bridge embeds it).
+find_package(Python3 3.9 QUIET COMPONENTS Interpreter Development.Embed)
+if(NOT Python3_FOUND)
+  message(FATAL_ERROR "Junction needs a CPython with its headers and shared libpython on PATH "
+                      "(Debian: python3-dev).")
+endif()
+find_package(pybind11 CONFIG QUIET)
+junction_require(pybind11_FOUND "pybind11" pybind11-dev)
+
+if(JUNCTION_BUILD_TESTS)
+  find_package(Catch2 2 CONFIG QUIET)
+  junction_require(Catch2_FOUND "Catch2 v2" catch2)
+endif()

@@ -1,0 +1,197 @@
+#include "gateway/config.hpp"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <thread>
+
+namespace junction::gateway {
+namespace {
+
+constexpr const char* kDescription =
+    "Junction: an HTTP/1.1 and HTTP/2 gateway for Python web apps (WSGI and ASGI).\n"
+    "APP is MODULE:ATTR, or PREFIX=MODULE:ATTR to mount it at a path prefix; 'wsgi:' or\n"
+    "'asgi:' in front forces the interface.";
+
+bool parse_port(std::string_view text, std::uint16_t& port) {
+  if (text.empty()) return false;
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > 65535) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+// A positive number of seconds (fractions allowed).
+CLI::Validator positive_seconds() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double value = 0;
+        try {
+          std::size_t used = 0;
+          value = std::stod(text, &used);
+          if (used != text.size()) return "not a number of seconds: " + text;
+        } catch (const std::exception&) {
+          return "not a number of seconds: " + text;
+        }
+        if (!(value > 0) || value > 86400 * 365) return "must be a positive number of seconds";
+        return {};
+      },
+      "SECONDS");
+}
+
+void add_seconds(CLI::App& app, const char* name, seconds_d& target, const char* help) {
+  auto* option = app.add_option_function<double>(
+      name, [&target](double value) { target = seconds_d(value); }, help);
+  option->check(positive_seconds());
+  option->default_str(fmt::format("{:g}", target.count()));
+  option->type_name("S");
+}
+
+}  // namespace
+
+std::optional<BindAddress> parse_bind_address(const std::string& text, std::string& error) {
+  BindAddress bind;
+  bind.text = text;
+  if (text.starts_with("unix:")) {
+    bind.kind = BindAddress::Kind::unix_socket;
+    bind.path = text.substr(5);
+    if (bind.path.empty()) {
+      error = "unix: needs a socket path, as in unix:/run/junction.sock";
+      return std::nullopt;
+    }
+    return bind;
+  }
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      error = "expected [IPv6]:PORT, got '" + text + "'";
+      return std::nullopt;
+    }
+    bind.host = text.substr(1, close - 1);
+    port_text = std::string_view(text).substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      error = "expected HOST:PORT, [IPv6]:PORT or unix:PATH, got '" + text + "'";
+      return std::nullopt;
+    }
+    bind.host = text.substr(0, colon);
+    if (bind.host.find(':') != std::string::npos) {
+      error = "IPv6 addresses need brackets, as in [::1]:8000, got '" + text + "'";
+      return std::nullopt;
+    }
+    port_text = std::string_view(text).substr(colon + 1);
+  }
+  if (bind.host.empty()) {
+    error = "missing host in '" + text + "' (use 0.0.0.0:PORT for every interface)";
+    return std::nullopt;
+  }
+  if (!parse_port(port_text, bind.port)) {
+    error = "bad port in '" + text + "': expected a number from 0 to 65535";
+    return std::nullopt;
+  }
+  return bind;
+}
+
+Config parse_command_line(int argc, const char* const* argv) {
+  Config config;
+  unsigned hardware = std::thread::hardware_concurrency();
+  config.io_threads = hardware == 0 ? 1 : hardware;
+
+  CLI::App app(kDescription, "junction");
+  app.set_version_flag("--version", std::string("junction ") + JUNCTION_VERSION);
+  app.get_formatter()->column_width(40);
+
+  std::vector<std::string> binds;
+  app.add_option("apps", config.apps, "Python apps to serve (MODULE:ATTR or PREFIX=MODULE:ATTR)")
+      ->type_name("APP");
+  app.add_option("--bind,-b", binds,
+                 "Listen on HOST:PORT, [V6]:PORT or unix:PATH; repeatable (default "
+                 "127.0.0.1:8000)")
+      ->type_name("ADDR");
+  app.add_option("--io-threads", config.io_threads, "I/O threads (default: one per core)")
+      ->check(CLI::Range(1u, 256u))
+      ->type_name("N");
+  app.add_option("--log-level", config.log_level, "Log level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "error", "critical"}))
+      ->default_str("info")
+      ->type_name("LEVEL");
+  app.add_flag("--access-log,!--no-access-log", config.access_log,
+               "One line per request on stdout: client, request, status, bytes, duration "
+               "(default: on)");
+
+  auto& limits = config.limits;
+  app.add_option("--limit-request-line", limits.request_line,
+                 "Longest request line in bytes; longer gets 414")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--limit-request-fields", limits.header_fields,
+                 "Most header fields in a request; more gets 431")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--limit-request-field-size", limits.header_field_size,
+                 "Longest header field (name and value) in bytes; longer gets 431")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--limit-request-header-size", limits.header_block_size,
+                 "Largest request head (all header fields) in bytes; larger gets 431")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{16} << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--max-body-size", limits.max_body_size,
+                 "Largest request body in bytes; larger gets 413")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 50))
+      ->capture_default_str()
+      ->type_name("BYTES");
+
+  auto& timeouts = config.timeouts;
+  add_seconds(app, "--timeout-keep-alive", timeouts.keep_alive,
+              "Close a keep-alive connection idle this long between requests");
+  add_seconds(app, "--timeout-request-header", timeouts.request_header,
+              "Answer 408 and close when a request head takes longer than this");
+  add_seconds(app, "--timeout-request-body", timeouts.request_body,
+              "Answer 408 (or abort) when the request body stalls this long");
+  add_seconds(app, "--graceful-timeout", timeouts.graceful,
+              "On SIGTERM/SIGINT, let in-flight requests finish this long, then cut them");
+
+  app.add_option("--health-path", config.health_path,
+                 "Answer GET/HEAD on this exact path with 200 'ok', without Python (default: "
+                 "off)")
+      ->type_name("PATH")
+      ->check([](const std::string& path) -> std::string {
+        return path.starts_with('/') ? "" : "must start with '/'";
+      });
+  app.add_flag("--diagnostics", config.diagnostics,
+               "Testing aid: the health path also echoes a request body (?echo) and delays "
+               "its answer (?sleep=S, at most 60). Not for production.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    throw CommandLineExit{0, app.help()};
+  } catch (const CLI::CallForVersion&) {
+    throw CommandLineExit{0, std::string("junction ") + JUNCTION_VERSION + "\n"};
+  } catch (const CLI::ParseError& e) {
+    throw CommandLineExit{2, std::string("junction: ") + e.what() + " (see junction --help)\n"};
+  }
+
+  if (config.diagnostics && config.health_path.empty()) {
+    throw CommandLineExit{2, "junction: --diagnostics needs --health-path\n"};
+  }
+  if (binds.empty()) binds.push_back("127.0.0.1:8000");
+  for (const auto& text : binds) {
+    std::string error;
+    auto bind = parse_bind_address(text, error);
+    if (!bind) throw CommandLineExit{2, "junction: --bind: " + error + "\n"};
+    config.binds.push_back(std::move(*bind));
+  }
+  return config;
+}
+
+}  // namespace junction::gateway

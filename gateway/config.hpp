@@ -1,0 +1,65 @@
+// Configuration: everything the command line sets, with the defaults in one place.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace junction::gateway {
+
+using seconds_d = std::chrono::duration<double>;
+
+// Bounds on what one client may make us hold (../shared/DESIGN.md, "Bounded everything").
+struct Limits {
+  std::size_t request_line = 8190;        // 414 past it
+  std::size_t header_fields = 100;        // 431 past it
+  std::size_t header_field_size = 8190;   // one "name: value" line; 431 past it
+  std::size_t header_block_size = 65536;  // the whole head; 431 past it
+  std::uint64_t max_body_size = 1ull << 30;  // 413 past it
+};
+
+struct Timeouts {
+  seconds_d keep_alive{5.0};       // idle between requests: closed silently
+  seconds_d request_header{10.0};  // from the first byte of a head to its end: 408
+  seconds_d request_body{30.0};    // a stall while the app waits for body bytes: 408
+  seconds_d graceful{30.0};        // in-flight work after SIGTERM before connections are cut
+};
+
+struct BindAddress {
+  enum class Kind { tcp, unix_socket };
+  Kind kind = Kind::tcp;
+  std::string host;  // literal IPv4/IPv6 address or a host name, without brackets
+  std::uint16_t port = 0;
+  std::string path;  // unix socket path
+  std::string text;  // as the user wrote it, for messages
+};
+
+// Parses "HOST:PORT", "[V6]:PORT" or "unix:PATH"; nullopt with `error` set when malformed.
+std::optional<BindAddress> parse_bind_address(const std::string& text, std::string& error);
+
+struct Config {
+  std::vector<BindAddress> binds;
+  unsigned io_threads = 1;
+  std::string log_level = "info";
+  bool access_log = true;
+  Limits limits;
+  Timeouts timeouts;
+  std::string health_path;   // empty: off
+  bool diagnostics = false;  // echo/sleep aids on the health path, for front-end tests
+  std::vector<std::string> apps;
+};
+
+// The command line could not be turned into a Config (or asked for --help / --version):
+// print `message` (to stdout when exit_code is 0, else stderr) and exit with exit_code.
+struct CommandLineExit {
+  int exit_code;
+  std::string message;
+};
+
+// Throws CommandLineExit for --help, --version and every usage error.
+Config parse_command_line(int argc, const char* const* argv);
+
+}  // namespace junction::gateway

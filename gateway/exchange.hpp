@@ -1,0 +1,113 @@
+// The request model: one request and its response, the same for HTTP/1.1 and HTTP/2 and for
+// WSGI and ASGI apps (../shared/DESIGN.md, "The request model").
+//
+// A protocol session implements Exchange; an App consumes it. Every method may be called from
+// any thread: the implementation hops onto the connection's I/O thread. Every handler runs on
+// that I/O thread, so handlers must not block; a bridge wakes its own thread from there.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/system/error_code.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace junction::gateway {
+
+using error_code = boost::system::error_code;
+
+// Header fields in arrival order, duplicates kept. Request field names keep the client's case.
+using Header = std::pair<std::string, std::string>;
+using Headers = std::vector<Header>;
+
+struct HttpVersion {
+  int major = 1;
+  int minor = 1;
+  friend bool operator==(HttpVersion, HttpVersion) = default;
+};
+
+struct Address {
+  std::string host;  // numeric IP, or the socket path for unix sockets
+  int port = 0;      // 0 for unix sockets
+};
+
+struct RequestHead {
+  std::string method;
+  std::string target;     // the request-target exactly as received
+  std::string path;       // its path, still percent-encoded ("*" for OPTIONS *)
+  std::string query;      // after '?', without it; empty when absent
+  std::string authority;  // Host, or the authority of an absolute-form target
+  HttpVersion version;
+  std::string scheme = "http";
+  Headers headers;
+  // Known body size; nullopt for chunked bodies (or HTTP/2 without content-length).
+  std::optional<std::uint64_t> content_length;
+  bool has_body = false;
+  bool expect_continue = false;
+  Address client;
+  Address server;
+  std::chrono::steady_clock::time_point received_at;
+};
+
+struct ResponseHead {
+  int status = 200;
+  Headers headers;
+};
+
+class Exchange {
+ public:
+  using Handler = std::function<void(error_code)>;
+  using ReadHandler = std::function<void(error_code, std::size_t)>;
+
+  virtual ~Exchange() = default;
+
+  // Immutable once the exchange reaches the app, so any thread may read it.
+  virtual const RequestHead& request() const noexcept = 0;
+
+  // The executor every handler runs on: the connection's I/O thread.
+  virtual boost::asio::any_io_executor executor() const = 0;
+
+  // --- Request body source -------------------------------------------------------------------
+  // Reads up to into.size() bytes; `into` must stay valid until the handler runs. Bytes are read
+  // from the client only while a read is outstanding (backpressure), and the first read answers
+  // `Expect: 100-continue`. The body ends with errc::end_of_body; other errors are final.
+  virtual void async_read_body(std::span<char> into, ReadHandler handler) = 0;
+
+  // --- Response sink -------------------------------------------------------------------------
+  // Records the response head. Nothing goes on the wire before the first write or finish, so a
+  // small response leaves in one write with its head. A new start() may replace the head until
+  // then (an app that fails before sending anything gets a 500 instead).
+  virtual void start(ResponseHead head) = 0;
+
+  // Queues a body chunk; `last` ends the body (no trailers). The handler runs once the bytes are
+  // accepted within the connection's output bound: that is the backpressure. Errors:
+  // errc::client_gone, errc::invalid_response, errc::length_mismatch, errc::response_state.
+  virtual void async_write(std::string chunk, bool last, Handler handler) = 0;
+
+  // Ends the body, with trailers where the protocol carries them.
+  virtual void async_finish(Headers trailers, Handler handler) = 0;
+
+  // The app failed after the head was sent: the client must see a broken response, not a
+  // complete one (HTTP/1: the connection is closed; HTTP/2: RST_STREAM).
+  virtual void abort() = 0;
+
+  // Called at most once, on the I/O thread, when the client goes away before the response is
+  // complete. Registered after the fact, it runs at once (posted).
+  virtual void on_client_gone(std::function<void()> callback) = 0;
+};
+
+// An application behind the router: Python bridges and the built-in health endpoint.
+class App {
+ public:
+  virtual ~App() = default;
+  // Runs on an I/O thread and must not block: hand the exchange to another thread, or answer.
+  virtual void handle(std::shared_ptr<Exchange> exchange) = 0;
+};
+
+}  // namespace junction::gateway

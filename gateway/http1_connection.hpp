@@ -1,0 +1,839 @@
+// One HTTP/1.1 connection: the connection coroutine, and the Exchange it hands to apps.
+//
+// The coroutine reads and parses requests one at a time; pipelined requests wait in the read
+// buffer and are answered in order, so the pipeline depth is bounded by the buffer. Body bytes
+// are read from the socket only while the app has a read outstanding (backpressure). Responses
+// are written by a callback chain with one write in flight; output queued past a high-water mark
+// holds back the app's write handlers. Timeouts come from one watchdog timer per connection
+// whose deadline moves as the connection changes phase, so a request costs no timer operations.
+//
+// Stream is a connected socket (or an in-memory stream in tests) on an io_context executor.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "gateway/access_log.hpp"
+#include "gateway/config.hpp"
+#include "gateway/errors.hpp"
+#include "gateway/exchange.hpp"
+#include "gateway/http1_parser.hpp"
+#include "gateway/http1_response.hpp"
+#include "gateway/router.hpp"
+#include "gateway/text.hpp"
+
+namespace junction::gateway {
+
+namespace asio = boost::asio;
+
+// What every connection of a server shares; outlives them all.
+struct ConnectionContext {
+  const Limits& limits;
+  const Timeouts& timeouts;
+  const Router& router;
+  AccessLog* access_log = nullptr;  // null: off
+};
+
+// The face a connection shows the server, for graceful shutdown.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Finish the request in flight (if any) with Connection: close; close an idle connection now.
+  virtual void on_shutdown() = 0;
+  // The grace period is over: close now.
+  virtual void terminate() = 0;
+};
+
+template <class Stream>
+class Http1Connection final : public Connection,
+                              public std::enable_shared_from_this<Http1Connection<Stream>> {
+ public:
+  using executor_type = asio::io_context::executor_type;
+  using clock = std::chrono::steady_clock;
+
+  // Bytes of request we hold at once: the head is copied out as it is parsed, so this bounds
+  // only body pieces in flight and pipelined requests read ahead.
+  static constexpr std::size_t kReadBufferSize = 32 * 1024;
+  // Queued response bytes past which an app's write waits for the socket.
+  static constexpr std::size_t kOutputHighWater = 64 * 1024;
+  // After the response, unread request body up to this size is read and dropped to keep the
+  // connection; a larger rest closes it instead.
+  static constexpr std::uint64_t kMaxDrainBytes = 256 * 1024;
+  // Lingering close (RFC 9112 §9.6): how long and how much we read after shutting down our
+  // side, so that a client still sending does not turn our last response into a TCP reset.
+  static constexpr std::chrono::seconds kLingerTime{2};
+  static constexpr std::size_t kMaxLingerBytes = 1 << 20;
+
+  Http1Connection(Stream stream, const ConnectionContext& context, Address client,
+                  Address server)
+      : stream_(std::move(stream)),
+        context_(context),
+        parser_(context.limits),
+        read_buffer_(new char[kReadBufferSize]),
+        watchdog_(stream_.get_executor()),
+        wake_(stream_.get_executor()),
+        client_(std::move(client)),
+        server_(std::move(server)) {}
+
+  executor_type get_executor() { return stream_.get_executor(); }
+
+  // The connection coroutine. Returns once the connection is closed.
+  asio::awaitable<void> async_run() {
+    auto self = this->shared_from_this();
+    co_await asio::this_coro::throw_if_cancelled(false);
+    arm_watchdog();
+    bool graceful = true;
+    while (!closed_) {
+      auto outcome = co_await async_serve_one();
+      if (outcome == Outcome::next) continue;
+      graceful = outcome == Outcome::close;
+      break;
+    }
+    co_await async_close(graceful);
+  }
+
+  void on_shutdown() override {
+    shutting_down_ = true;
+    keep_alive_ = false;
+    if (waiting_idle_) cancel_reads();
+  }
+
+  void terminate() override {
+    shutting_down_ = true;
+    keep_alive_ = false;
+    terminated_ = true;
+    close_now();
+  }
+
+ private:
+  class ExchangeImpl;
+  enum class Outcome { next, close, abort };
+  enum class Deadline { none, idle, header, body, closing };
+
+  // ---------------------------------------------------------------------------------------
+  // The request loop
+
+  asio::awaitable<Outcome> async_serve_one() {
+    // 1. The head. Bytes may already be buffered (pipelining) or still to come.
+    std::optional<clock::time_point> head_deadline;
+    for (;;) {
+      if (has_buffered()) {
+        auto result = parser_.parse(buffered());
+        consume(result.consumed);
+        if (result.event == RequestParser::Event::head) break;
+        // The end of a bodyless message comes after its head: parse on.
+        if (result.event == RequestParser::Event::end) continue;
+        if (result.event == RequestParser::Event::error) {
+          queue_error(parser_.status(), parser_.reason());
+          co_return Outcome::close;
+        }
+      }
+      bool begun = parser_.in_message();
+      if (shutting_down_ && !begun) co_return Outcome::close;
+      if (begun && !head_deadline) head_deadline = clock::now() + to_duration(timeouts().request_header);
+      if (head_deadline) {
+        set_deadline(*head_deadline, Deadline::header);
+      } else {
+        auto idle = requests_ == 0 ? timeouts().request_header : timeouts().keep_alive;
+        set_deadline(clock::now() + to_duration(idle), Deadline::idle);
+      }
+      waiting_idle_ = !begun;
+      auto ec = co_await async_fill();
+      waiting_idle_ = false;
+      if (ec) {
+        if (timed_out_ == Deadline::header) queue_error(408, "request head not received in time");
+        else if (begun && timed_out_ == Deadline::none && !shutting_down_ && ec != asio::error::operation_aborted)
+          queue_error(400, "connection closed inside the request head");
+        co_return Outcome::close;
+      }
+    }
+    set_deadline(clock::time_point::max(), Deadline::none);
+
+    // 2. Hand the exchange to its app.
+    begin_exchange(parser_.take_head());
+    context_.router.resolve(exchange_->request()).handle(exchange_);
+
+    // 3. Serve body reads until the response is complete.
+    for (;;) {
+      if (read_handler_) {
+        if (serve_body_from_buffer()) continue;
+        if (client_gone_) {
+          complete_read(errc::client_gone, 0);
+          continue;
+        }
+        send_continue();
+        set_deadline(clock::now() + to_duration(timeouts().request_body), Deadline::body);
+        auto ec = co_await async_fill();
+        set_deadline(clock::time_point::max(), Deadline::none);
+        if (ec) {
+          if (timed_out_ == Deadline::body) {
+            timed_out_ = Deadline::none;
+            fail_body(errc::body_timeout, 408, "request body not received in time");
+          } else {
+            lose_client();
+          }
+        }
+        continue;
+      }
+      if (response_done_ || client_gone_) break;
+      // The app is working. Watch the socket meanwhile, so that a client that leaves is noticed.
+      if (body_done_) start_watch_read();
+      co_await async_wait_event();
+      if (peer_closed_ && !response_done_) lose_client();
+    }
+
+    // 4. Close or go on.
+    if (response_done_) log_access();
+    auto aborted = aborted_ || client_gone_;
+    end_exchange();
+    if (aborted) co_return Outcome::abort;
+    if (!keep_alive_) co_return Outcome::close;
+    if (!body_done_ && !co_await async_drain_body()) co_return Outcome::close;
+    co_return Outcome::next;
+  }
+
+  void begin_exchange(RequestHead head) {
+    ++requests_;
+    head.client = client_;
+    head.server = server_;
+    head.received_at = clock::now();
+    keep_alive_ = parser_.keep_alive() && !shutting_down_;
+    is_head_request_ = head.method == "HEAD";
+    body_done_ = !head.has_body;
+    body_pending_ = {};
+    body_error_ = {};
+    continue_sent_ = false;
+    response_ = {};
+    head_started_ = head_sent_ = response_done_ = aborted_ = false;
+    body_bytes_sent_ = 0;
+    framing_ = {};
+    status_ = 0;
+    exchange_ = std::make_shared<ExchangeImpl>(this->shared_from_this(), std::move(head));
+  }
+
+  void end_exchange() {
+    if (read_handler_) complete_read(errc::client_gone, 0);
+    gone_callback_ = nullptr;
+    exchange_.reset();
+  }
+
+  // Reads and drops the rest of a request body the app did not want, so the connection can
+  // carry the next request. False when the rest is too large or does not come.
+  asio::awaitable<bool> async_drain_body() {
+    std::uint64_t dropped = body_pending_.size();
+    body_pending_ = {};
+    consume(0);
+    for (;;) {
+      while (has_buffered()) {
+        auto result = parser_.parse(buffered());
+        consume(result.consumed);
+        switch (result.event) {
+          case RequestParser::Event::body:
+            dropped += result.body.size();
+            if (dropped > kMaxDrainBytes) co_return false;
+            break;
+          case RequestParser::Event::end: body_done_ = true; co_return true;
+          case RequestParser::Event::error: co_return false;
+          default: break;
+        }
+      }
+      set_deadline(clock::now() + to_duration(timeouts().request_body), Deadline::body);
+      auto ec = co_await async_fill();
+      set_deadline(clock::time_point::max(), Deadline::none);
+      if (ec) co_return false;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reading
+
+  bool has_buffered() const noexcept { return read_begin_ < read_end_; }
+  std::string_view buffered() const noexcept {
+    return {read_buffer_.get() + read_begin_, read_end_ - read_begin_};
+  }
+  void consume(std::size_t n) noexcept {
+    read_begin_ += n;
+    // Reset to the front when everything is used, unless a watch read is filling the buffer.
+    if (read_begin_ == read_end_ && body_pending_.empty() && !watch_in_flight_)
+      read_begin_ = read_end_ = 0;
+  }
+
+  // Moves unparsed bytes to the front. Not while a body piece points into the buffer, nor
+  // while a watch read fills it.
+  void compact() noexcept {
+    if (read_begin_ == 0 || !body_pending_.empty() || watch_in_flight_) return;
+    std::memmove(read_buffer_.get(), read_buffer_.get() + read_begin_, read_end_ - read_begin_);
+    read_end_ -= read_begin_;
+    read_begin_ = 0;
+  }
+
+  // Reads more bytes into the buffer. Errors: EOF or reset from the peer, operation_aborted
+  // when a timeout or shutdown cancelled the read (timed_out_ says which).
+  asio::awaitable<error_code> async_fill() {
+    while (watch_in_flight_) co_await async_wait_event();
+    if (peer_closed_) co_return peer_error_;
+    if (timed_out_ != Deadline::none) co_return asio::error::operation_aborted;
+    compact();
+    if (read_end_ == kReadBufferSize) co_return asio::error::no_buffer_space;
+    auto [ec, n] = co_await stream_.async_read_some(
+        asio::buffer(read_buffer_.get() + read_end_, kReadBufferSize - read_end_),
+        asio::as_tuple(asio::use_awaitable));
+    read_end_ += n;
+    if (ec == asio::error::operation_aborted) {
+      co_await asio::this_coro::reset_cancellation_state();
+    } else if (ec) {
+      peer_closed_ = true;
+      peer_error_ = ec;
+    }
+    co_return ec;
+  }
+
+  // While the app works on a request whose body is in, one read stays outstanding to notice
+  // a client that goes away; whatever it reads (a pipelined request) is kept.
+  void start_watch_read() {
+    if (watch_in_flight_ || peer_closed_ || closed_) return;
+    compact();
+    if (read_end_ == kReadBufferSize) return;  // full: stop reading, the client must wait
+    watch_in_flight_ = true;
+    stream_.async_read_some(
+        asio::buffer(read_buffer_.get() + read_end_, kReadBufferSize - read_end_),
+        asio::bind_cancellation_slot(
+            watch_cancel_.slot(), [self = this->shared_from_this()](error_code ec, std::size_t n) {
+              self->watch_in_flight_ = false;
+              self->read_end_ += n;
+              if (ec && ec != asio::error::operation_aborted) {
+                self->peer_closed_ = true;
+                self->peer_error_ = ec;
+              }
+              self->notify();
+            }));
+  }
+
+  // Delivers buffered body bytes (or the end, or an error) to the app's outstanding read.
+  // False when the socket must be read first.
+  bool serve_body_from_buffer() {
+    if (body_error_) {
+      complete_read(body_error_, 0);
+      return true;
+    }
+    if (body_pending_.empty() && !body_done_ && has_buffered()) {
+      auto result = parser_.parse(buffered());
+      consume(result.consumed);
+      switch (result.event) {
+        case RequestParser::Event::body: body_pending_ = result.body; break;
+        case RequestParser::Event::end: body_done_ = true; break;
+        case RequestParser::Event::error:
+          fail_body(parser_.status() == 413 ? errc::body_too_large : errc::bad_body,
+                    parser_.status(), parser_.reason());
+          return true;
+        default: break;
+      }
+    }
+    if (!body_pending_.empty()) {
+      auto n = std::min(body_pending_.size(), read_into_.size());
+      std::memcpy(read_into_.data(), body_pending_.data(), n);
+      body_pending_.remove_prefix(n);
+      if (body_pending_.empty()) consume(0);
+      complete_read({}, n);
+      return true;
+    }
+    if (body_done_) {
+      complete_read(errc::end_of_body, 0);
+      return true;
+    }
+    return false;
+  }
+
+  void complete_read(error_code ec, std::size_t n) {
+    auto handler = std::move(read_handler_);
+    read_handler_ = nullptr;
+    read_into_ = {};
+    if (handler) asio::post(get_executor(), [h = std::move(handler), ec, n] { h(ec, n); });
+  }
+
+  // The request body cannot be read on: tell the app, and answer for it if it has not begun
+  // its response (413 for a body that grew too large, 408 for a stall, 400 for bad framing).
+  void fail_body(errc error, int status, const std::string& reason) {
+    body_error_ = error;
+    keep_alive_ = false;
+    if (!head_sent_) {
+      queue_error(status, reason);
+      response_done_ = true;
+      status_ = status;
+    } else {
+      aborted_ = true;
+    }
+    complete_read(error, 0);
+  }
+
+  // RFC 9110 §10.1.1: 100 Continue goes out when the app first asks for the body, and never
+  // once a final response has begun.
+  void send_continue() {
+    if (continue_sent_ || !exchange_ || !exchange_->request().expect_continue || head_sent_)
+      return;
+    continue_sent_ = true;
+    out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+    flush();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The response sink (called through ExchangeImpl, on this connection's thread)
+
+  bool current(const ExchangeImpl* exchange) const noexcept {
+    return exchange_.get() == exchange && !closed_;
+  }
+
+  void do_read_body(const ExchangeImpl* exchange, std::span<char> into,
+                    Exchange::ReadHandler handler) {
+    auto fail = [&](error_code ec) {
+      asio::post(get_executor(), [h = std::move(handler), ec] { h(ec, 0); });
+    };
+    if (!current(exchange) || client_gone_) return fail(errc::client_gone);
+    if (read_handler_) return fail(errc::response_state);
+    read_into_ = into;
+    read_handler_ = std::move(handler);
+    notify();
+  }
+
+  void do_start(const ExchangeImpl* exchange, ResponseHead head) {
+    if (!current(exchange) || head_sent_ || response_done_) return;
+    response_ = std::move(head);
+    head_started_ = true;
+  }
+
+  void do_write(const ExchangeImpl* exchange, std::string chunk, bool last,
+                Exchange::Handler handler) {
+    error_code ec = check_writable(exchange);
+    if (!ec && !head_sent_) ec = send_head(last ? std::optional(chunk.size()) : std::nullopt);
+    if (!ec) ec = append_body(chunk);
+    if (!ec && last) end_body({});
+    complete_write(ec, std::move(handler));
+  }
+
+  void do_finish(const ExchangeImpl* exchange, Headers trailers, Exchange::Handler handler) {
+    error_code ec = check_writable(exchange);
+    if (!ec && !head_sent_) ec = send_head(std::uint64_t{0});
+    if (!ec) end_body(std::move(trailers));
+    complete_write(ec, std::move(handler));
+  }
+
+  void do_abort(const ExchangeImpl* exchange) {
+    if (!current(exchange) || response_done_) return;
+    if (!head_sent_) {
+      queue_error(500, {});
+      status_ = 500;
+    }
+    aborted_ = head_sent_;
+    keep_alive_ = false;
+    response_done_ = true;
+    notify();
+  }
+
+  void do_on_client_gone(ExchangeImpl* exchange, std::function<void()> callback) {
+    if (exchange->lost_) {
+      asio::post(get_executor(), std::move(callback));
+    } else if (current(exchange) && !response_done_) {
+      gone_callback_ = std::move(callback);
+    }
+  }
+
+  error_code check_writable(const ExchangeImpl* exchange) const noexcept {
+    if (!current(exchange) || client_gone_) return errc::client_gone;
+    if (response_done_ || !head_started_) return errc::response_state;
+    return {};
+  }
+
+  // Serialises the head. `known_length` is the whole body's size when the first write is also
+  // the last, so a one-piece body gets Content-Length instead of chunked framing.
+  error_code send_head(std::optional<std::uint64_t> known_length) {
+    const auto& request = exchange_->request();
+    int status = response_.status;
+    if (status < 200 || status > 999) return errc::invalid_response;
+    std::optional<std::uint64_t> declared;
+    for (const auto& [name, value] : response_.headers) {
+      if (!valid_field_name(name) || !valid_response_field_value(value))
+        return errc::invalid_response;
+      if (iequals(name, "content-length")) {
+        std::uint64_t length = 0;
+        auto text = trim(value);
+        auto [end, parse_ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+        if (parse_ec != std::errc() || end != text.data() + text.size() || text.empty() ||
+            (declared && *declared != length))
+          return errc::invalid_response;
+        declared = length;
+      } else if (iequals(name, "connection")) {
+        for_each_list_element(value, [&](std::string_view token) {
+          if (iequals(token, "close")) keep_alive_ = false;
+        });
+      }
+    }
+    bool bodiless = status == 204 || status == 304;
+    if (bodiless) {
+      framing_ = {Framing::Kind::none, 0};
+    } else if (declared) {
+      framing_ = {Framing::Kind::content_length, *declared};
+    } else if (known_length) {
+      framing_ = {Framing::Kind::content_length, *known_length};
+    } else if (request.version.minor >= 1) {
+      framing_ = {Framing::Kind::chunked, 0};
+    } else {
+      framing_ = {Framing::Kind::until_close, 0};
+      keep_alive_ = false;
+    }
+    // A request body still unread after the response must be drained to keep the connection:
+    // not when the client waits for 100 Continue (it may never send), nor when it is large.
+    if (!body_done_) {
+      bool waiting_for_continue = request.expect_continue && !continue_sent_;
+      bool unknown_or_large = !request.content_length ||
+                              *request.content_length - parser_.body_received() > kMaxDrainBytes;
+      if (waiting_for_continue || unknown_or_large) keep_alive_ = false;
+    }
+    auto wire = framing_;
+    if (is_head_request_ && wire.kind == Framing::Kind::chunked) wire.kind = Framing::Kind::none;
+    append_response_head(out_, request.version, status, response_.headers, wire, keep_alive_);
+    head_sent_ = true;
+    status_ = status;
+    return {};
+  }
+
+  error_code append_body(std::string_view chunk) {
+    error_code ec;
+    if (framing_.kind == Framing::Kind::none) {
+      chunk = {};
+    } else if (framing_.kind == Framing::Kind::content_length &&
+               body_bytes_sent_ + chunk.size() > framing_.length) {
+      // Never send more than the app declared; the rest is an app error.
+      chunk = chunk.substr(0, framing_.length - body_bytes_sent_);
+      ec = errc::length_mismatch;
+    }
+    body_bytes_sent_ += chunk.size();
+    if (is_head_request_ || chunk.empty()) return ec;
+    if (framing_.kind == Framing::Kind::chunked) {
+      append_chunk(out_, chunk);
+    } else {
+      out_.append(chunk);
+    }
+    return ec;
+  }
+
+  void end_body(const Headers& trailers) {
+    if (framing_.kind == Framing::Kind::chunked && !is_head_request_) {
+      append_last_chunk(out_, trailers);
+    } else if (framing_.kind == Framing::Kind::content_length && !is_head_request_ &&
+               body_bytes_sent_ < framing_.length) {
+      // The app sent less than its Content-Length: the client must see a cut response.
+      aborted_ = true;
+    } else if (framing_.kind == Framing::Kind::until_close) {
+      keep_alive_ = false;
+    }
+    response_done_ = true;
+    notify();
+  }
+
+  // Sends what was queued and completes the app's handler: at once while the output stays
+  // under the high-water mark, else when the socket has taken enough.
+  void complete_write(error_code ec, Exchange::Handler handler) {
+    flush();
+    if (!handler) return;
+    if (ec || pending_output() <= kOutputHighWater) {
+      asio::post(get_executor(), [h = std::move(handler), ec] { h(ec); });
+    } else {
+      write_waiters_.push_back(std::move(handler));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Writing
+
+  std::size_t pending_output() const noexcept { return out_.size() + writing_.size(); }
+
+  void queue_error(int status, std::string_view detail) {
+    keep_alive_ = false;
+    if (!head_sent_) append_error_response(out_, status, detail);
+    head_sent_ = true;
+    flush();
+  }
+
+  void flush() {
+    if (write_in_flight_ || out_.empty() || closed_) return;
+    writing_.swap(out_);
+    out_.clear();
+    write_in_flight_ = true;
+    asio::async_write(stream_, asio::buffer(writing_),
+                      [self = this->shared_from_this()](error_code ec, std::size_t) {
+                        self->on_written(ec);
+                      });
+  }
+
+  void on_written(error_code ec) {
+    write_in_flight_ = false;
+    writing_.clear();
+    if (ec) {
+      write_failed_ = true;
+      out_.clear();
+      lose_client();
+      release_write_waiters(errc::client_gone);
+      notify();
+      return;
+    }
+    if (out_.size() <= kOutputHighWater) release_write_waiters({});
+    flush();
+    notify();
+  }
+
+  void release_write_waiters(error_code ec) {
+    auto waiters = std::move(write_waiters_);
+    write_waiters_.clear();
+    for (auto& handler : waiters) asio::post(get_executor(), [h = std::move(handler), ec] { h(ec); });
+  }
+
+  // The client is gone: the app hears it once, its reads and writes fail from now on.
+  void lose_client() {
+    if (client_gone_) return;
+    client_gone_ = true;
+    keep_alive_ = false;
+    if (exchange_ && !response_done_) exchange_->lost_ = true;
+    if (gone_callback_ && !response_done_) asio::post(get_executor(), std::move(gone_callback_));
+    gone_callback_ = nullptr;
+    release_write_waiters(errc::client_gone);
+    notify();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Closing: the one way a connection ends.
+
+  asio::awaitable<void> async_close(bool graceful) {
+    // Let queued output reach the client (bounded by the linger time).
+    set_deadline(clock::now() + kLingerTime, Deadline::closing);
+    while (!closed_ && !write_failed_ && (write_in_flight_ || !out_.empty())) {
+      flush();
+      co_await async_wait_event();
+      if (timed_out_ != Deadline::none) break;
+    }
+    bool unread_input = !parser_.body_complete() || has_buffered() || !body_done_;
+    if (!closed_ && graceful && !write_failed_ && timed_out_ == Deadline::none && !peer_closed_ &&
+        unread_input) {
+      error_code ignored;
+      stream_.shutdown(asio::socket_base::shutdown_send, ignored);
+      while (watch_in_flight_) co_await async_wait_event();
+      body_pending_ = {};
+      read_begin_ = read_end_ = 0;
+      std::size_t drained = 0;
+      while (drained < kMaxLingerBytes) {
+        auto ec = co_await async_fill();
+        if (ec) break;
+        drained += read_end_;
+        read_begin_ = read_end_ = 0;
+      }
+    }
+    close_now();
+  }
+
+  void close_now() {
+    if (closed_) return;
+    closed_ = true;
+    lose_client();
+    error_code ignored;
+    stream_.shutdown(asio::socket_base::shutdown_both, ignored);
+    stream_.close(ignored);
+    watchdog_.cancel();
+    wake_.cancel();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Waiting and timeouts
+
+  // Suspends until notify() (or a cancellation); callers re-check their state after.
+  asio::awaitable<void> async_wait_event() {
+    wake_.expires_at(clock::time_point::max());
+    auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted)
+      co_await asio::this_coro::reset_cancellation_state();
+  }
+
+  void notify() { wake_.cancel(); }
+
+  static clock::duration to_duration(seconds_d s) {
+    return std::chrono::duration_cast<clock::duration>(s);
+  }
+  const Timeouts& timeouts() const noexcept { return context_.timeouts; }
+
+  // Moving the deadline later costs nothing: the watchdog re-arms when it fires early. Only
+  // an earlier deadline moves the timer.
+  void set_deadline(clock::time_point when, Deadline kind) {
+    deadline_ = when;
+    deadline_kind_ = kind;
+    timed_out_ = Deadline::none;
+    if (when < watchdog_.expiry()) watchdog_.expires_at(when);
+  }
+
+  void arm_watchdog() {
+    watchdog_.expires_at(deadline_);
+    watchdog_.async_wait([self = this->shared_from_this()](error_code) { self->on_watchdog(); });
+  }
+
+  void on_watchdog() {
+    if (closed_) return;
+    if (deadline_ <= clock::now()) {
+      timed_out_ = deadline_kind_;
+      deadline_ = clock::time_point::max();
+      deadline_kind_ = Deadline::none;
+      cancel_reads();
+      notify();
+    }
+    arm_watchdog();
+  }
+
+  // Cancels the reads in flight (never the write: a response being written is not cut by a
+  // read timeout).
+  void cancel_reads() {
+    watch_cancel_.emit(asio::cancellation_type::terminal);
+    run_cancel_.emit(asio::cancellation_type::terminal);
+  }
+
+  void log_access() {
+    if (!context_.access_log || !exchange_) return;
+    const auto& request = exchange_->request();
+    context_.access_log->write(request, status_, body_bytes_sent_, clock::now() - request.received_at);
+  }
+
+ public:
+  // The signal the server binds to this coroutine's cancellation slot when it spawns it, so
+  // the watchdog can cancel the read the coroutine is waiting on.
+  asio::cancellation_signal& run_cancellation() noexcept { return run_cancel_; }
+
+ private:
+  Stream stream_;
+  const ConnectionContext& context_;
+  RequestParser parser_;
+  std::unique_ptr<char[]> read_buffer_;
+  std::size_t read_begin_ = 0;
+  std::size_t read_end_ = 0;
+
+  asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> watchdog_;
+  asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> wake_;
+  asio::cancellation_signal run_cancel_;
+  asio::cancellation_signal watch_cancel_;
+  clock::time_point deadline_ = clock::time_point::max();
+  Deadline deadline_kind_ = Deadline::none;
+  Deadline timed_out_ = Deadline::none;
+
+  Address client_;
+  Address server_;
+  std::uint64_t requests_ = 0;
+  bool shutting_down_ = false;
+  bool terminated_ = false;
+  bool waiting_idle_ = false;
+  bool closed_ = false;
+  bool peer_closed_ = false;
+  error_code peer_error_;
+  bool watch_in_flight_ = false;
+
+  // The exchange in flight.
+  std::shared_ptr<ExchangeImpl> exchange_;
+  bool keep_alive_ = false;
+  bool is_head_request_ = false;
+  bool body_done_ = true;
+  std::string_view body_pending_;
+  error_code body_error_;
+  bool continue_sent_ = false;
+  std::span<char> read_into_;
+  Exchange::ReadHandler read_handler_;
+  std::function<void()> gone_callback_;
+  bool client_gone_ = false;
+  ResponseHead response_;
+  bool head_started_ = false;
+  bool head_sent_ = false;
+  bool response_done_ = false;
+  bool aborted_ = false;
+  Framing framing_;
+  std::uint64_t body_bytes_sent_ = 0;
+  int status_ = 0;
+
+  // Output: `out_` collects, `writing_` is on the wire.
+  std::string out_;
+  std::string writing_;
+  bool write_in_flight_ = false;
+  bool write_failed_ = false;
+  std::vector<Exchange::Handler> write_waiters_;
+};
+
+// The Exchange an app holds. Every call hops onto the connection's thread; once the exchange
+// is over (or the connection gone), calls fail with errc::client_gone.
+template <class Stream>
+class Http1Connection<Stream>::ExchangeImpl final
+    : public Exchange,
+      public std::enable_shared_from_this<ExchangeImpl> {
+ public:
+  ExchangeImpl(std::shared_ptr<Http1Connection> connection, RequestHead head)
+      : connection_(std::move(connection)), head_(std::move(head)) {}
+
+  const RequestHead& request() const noexcept override { return head_; }
+  asio::any_io_executor executor() const override { return connection_->get_executor(); }
+
+  void async_read_body(std::span<char> into, ReadHandler handler) override {
+    run([into, h = std::move(handler)](Http1Connection& c, ExchangeImpl* self) mutable {
+      c.do_read_body(self, into, std::move(h));
+    });
+  }
+  void start(ResponseHead head) override {
+    run([head = std::move(head)](Http1Connection& c, ExchangeImpl* self) mutable {
+      c.do_start(self, std::move(head));
+    });
+  }
+  void async_write(std::string chunk, bool last, Handler handler) override {
+    run([chunk = std::move(chunk), last, h = std::move(handler)](Http1Connection& c,
+                                                                 ExchangeImpl* self) mutable {
+      c.do_write(self, std::move(chunk), last, std::move(h));
+    });
+  }
+  void async_finish(Headers trailers, Handler handler) override {
+    run([t = std::move(trailers), h = std::move(handler)](Http1Connection& c,
+                                                          ExchangeImpl* self) mutable {
+      c.do_finish(self, std::move(t), std::move(h));
+    });
+  }
+  void abort() override {
+    run([](Http1Connection& c, ExchangeImpl* self) { c.do_abort(self); });
+  }
+  void on_client_gone(std::function<void()> callback) override {
+    run([cb = std::move(callback)](Http1Connection& c, ExchangeImpl* self) mutable {
+      c.do_on_client_gone(self, std::move(cb));
+    });
+  }
+
+ private:
+  // Runs `f` on the connection's thread: inline when already there (an app answering from
+  // handle()), posted otherwise. The exchange stays alive until it has run.
+  template <class F>
+  void run(F&& f) {
+    asio::dispatch(connection_->get_executor(),
+                   [self = this->shared_from_this(), f = std::forward<F>(f)]() mutable {
+                     f(*self->connection_, self.get());
+                   });
+  }
+
+  friend class Http1Connection;
+  std::shared_ptr<Http1Connection> connection_;
+  RequestHead head_;
+  bool lost_ = false;  // the client left before this exchange's response was complete
+};
+
+}  // namespace junction::gateway

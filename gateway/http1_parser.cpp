@@ -1,0 +1,337 @@
+#include "gateway/http1_parser.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "gateway/text.hpp"
+
+namespace junction::gateway {
+
+// The static table of llhttp callbacks: each forwards to the parser that owns `llhttp_t::data`.
+struct ParserCallbacks {
+  static RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
+  static std::string_view view(const char* at, std::size_t n) { return {at, n}; }
+
+  static int message_begin(llhttp_t* p) { return self(p).on_message_begin(); }
+  static int method(llhttp_t* p, const char* at, std::size_t n) {
+    return self(p).on_method(view(at, n));
+  }
+  static int url(llhttp_t* p, const char* at, std::size_t n) { return self(p).on_url(view(at, n)); }
+  static int version(llhttp_t* p, const char* at, std::size_t n) {
+    return self(p).on_version(view(at, n));
+  }
+  static int header_field(llhttp_t* p, const char* at, std::size_t n) {
+    return self(p).on_header_field(view(at, n));
+  }
+  static int header_value(llhttp_t* p, const char* at, std::size_t n) {
+    return self(p).on_header_value(view(at, n));
+  }
+  static int header_value_complete(llhttp_t* p) { return self(p).on_header_value_complete(); }
+  static int headers_complete(llhttp_t* p) { return self(p).on_headers_complete(); }
+  static int body(llhttp_t* p, const char* at, std::size_t n) {
+    return self(p).on_body(view(at, n));
+  }
+  static int message_complete(llhttp_t* p) { return self(p).on_message_complete(); }
+  static int chunk_extension(llhttp_t* p, const char* at, std::size_t n) {
+    return self(p).on_chunk_extension(view(at, n));
+  }
+
+  static llhttp_settings_t make() {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = message_begin;
+    s.on_method = method;
+    s.on_url = url;
+    s.on_version = version;
+    s.on_header_field = header_field;
+    s.on_header_value = header_value;
+    s.on_header_value_complete = header_value_complete;
+    s.on_headers_complete = headers_complete;
+    s.on_body = body;
+    s.on_message_complete = message_complete;
+    s.on_chunk_extension_name = chunk_extension;
+    s.on_chunk_extension_value = chunk_extension;
+    return s;
+  }
+};
+
+const llhttp_settings_t RequestParser::settings_ = ParserCallbacks::make();
+
+namespace {
+
+// Longest run of chunk extensions we accept per message: they carry nothing we use, and an
+// unbounded run would let a client keep us parsing without sending body (RFC 9112 §7.1.1).
+constexpr std::size_t kMaxChunkExtensionBytes = 4096;
+
+enum Pause { pause_head = 1, pause_body, pause_end };
+
+// RFC 9110 §5.5: field values are VCHAR, obs-text, SP and HTAB; any other control character
+// (CR and LF included, which is what obs-fold and bare CR leave behind) is refused.
+bool valid_field_value(std::string_view value) {
+  return std::none_of(value.begin(), value.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && u != '\t') || u == 0x7f;
+  });
+}
+
+}  // namespace
+
+RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
+  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  parser_.data = this;
+}
+
+int RequestParser::fail(int status, const char* reason) noexcept {
+  status_ = status;
+  reason_ = reason;
+  return HPE_USER;
+}
+
+int RequestParser::on_message_begin() noexcept {
+  head_ = RequestHead{};
+  field_.clear();
+  value_.clear();
+  in_trailers_ = false;
+  line_bytes_ = 0;
+  head_bytes_ = 0;
+  field_count_ = 0;
+  chunk_extension_bytes_ = 0;
+  host_count_ = 0;
+  content_length_count_ = 0;
+  transfer_encoding_.clear();
+  keep_alive_ = false;
+  message_begun_ = true;
+  body_received_ = 0;
+  return 0;
+}
+
+int RequestParser::on_method(std::string_view piece) noexcept {
+  line_bytes_ += piece.size();
+  if (line_bytes_ > limits_.request_line) return fail(414, "request line too long");
+  head_.method.append(piece);
+  return 0;
+}
+
+int RequestParser::on_url(std::string_view piece) noexcept {
+  line_bytes_ += piece.size();
+  if (line_bytes_ > limits_.request_line) return fail(414, "request line too long");
+  head_.target.append(piece);
+  return 0;
+}
+
+int RequestParser::on_version(std::string_view piece) noexcept {
+  line_bytes_ += piece.size();
+  if (line_bytes_ > limits_.request_line) return fail(414, "request line too long");
+  return 0;
+}
+
+int RequestParser::on_header_field(std::string_view piece) noexcept {
+  if (field_.empty()) {
+    if (++field_count_ > limits_.header_fields) return fail(431, "too many header fields");
+  }
+  if (field_.size() + piece.size() > limits_.header_field_size)
+    return fail(431, "header field too large");
+  field_.append(piece);
+  return 0;
+}
+
+int RequestParser::on_header_value(std::string_view piece) noexcept {
+  if (field_.size() + value_.size() + piece.size() > limits_.header_field_size)
+    return fail(431, "header field too large");
+  value_.append(piece);
+  return 0;
+}
+
+int RequestParser::on_header_value_complete() noexcept {
+  if (!valid_field_value(value_)) return fail(400, "invalid character in header value");
+  if (in_trailers_) {
+    // Trailer fields are checked and bounded like header fields, then dropped: nothing in the
+    // request model carries them yet, and framing fields are not allowed there anyway.
+    field_.clear();
+    value_.clear();
+    return 0;
+  }
+  if (iequals(field_, "host")) {
+    if (++host_count_ == 1) head_.authority = value_;
+  } else if (iequals(field_, "content-length")) {
+    // RFC 9112 §6.3: repeated or list-valued Content-Length is a smuggling vector; refuse it.
+    if (++content_length_count_ > 1) return fail(400, "more than one Content-Length");
+  } else if (iequals(field_, "transfer-encoding")) {
+    if (!transfer_encoding_.empty()) transfer_encoding_ += ',';
+    transfer_encoding_ += value_;
+  } else if (iequals(field_, "expect")) {
+    // RFC 9110 §10.1.1: 100-continue is the only expectation defined.
+    if (!iequals(trim(value_), "100-continue")) return fail(417, "unsupported expectation");
+    head_.expect_continue = true;
+  }
+  head_.headers.emplace_back(std::move(field_), std::move(value_));
+  field_.clear();
+  value_.clear();
+  return 0;
+}
+
+bool RequestParser::split_target() noexcept {
+  std::string_view target = head_.target;
+  if (target.starts_with('/')) {
+    // origin-form
+  } else if (target == "*" && head_.method == "OPTIONS") {
+    head_.path.assign(1, '*');  // (not = "*": GCC 12 warns falsely, -Wrestrict)
+    return true;
+  } else {
+    // absolute-form (RFC 9112 §3.2.2): its authority replaces Host.
+    std::string_view scheme_end = "://";
+    auto colon = target.find(scheme_end);
+    if (colon == std::string_view::npos) return false;
+    auto scheme = target.substr(0, colon);
+    if (!iequals(scheme, "http") && !iequals(scheme, "https")) return false;
+    target.remove_prefix(colon + scheme_end.size());
+    auto path_start = target.find_first_of("/?");
+    head_.authority = std::string(target.substr(0, path_start));
+    if (head_.authority.empty()) return false;
+    target = path_start == std::string_view::npos ? std::string_view() : target.substr(path_start);
+  }
+  auto question = target.find('?');
+  auto path = target.substr(0, question);
+  head_.path = path.empty() ? "/" : std::string(path);
+  if (question != std::string_view::npos) head_.query = std::string(target.substr(question + 1));
+  return true;
+}
+
+int RequestParser::check_head() noexcept {
+  head_.version = {parser_.http_major, parser_.http_minor};
+  if (head_.version.major != 1) return fail(505, "HTTP version not supported");
+  bool http11 = head_.version.minor >= 1;
+  if (parser_.method == HTTP_CONNECT) return fail(501, "CONNECT is not supported");
+
+  // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+  if (http11 && host_count_ == 0) return fail(400, "missing Host header");
+  if (host_count_ > 1) return fail(400, "more than one Host header");
+
+  bool chunked = false;
+  if (!transfer_encoding_.empty()) {
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0, or beside Content-Length, is faulty framing.
+    if (!http11) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (content_length_count_ > 0) return fail(400, "both Content-Length and Transfer-Encoding");
+    int chunked_count = 0;
+    bool unknown = false;
+    bool chunked_last = false;
+    for_each_list_element(transfer_encoding_, [&](std::string_view coding) {
+      chunked_last = iequals(coding, "chunked");
+      if (chunked_last) {
+        ++chunked_count;
+      } else {
+        unknown = true;
+      }
+    });
+    // chunked must be the final coding, once (RFC 9112 §6.1); any other coding we do not
+    // implement gets 501 (RFC 9112 §6.1, "unknown transfer coding").
+    if (chunked_count > 1 || (chunked_count == 1 && !chunked_last))
+      return fail(400, "chunked must be the final transfer coding, once");
+    if (unknown) return fail(501, "unsupported transfer coding");
+    if (chunked_count == 0) return fail(400, "request body without chunked framing");
+    chunked = true;
+  }
+
+  if (!split_target()) return fail(400, "invalid request target");
+
+  if (chunked) {
+    head_.has_body = true;
+  } else if (content_length_count_ > 0) {
+    head_.content_length = parser_.content_length;
+    head_.has_body = parser_.content_length > 0;
+    if (parser_.content_length > limits_.max_body_size)
+      return fail(413, "request body too large");
+  } else {
+    head_.content_length = 0;
+  }
+  if (!head_.has_body) head_.expect_continue = false;
+  expects_body_ = head_.has_body;
+  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  return 0;
+}
+
+int RequestParser::on_headers_complete() noexcept {
+  if (int rc = check_head(); rc != 0) return rc;
+  in_trailers_ = true;
+  // Upgrade requests are served as plain HTTP until a protocol that takes them over exists;
+  // clearing the flag keeps llhttp parsing HTTP after this message.
+  parser_.upgrade = 0;
+  pending_event_ = pause_head;
+  return HPE_PAUSED;
+}
+
+int RequestParser::on_body(std::string_view piece) noexcept {
+  body_received_ += piece.size();
+  if (body_received_ > limits_.max_body_size) return fail(413, "request body too large");
+  body_piece_ = piece;
+  pending_event_ = pause_body;
+  return HPE_PAUSED;
+}
+
+int RequestParser::on_message_complete() noexcept {
+  message_begun_ = false;
+  pending_event_ = pause_end;
+  return HPE_PAUSED;
+}
+
+int RequestParser::on_chunk_extension(std::string_view piece) noexcept {
+  chunk_extension_bytes_ += piece.size();
+  if (chunk_extension_bytes_ > kMaxChunkExtensionBytes)
+    return fail(400, "chunk extensions too long");
+  return 0;
+}
+
+RequestParser::Result RequestParser::parse(std::string_view input) noexcept {
+  if (llhttp_get_errno(&parser_) != HPE_OK) return {Event::error, 0, {}};
+  bool in_head = !message_begun_ || !in_trailers_;
+  pending_event_ = 0;
+  auto err = llhttp_execute(&parser_, input.data(), input.size());
+
+  Result result;
+  if (err == HPE_OK) {
+    result = {Event::need_more, input.size(), {}};
+  } else if (err == HPE_PAUSED) {
+    result.consumed = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - input.data());
+    llhttp_resume(&parser_);
+    switch (pending_event_) {
+      case pause_head: result.event = Event::head; break;
+      case pause_body:
+        result.event = Event::body;
+        result.body = body_piece_;
+        break;
+      default: result.event = Event::end; break;
+    }
+  } else {
+    if (err != HPE_USER) {
+      // llhttp's own refusals: all are malformed syntax except where RFC 9112 names another code.
+      status_ = 400;
+      reason_ = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "bad request";
+    }
+    return {Event::error, 0, {}};
+  }
+
+  // Bytes spent on a head count against --limit-request-header-size whatever llhttp made of
+  // them (optional whitespace, empty lines), so a client cannot stream an endless head.
+  if (in_head && result.event != Event::body) {
+    head_bytes_ += result.consumed;
+    if (head_bytes_ > limits_.header_block_size + limits_.request_line) {
+      llhttp_set_error_reason(&parser_, "request head too large");
+      parser_.error = HPE_USER;
+      status_ = 431;
+      reason_ = "request head too large";
+      return {Event::error, 0, {}};
+    }
+  }
+  return result;
+}
+
+bool RequestParser::finish() noexcept {
+  if (message_begun_) {
+    status_ = 400;
+    reason_ = "connection closed before the request was complete";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace junction::gateway

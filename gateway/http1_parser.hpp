@@ -1,0 +1,102 @@
+// The HTTP/1.1 request parser: llhttp in strict mode, wrapped so it pauses at every event the
+// connection must act on (a complete head, each piece of body, the end of a message) and
+// enforces Junction's limits and the request-smuggling defences of RFC 9112 on top of llhttp.
+// It does no I/O and never throws: a bad request becomes a status and a reason.
+#pragma once
+
+#include <llhttp.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "gateway/config.hpp"
+#include "gateway/exchange.hpp"
+
+namespace junction::gateway {
+
+class RequestParser {
+ public:
+  enum class Event {
+    need_more,  // everything given was consumed; feed more bytes
+    head,       // a request head is complete: take it with take_head()
+    body,       // `body` holds the next piece of request body (a view into the input)
+    end,        // the message (body included) is complete
+    error,      // the request is bad: answer status() and close
+  };
+
+  struct Result {
+    Event event = Event::need_more;
+    std::size_t consumed = 0;  // bytes of the input used; the rest must be given again
+    std::string_view body;     // for Event::body
+  };
+
+  explicit RequestParser(const Limits& limits);
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Parses from `input` until the next event.
+  Result parse(std::string_view input) noexcept;
+
+  // The client closed its side: a message cut short is an error, between messages it is not.
+  // Returns true when the close came cleanly between messages.
+  bool finish() noexcept;
+
+  // After Event::head: the parsed head (moved out) and what the connection needs to know.
+  RequestHead take_head() noexcept { return std::move(head_); }
+  bool keep_alive() const noexcept { return keep_alive_; }
+  // Bytes of a message have arrived whose end has not (a bodyless message ends with its head).
+  bool in_message() const noexcept { return message_begun_ && !(in_trailers_ && !expects_body_); }
+  std::uint64_t body_received() const noexcept { return body_received_; }
+  bool body_complete() const noexcept { return !in_message(); }
+
+  // After Event::error: the status to answer (400, 408, 413, 414, 417, 431, 501) and why.
+  int status() const noexcept { return status_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  static const llhttp_settings_t settings_;
+
+  // llhttp callbacks (static trampolines in the .cpp forward here); they never throw.
+  int on_message_begin() noexcept;
+  int on_method(std::string_view piece) noexcept;
+  int on_url(std::string_view piece) noexcept;
+  int on_version(std::string_view piece) noexcept;
+  int on_header_field(std::string_view piece) noexcept;
+  int on_header_value(std::string_view piece) noexcept;
+  int on_header_value_complete() noexcept;
+  int on_headers_complete() noexcept;
+  int on_body(std::string_view piece) noexcept;
+  int on_message_complete() noexcept;
+  int on_chunk_extension(std::string_view piece) noexcept;
+
+  int fail(int status, const char* reason) noexcept;
+  int check_head() noexcept;
+  bool split_target() noexcept;
+
+  friend struct ParserCallbacks;
+
+  const Limits& limits_;
+  llhttp_t parser_;
+  RequestHead head_;
+  std::string field_;  // the field name being read
+  std::string value_;  // its value
+  bool in_trailers_ = false;
+  std::size_t line_bytes_ = 0;
+  std::size_t head_bytes_ = 0;
+  std::size_t field_count_ = 0;
+  std::size_t chunk_extension_bytes_ = 0;
+  int host_count_ = 0;
+  int content_length_count_ = 0;
+  std::string transfer_encoding_;  // all Transfer-Encoding values, joined with ','
+  bool keep_alive_ = false;
+  bool message_begun_ = false;
+  bool expects_body_ = false;
+  std::uint64_t body_received_ = 0;
+  std::string_view body_piece_;
+  int pending_event_ = 0;  // which pause the last callback asked for
+  int status_ = 400;
+  std::string reason_;
+};
+
+}  // namespace junction::gateway

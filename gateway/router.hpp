@@ -1,0 +1,38 @@
+// The routing table: which App answers a request. The health path (exact match) comes first,
+// then the longest mount prefix that matches whole path segments; nothing else gets 404.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/exchange.hpp"
+
+namespace junction::gateway {
+
+class Router {
+ public:
+  Router();
+
+  void set_health_path(std::string path, std::shared_ptr<App> app);
+  // PREFIX "/" mounts at the root; "/api" takes "/api" and "/api/..." but not "/apix".
+  void mount(std::string prefix, std::shared_ptr<App> app);
+
+  App& resolve(const RequestHead& head) const noexcept;
+
+  // True when `path` is `prefix` or lies below it, segment-wise.
+  static bool under_prefix(std::string_view path, std::string_view prefix) noexcept;
+
+ private:
+  struct Mount {
+    std::string prefix;
+    std::shared_ptr<App> app;
+  };
+  std::string health_path_;
+  std::shared_ptr<App> health_;
+  std::vector<Mount> mounts_;  // longest prefix first
+  std::shared_ptr<App> not_found_;
+};
+
+}  // namespace junction::gateway

@@ -1,0 +1,38 @@
+// The server: I/O threads, listeners and their accept loops, signals, graceful shutdown.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "gateway/router.hpp"
+
+namespace junction::gateway {
+
+// A listener could not be opened; what() is one line for the user.
+class StartupError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Server {
+ public:
+  Server(const Config& config, const Router& router);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens every --bind address and logs where it listens. Throws StartupError.
+  void listen();
+
+  // Serves until SIGINT/SIGTERM, then shuts down gracefully. Returns the exit code.
+  int run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace junction::gateway
