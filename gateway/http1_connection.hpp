@@ -21,6 +21,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -192,7 +193,7 @@ class Http1Connection final : public Connection,
         }
         continue;
       }
-      if (response_done_ || client_gone_) break;
+      if (response_done_ || client_gone_ || aborted_) break;
       // The app is working. Watch the socket meanwhile, so that a client that leaves is noticed.
       if (body_done_) start_watch_read();
       co_await async_wait_event();
@@ -684,8 +685,12 @@ class Http1Connection final : public Connection,
     if (when < watchdog_.expiry()) watchdog_.expires_at(when);
   }
 
+  // The watchdog sleeps at most the shortest configured timeout, so every deadline a request
+  // sets lies at or after its expiry and set_deadline() never has to move the timer.
   void arm_watchdog() {
-    watchdog_.expires_at(deadline_);
+    auto& t = timeouts();
+    auto shortest = to_duration(std::min({t.keep_alive, t.request_header, t.request_body}));
+    watchdog_.expires_at(std::min(deadline_, clock::now() + shortest));
     watchdog_.async_wait([self = this->shared_from_this()](error_code) { self->on_watchdog(); });
   }
 
