@@ -20,8 +20,8 @@ void AccessLog::write(const RequestHead& request, int status, std::uint64_t body
   } else {
     logger_->info("{} - \"{} {} HTTP/{}.{}\" {} {} {:.3f}ms",
                   request.client.host.empty() ? "unix" : request.client.host, request.method,
-                  request.target, request.version.major, request.version.minor, status,
-                  body_bytes, ms);
+                  request.target, request.version.major, request.version.minor, status, body_bytes,
+                  ms);
   }
 }
 

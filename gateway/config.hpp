@@ -14,10 +14,10 @@ using seconds_d = std::chrono::duration<double>;
 
 // Bounds on what one client may make us hold (../shared/DESIGN.md, "Bounded everything").
 struct Limits {
-  std::size_t request_line = 8190;        // 414 past it
-  std::size_t header_fields = 100;        // 431 past it
-  std::size_t header_field_size = 8190;   // one "name: value" line; 431 past it
-  std::size_t header_block_size = 65536;  // the whole head; 431 past it
+  std::size_t request_line = 8190;           // 414 past it
+  std::size_t header_fields = 100;           // 431 past it
+  std::size_t header_field_size = 8190;      // one "name: value" line; 431 past it
+  std::size_t header_block_size = 65536;     // the whole head; 431 past it
   std::uint64_t max_body_size = 1ull << 30;  // 413 past it
 };
 

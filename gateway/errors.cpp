@@ -10,14 +10,22 @@ class category final : public boost::system::error_category {
   const char* name() const noexcept override { return "junction"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::end_of_body: return "end of request body";
-      case errc::client_gone: return "client went away";
-      case errc::body_too_large: return "request body too large";
-      case errc::body_timeout: return "request body read timed out";
-      case errc::bad_body: return "malformed request body";
-      case errc::invalid_response: return "invalid response head";
-      case errc::response_state: return "response sink used out of order";
-      case errc::length_mismatch: return "response body longer than its Content-Length";
+      case errc::end_of_body:
+        return "end of request body";
+      case errc::client_gone:
+        return "client went away";
+      case errc::body_too_large:
+        return "request body too large";
+      case errc::body_timeout:
+        return "request body read timed out";
+      case errc::bad_body:
+        return "malformed request body";
+      case errc::invalid_response:
+        return "invalid response head";
+      case errc::response_state:
+        return "response sink used out of order";
+      case errc::length_mismatch:
+        return "response body longer than its Content-Length";
     }
     return "unknown junction error";
   }

@@ -6,14 +6,14 @@
 namespace junction::gateway {
 
 enum class errc {
-  end_of_body = 1,    // the request body is complete: not a failure
-  client_gone,        // the peer closed or reset the connection (or the stream)
-  body_too_large,     // the body grew past --max-body-size
-  body_timeout,       // the client stalled longer than --timeout-request-body
-  bad_body,           // malformed body framing (chunk syntax)
-  invalid_response,   // the app's response head cannot be sent (bad status or header)
-  response_state,     // the sink was used out of order (write after finish, start twice, ...)
-  length_mismatch,    // the app wrote more than its own Content-Length
+  end_of_body = 1,   // the request body is complete: not a failure
+  client_gone,       // the peer closed or reset the connection (or the stream)
+  body_too_large,    // the body grew past --max-body-size
+  body_timeout,      // the client stalled longer than --timeout-request-body
+  bad_body,          // malformed body framing (chunk syntax)
+  invalid_response,  // the app's response head cannot be sent (bad status or header)
+  response_state,    // the sink was used out of order (write after finish, start twice, ...)
+  length_mismatch,   // the app wrote more than its own Content-Length
 };
 
 const boost::system::error_category& gateway_category() noexcept;

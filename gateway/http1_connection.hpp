@@ -10,6 +10,7 @@
 // Stream is a connected socket (or an in-memory stream in tests) on an io_context executor.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -21,7 +22,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -82,8 +82,7 @@ class Http1Connection final : public Connection,
   static constexpr std::chrono::seconds kLingerTime{2};
   static constexpr std::size_t kMaxLingerBytes = 1 << 20;
 
-  Http1Connection(Stream stream, const ConnectionContext& context, Address client,
-                  Address server)
+  Http1Connection(Stream stream, const ConnectionContext& context, Address client, Address server)
       : stream_(std::move(stream)),
         context_(context),
         parser_(context.limits),
@@ -148,7 +147,8 @@ class Http1Connection final : public Connection,
       }
       bool begun = parser_.in_message();
       if (shutting_down_ && !begun) co_return Outcome::close;
-      if (begun && !head_deadline) head_deadline = clock::now() + to_duration(timeouts().request_header);
+      if (begun && !head_deadline)
+        head_deadline = clock::now() + to_duration(timeouts().request_header);
       if (head_deadline) {
         set_deadline(*head_deadline, Deadline::header);
       } else {
@@ -159,8 +159,10 @@ class Http1Connection final : public Connection,
       auto ec = co_await async_fill();
       waiting_idle_ = false;
       if (ec) {
-        if (timed_out_ == Deadline::header) queue_error(408, "request head not received in time");
-        else if (begun && timed_out_ == Deadline::none && !shutting_down_ && ec != asio::error::operation_aborted)
+        if (timed_out_ == Deadline::header)
+          queue_error(408, "request head not received in time");
+        else if (begun && timed_out_ == Deadline::none && !shutting_down_ &&
+                 ec != asio::error::operation_aborted)
           queue_error(400, "connection closed inside the request head");
         co_return Outcome::close;
       }
@@ -250,9 +252,13 @@ class Http1Connection final : public Connection,
             dropped += result.body.size();
             if (dropped > kMaxDrainBytes) co_return false;
             break;
-          case RequestParser::Event::end: body_done_ = true; co_return true;
-          case RequestParser::Event::error: co_return false;
-          default: break;
+          case RequestParser::Event::end:
+            body_done_ = true;
+            co_return true;
+          case RequestParser::Event::error:
+            co_return false;
+          default:
+            break;
         }
       }
       set_deadline(clock::now() + to_duration(timeouts().request_body), Deadline::body);
@@ -338,13 +344,18 @@ class Http1Connection final : public Connection,
       auto result = parser_.parse(buffered());
       consume(result.consumed);
       switch (result.event) {
-        case RequestParser::Event::body: body_pending_ = result.body; break;
-        case RequestParser::Event::end: body_done_ = true; break;
+        case RequestParser::Event::body:
+          body_pending_ = result.body;
+          break;
+        case RequestParser::Event::end:
+          body_done_ = true;
+          break;
         case RequestParser::Event::error:
           fail_body(parser_.status() == 413 ? errc::body_too_large : errc::bad_body,
                     parser_.status(), parser_.reason());
           return true;
-        default: break;
+        default:
+          break;
       }
     }
     if (!body_pending_.empty()) {
@@ -387,8 +398,7 @@ class Http1Connection final : public Connection,
   // RFC 9110 §10.1.1: 100 Continue goes out when the app first asks for the body, and never
   // once a final response has begun.
   void send_continue() {
-    if (continue_sent_ || !exchange_ || !exchange_->request().expect_continue || head_sent_)
-      return;
+    if (continue_sent_ || !exchange_ || !exchange_->request().expect_continue || head_sent_) return;
     continue_sent_ = true;
     out_.append("HTTP/1.1 100 Continue\r\n\r\n");
     flush();
@@ -577,10 +587,9 @@ class Http1Connection final : public Connection,
     writing_.swap(out_);
     out_.clear();
     write_in_flight_ = true;
-    asio::async_write(stream_, asio::buffer(writing_),
-                      [self = this->shared_from_this()](error_code ec, std::size_t) {
-                        self->on_written(ec);
-                      });
+    asio::async_write(
+        stream_, asio::buffer(writing_),
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
   }
 
   void on_written(error_code ec) {
@@ -602,7 +611,8 @@ class Http1Connection final : public Connection,
   void release_write_waiters(error_code ec) {
     auto waiters = std::move(write_waiters_);
     write_waiters_.clear();
-    for (auto& handler : waiters) asio::post(get_executor(), [h = std::move(handler), ec] { h(ec); });
+    for (auto& handler : waiters)
+      asio::post(get_executor(), [h = std::move(handler), ec] { h(ec); });
   }
 
   // The client is gone: the app hears it once, its reads and writes fail from now on.
@@ -665,8 +675,7 @@ class Http1Connection final : public Connection,
   asio::awaitable<void> async_wait_event() {
     wake_.expires_at(clock::time_point::max());
     auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::operation_aborted)
-      co_await asio::this_coro::reset_cancellation_state();
+    if (ec == asio::error::operation_aborted) co_await asio::this_coro::reset_cancellation_state();
   }
 
   void notify() { wake_.cancel(); }
@@ -716,7 +725,8 @@ class Http1Connection final : public Connection,
   void log_access() {
     if (!context_.access_log || !exchange_) return;
     const auto& request = exchange_->request();
-    context_.access_log->write(request, status_, body_bytes_sent_, clock::now() - request.received_at);
+    context_.access_log->write(request, status_, body_bytes_sent_,
+                               clock::now() - request.received_at);
   }
 
  public:

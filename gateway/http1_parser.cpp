@@ -239,8 +239,7 @@ int RequestParser::check_head() noexcept {
   } else if (content_length_count_ > 0) {
     head_.content_length = parser_.content_length;
     head_.has_body = parser_.content_length > 0;
-    if (parser_.content_length > limits_.max_body_size)
-      return fail(413, "request body too large");
+    if (parser_.content_length > limits_.max_body_size) return fail(413, "request body too large");
   } else {
     head_.content_length = 0;
   }
@@ -294,18 +293,23 @@ RequestParser::Result RequestParser::parse(std::string_view input) noexcept {
     result.consumed = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - input.data());
     llhttp_resume(&parser_);
     switch (pending_event_) {
-      case pause_head: result.event = Event::head; break;
+      case pause_head:
+        result.event = Event::head;
+        break;
       case pause_body:
         result.event = Event::body;
         result.body = body_piece_;
         break;
-      default: result.event = Event::end; break;
+      default:
+        result.event = Event::end;
+        break;
     }
   } else {
     if (err != HPE_USER) {
       // llhttp's own refusals: all are malformed syntax except where RFC 9112 names another code.
       status_ = 400;
-      reason_ = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "bad request";
+      reason_ =
+          llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "bad request";
     }
     return {Event::error, 0, {}};
   }

@@ -11,42 +11,78 @@ namespace junction::gateway {
 
 std::string_view reason_phrase(int status) noexcept {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 417:
+      return "Expectation Failed";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "";
   }
 }
 
@@ -69,8 +105,8 @@ bool is_connection_field(std::string_view name) noexcept {
          iequals(name, "upgrade") || iequals(name, "proxy-connection");
 }
 
-void append_response_head(std::string& out, HttpVersion version, int status,
-                          const Headers& fields, Framing framing, bool keep_alive) {
+void append_response_head(std::string& out, HttpVersion version, int status, const Headers& fields,
+                          Framing framing, bool keep_alive) {
   // We answer HTTP/1.0 requests as HTTP/1.1 (RFC 9110 §6.2: the highest minor version we
   // support), framing their bodies so a 1.0 client can read them.
   (void)version;
@@ -99,9 +135,12 @@ void append_response_head(std::string& out, HttpVersion version, int status,
     case Framing::Kind::content_length:
       fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", framing.length);
       break;
-    case Framing::Kind::chunked: out.append("Transfer-Encoding: chunked\r\n"); break;
+    case Framing::Kind::chunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
     case Framing::Kind::until_close:
-    case Framing::Kind::none: break;
+    case Framing::Kind::none:
+      break;
   }
   if (!keep_alive) {
     out.append("Connection: close\r\n");
@@ -137,8 +176,8 @@ void append_error_response(std::string& out, int status, std::string_view detail
   }
   body += '\n';
   Headers fields{{"Content-Type", "text/plain; charset=utf-8"}};
-  append_response_head(out, {1, 1}, status, fields,
-                       {Framing::Kind::content_length, body.size()}, false);
+  append_response_head(out, {1, 1}, status, fields, {Framing::Kind::content_length, body.size()},
+                       false);
   out.append(body);
 }
 

@@ -12,10 +12,10 @@ namespace junction::gateway {
 // How the body of a response is delimited on the wire (RFC 9112 §6).
 struct Framing {
   enum class Kind {
-    content_length,   // Content-Length: length
-    chunked,          // Transfer-Encoding: chunked
-    until_close,      // HTTP/1.0 peer, unknown length: the close ends the body
-    none,             // no body by definition (1xx, 204, 304)
+    content_length,  // Content-Length: length
+    chunked,         // Transfer-Encoding: chunked
+    until_close,     // HTTP/1.0 peer, unknown length: the close ends the body
+    none,            // no body by definition (1xx, 204, 304)
   };
   Kind kind = Kind::none;
   std::uint64_t length = 0;
@@ -33,8 +33,8 @@ bool is_connection_field(std::string_view name) noexcept;
 
 // Appends "HTTP/1.1 <status> <reason>", the app's fields (minus connection fields), Date and
 // Server where the app set none, the framing field, and Connection where it is needed.
-void append_response_head(std::string& out, HttpVersion version, int status,
-                          const Headers& fields, Framing framing, bool keep_alive);
+void append_response_head(std::string& out, HttpVersion version, int status, const Headers& fields,
+                          Framing framing, bool keep_alive);
 
 void append_chunk(std::string& out, std::string_view data);
 void append_last_chunk(std::string& out, const Headers& trailers);

@@ -1,8 +1,8 @@
 // junction: the command-line entry point.
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdio>
-
-#include <spdlog/spdlog.h>
 
 #include "gateway/config.hpp"
 #include "gateway/health.hpp"

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,8 +19,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <thread>
 #include <unordered_set>
-
-#include <spdlog/spdlog.h>
 
 #include "gateway/access_log.hpp"
 #include "gateway/http1_connection.hpp"
@@ -57,16 +56,20 @@ Address to_address(const Protocol::endpoint& endpoint) {
                      : 0;
       return {std::string(un->sun_path, strnlen(un->sun_path, max)), 0};
     }
-    default: return {};
+    default:
+      return {};
   }
 }
 
 std::string describe(const Protocol::endpoint& endpoint) {
   auto address = to_address(endpoint);
   switch (endpoint.data()->sa_family) {
-    case AF_INET: return fmt::format("http://{}:{}", address.host, address.port);
-    case AF_INET6: return fmt::format("http://[{}]:{}", address.host, address.port);
-    default: return "unix:" + address.host;
+    case AF_INET:
+      return fmt::format("http://{}:{}", address.host, address.port);
+    case AF_INET6:
+      return fmt::format("http://[{}]:{}", address.host, address.port);
+    default:
+      return "unix:" + address.host;
   }
 }
 
@@ -113,13 +116,14 @@ struct Server::Impl {
   asio::io_context& main_context() { return threads.front()->context; }
 
   void open(const BindAddress& bind) {
-    auto listener = std::make_unique<Listener>(Listener{Acceptor(main_context()), bind.text, {}, {}});
+    auto listener =
+        std::make_unique<Listener>(Listener{Acceptor(main_context()), bind.text, {}, {}});
     auto& acceptor = listener->acceptor;
     error_code ec;
     Protocol::endpoint endpoint;
     if (bind.kind == BindAddress::Kind::unix_socket) {
       // A stale socket file from an earlier run would make bind fail; remove only sockets.
-      struct stat st{};
+      struct stat st {};
       if (::stat(bind.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(bind.path.c_str());
       endpoint = asio::local::stream_protocol::endpoint(bind.path);
       listener->unix_path = bind.path;
@@ -138,9 +142,10 @@ struct Server::Impl {
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw StartupError(fmt::format("cannot listen on {}: {}", bind.text, ec.message()));
     auto local = acceptor.local_endpoint(ec);
-    listener->name = bind.kind == BindAddress::Kind::unix_socket ? "unix:" + bind.path : describe(local);
-    listener->address = bind.kind == BindAddress::Kind::unix_socket ? Address{bind.path, 0}
-                                                                     : to_address(local);
+    listener->name =
+        bind.kind == BindAddress::Kind::unix_socket ? "unix:" + bind.path : describe(local);
+    listener->address =
+        bind.kind == BindAddress::Kind::unix_socket ? Address{bind.path, 0} : to_address(local);
     spdlog::info("Listening on {}", listener->name);
     listeners.push_back(std::move(listener));
   }
@@ -185,8 +190,8 @@ struct Server::Impl {
       auto local = socket.local_endpoint(ec);
       if (!ec) server = to_address(local);
     }
-    auto connection = std::make_shared<Http1>(std::move(socket), context, std::move(client),
-                                              std::move(server));
+    auto connection =
+        std::make_shared<Http1>(std::move(socket), context, std::move(client), std::move(server));
     ++live;
     auto& signal = connection->run_cancellation();
     asio::co_spawn(thread.context, async_run_connection(thread, connection),
@@ -231,8 +236,8 @@ struct Server::Impl {
       return;
     }
     stopping = true;
-    spdlog::info("{}: shutting down; {} connection(s) open, grace period {:g}s",
-                 strsignal(number), live.load(), config.timeouts.graceful.count());
+    spdlog::info("{}: shutting down; {} connection(s) open, grace period {:g}s", strsignal(number),
+                 live.load(), config.timeouts.graceful.count());
     for (auto& listener : listeners) {
       error_code ignored;
       listener->acceptor.close(ignored);
@@ -249,9 +254,9 @@ struct Server::Impl {
   asio::awaitable<void> async_drain() {
     Timer tick(main_context());
     auto poll = std::chrono::milliseconds(20);
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                        config.timeouts.graceful);
+    auto deadline =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(config.timeouts.graceful);
     while (live > 0 && std::chrono::steady_clock::now() < deadline) {
       tick.expires_after(poll);
       co_await tick.async_wait(asio::use_awaitable);

@@ -6,7 +6,9 @@
 
 namespace junction::gateway {
 
-constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
+constexpr char ascii_lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? char(c + 32) : c;
+}
 
 // Case-insensitive ASCII comparison, as field names and tokens are compared (RFC 9110 §5.1).
 constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
