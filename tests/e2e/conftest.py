@@ -215,7 +215,7 @@ def start_server(binary):
             args += ["--health-path", health_path]
         if log_level is not None:
             args += ["--log-level", log_level]
-        if diagnostics:  # the ?echo and ?sleep=S test aids on the health path
+        if diagnostics and health_path is not None:  # ?echo and ?sleep=S on the health path
             args.append("--diagnostics")
         args += list(extra)
         env = dict(os.environ)

@@ -102,20 +102,25 @@ def test_small_chunked_body_with_extension_echoed(server):
         assert c.roundtrip(request("GET", "/healthz")).status == 200
 
 
-def test_unread_body_is_discarded_and_connection_reused(server):
-    """A 2 MiB chunked POST to the health path gets 405 after the body is consumed, and the connection serves the next request."""
+def test_unread_body_is_drained_or_connection_closed(server):
+    """A 2 MiB chunked POST answered 405 without reading the body either drains it and serves the next request, or says `Connection: close` and closes."""
     data = random.Random(2).randbytes(2 * MiB)
     head = request("POST", "/healthz", headers=[("Transfer-Encoding", "chunked")])
     with Conn(server.address, timeout=30) as c:
         errors: list = []
         sender = send_in_background(c, [head, *chunked_pieces(data, seed=2)], errors)
         r = c.read_response()
-        sender.join(30)
-        assert not errors, errors
         assert r.status == 405
-        assert not r.has_token("connection", "close"), r.headers
-        r2 = c.roundtrip(request("GET", "/healthz"))
-        assert (r2.status, r2.body) == (200, b"ok")
+        if r.has_token("connection", "close"):
+            c.wait_closed(10)
+            sender.join(30)  # the upload may fail with EPIPE/ECONNRESET: expected here
+        else:
+            sender.join(30)
+            assert not errors, errors
+            r2 = c.roundtrip(request("GET", "/healthz"))
+            assert (r2.status, r2.body) == (200, b"ok")
+    with Conn(server.address) as c:
+        assert c.roundtrip(request("GET", "/healthz")).status == 200
 
 
 def test_expect_100_continue_when_body_is_read(server):

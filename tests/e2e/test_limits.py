@@ -110,11 +110,18 @@ def test_declared_body_over_default_limit_413(server):
 
 
 def test_chunked_body_growing_over_limit_413(start_server):
-    """A chunked body that grows past --max-body-size gets 413."""
+    """A chunked body (no declared length) that grows past --max-body-size gets 413."""
     s = start_server("--max-body-size", "1000")
-    body = b"258\r\n" + b"a" * 600 + b"\r\n" + b"258\r\n" + b"b" * 600 + b"\r\n0\r\n\r\n"
     with Conn(s.address) as c:
-        c.send(request("POST", "/healthz", headers=[("Transfer-Encoding", "chunked")]) + body)
+        body = b"190\r\n" + b"a" * 400 + b"\r\n" + b"258\r\n" + b"b" * 600 + b"\r\n0\r\n\r\n"
+        r = c.roundtrip(request("POST", "/healthz?echo", headers=[
+            ("Transfer-Encoding", "chunked")]) + body)
+        assert (r.status, len(r.body)) == (200, 1000), "exactly the limit is allowed"
+    with Conn(s.address) as c:
+        # The echo aid answers once it has the first chunk, so the first chunk already
+        # crosses the limit: the 413 has to come before any response is started.
+        body = b"4b0\r\n" + b"a" * 1200 + b"\r\n0\r\n\r\n"
+        c.send(request("POST", "/healthz?echo", headers=[("Transfer-Encoding", "chunked")]) + body)
         expect_error(c, 413)
 
 
@@ -134,7 +141,8 @@ def test_body_timeout_408(start_server):
     """A body that stalls for --timeout-request-body gets 408 when no response was started."""
     s = start_server("--timeout-request-body", "1")
     with Conn(s.address, timeout=15) as c:
-        c.send(request("POST", "/healthz", headers=[("Content-Length", "100")]) + b"x" * 10)
+        # The echo aid waits for the first body bytes before it answers; none come.
+        c.send(request("POST", "/healthz?echo", headers=[("Content-Length", "100")]))
         t0 = time.monotonic()
         expect_error(c, 408)
         assert 0.5 <= time.monotonic() - t0 < 10
