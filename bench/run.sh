@@ -131,8 +131,8 @@ ratio="$(awk -v a="$junction_median" -v b="$nginx_median" 'BEGIN { printf "%.3f"
 # --- report -------------------------------------------------------------------------------
 model="$(lscpu | awk -F: '/^Model name/ { gsub(/^[ \t]+/, "", $2); print $2; exit }')"
 nginx_version="$("$nginx_bin" -v 2>&1 | sed 's/.*nginx\///')"
-wrk_version="$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
-junction_version="$("$junction" --version 2>&1 | head -1)"
+wrk_version="$({ wrk -v 2>&1 || true; } | head -1 | awk '{ print $2 }')"
+junction_version="$({ "$junction" --version 2>&1 || true; } | head -1 | sed 's/^junction //')"
 
 runs_header="$(for i in $(seq "$runs"); do printf '| run %s ' "$i"; done)"
 runs_rule="$(for i in $(seq "$runs"); do printf '| ---: '; done)"
