@@ -1,0 +1,93 @@
+// The routing table: health path by exact match, then the longest whole-segment prefix.
+#include "gateway/router.hpp"
+
+#include <catch2/catch.hpp>
+#include <memory>
+
+namespace junction::gateway {
+namespace {
+
+class NamedApp final : public App {
+ public:
+  void handle(std::shared_ptr<Exchange>) override {}
+};
+
+RequestHead at(std::string path) {
+  RequestHead head;
+  head.path = std::move(path);
+  return head;
+}
+
+TEST_CASE("Router::under_prefix matches whole segments", "[router]") {
+  CHECK(Router::under_prefix("/api", "/api"));
+  CHECK(Router::under_prefix("/api/", "/api"));
+  CHECK(Router::under_prefix("/api/v1/x", "/api"));
+  CHECK_FALSE(Router::under_prefix("/apix", "/api"));
+  CHECK_FALSE(Router::under_prefix("/ap", "/api"));
+  CHECK_FALSE(Router::under_prefix("/", "/api"));
+  CHECK_FALSE(Router::under_prefix("/other/api", "/api"));
+  CHECK(Router::under_prefix("/", "/"));
+  CHECK(Router::under_prefix("/anything/at/all", "/"));
+  CHECK(Router::under_prefix("/a/b", "/a/b"));
+  CHECK_FALSE(Router::under_prefix("/a/bc", "/a/b"));
+}
+
+TEST_CASE("Router: the longest matching prefix wins", "[router]") {
+  auto root = std::make_shared<NamedApp>();
+  auto api = std::make_shared<NamedApp>();
+  auto api_v2 = std::make_shared<NamedApp>();
+  Router router;
+  // Mounted shortest first: the order of mount() calls must not matter.
+  router.mount("/", root);
+  router.mount("/api", api);
+  router.mount("/api/v2", api_v2);
+  CHECK(&router.resolve(at("/")) == root.get());
+  CHECK(&router.resolve(at("/index.html")) == root.get());
+  CHECK(&router.resolve(at("/api")) == api.get());
+  CHECK(&router.resolve(at("/api/v1/users")) == api.get());
+  CHECK(&router.resolve(at("/api/v2")) == api_v2.get());
+  CHECK(&router.resolve(at("/api/v2/users")) == api_v2.get());
+  CHECK(&router.resolve(at("/api/v22")) == api.get());
+  CHECK(&router.resolve(at("/apix")) == root.get());
+}
+
+TEST_CASE("Router: a trailing slash on a mount prefix is ignored", "[router]") {
+  auto api = std::make_shared<NamedApp>();
+  Router router;
+  router.mount("/api/", api);
+  CHECK(&router.resolve(at("/api")) == api.get());
+  CHECK(&router.resolve(at("/api/x")) == api.get());
+  CHECK(&router.resolve(at("/apix")) != api.get());
+}
+
+TEST_CASE("Router: the health path is an exact match and comes first", "[router]") {
+  auto root = std::make_shared<NamedApp>();
+  auto health = std::make_shared<NamedApp>();
+  Router router;
+  router.mount("/", root);
+  router.set_health_path("/healthz", health);
+  CHECK(&router.resolve(at("/healthz")) == health.get());
+  CHECK(&router.resolve(at("/healthz/")) == root.get());
+  CHECK(&router.resolve(at("/healthz/x")) == root.get());
+  CHECK(&router.resolve(at("/healthzz")) == root.get());
+  CHECK(&router.resolve(at("/health")) == root.get());
+}
+
+TEST_CASE("Router: nothing matching falls back to one 404 app", "[router]") {
+  auto api = std::make_shared<NamedApp>();
+  auto health = std::make_shared<NamedApp>();
+  Router router;
+  App& empty_fallback = router.resolve(at("/"));
+  router.mount("/api", api);
+  router.set_health_path("/h", health);
+  App& fallback = router.resolve(at("/"));
+  CHECK(&fallback == &empty_fallback);
+  CHECK(&fallback != api.get());
+  CHECK(&fallback != health.get());
+  CHECK(&router.resolve(at("/apix")) == &fallback);
+  CHECK(&router.resolve(at("/h/")) == &fallback);
+  CHECK(&router.resolve(at("*")) == &fallback);
+}
+
+}  // namespace
+}  // namespace junction::gateway
