@@ -179,11 +179,17 @@ def test_sigterm_stops_accepting(start_server):
     assert s.wait(10) == 0, s.dump()
 
 
-def test_sigterm_closes_idle_keep_alive(start_server):
-    """SIGTERM closes idle keep-alive connections at once instead of waiting for their timeout."""
+@pytest.mark.parametrize("first", ["GET", "POST with body"])
+def test_sigterm_closes_idle_keep_alive(start_server, first):
+    """SIGTERM closes an idle keep-alive connection at once (after a GET or a POST with a body) instead of waiting for its timeout."""
     s = start_server("--timeout-keep-alive", "60", "--graceful-timeout", "30")
     with Conn(s.address, timeout=20) as idle:
-        assert idle.roundtrip(GET).status == 200
+        if first == "GET":
+            assert idle.roundtrip(GET).status == 200
+        else:
+            r = idle.roundtrip(request("POST", "/healthz?echo", body=b"hello"))
+            assert (r.status, r.body) == (200, b"hello")
+        time.sleep(0.1)
         t0 = time.monotonic()
         s.send_signal(signal.SIGTERM)
         assert idle.wait_closed(10) == b""
