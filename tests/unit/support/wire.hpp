@@ -109,7 +109,8 @@ inline bool take_chunked(std::string_view& bytes, WireResponse& response, std::s
 }  // namespace wire_detail
 
 // Parses every response in `bytes`. `head_responses` lists which final responses (counted
-// from 0, 1xx responses not counted) answer HEAD requests and so carry no body.
+// from 0, 1xx responses not counted) answer HEAD requests and so carry no body. A response
+// whose body is cut short is kept, last, with `error` saying so.
 inline WireParse parse_responses(std::string_view bytes,
                                  const std::vector<std::size_t>& head_responses = {}) {
   WireParse out;
@@ -144,7 +145,10 @@ inline WireParse parse_responses(std::string_view bytes,
         out.error = "unexpected Transfer-Encoding " + *coding;
         return out;
       }
-      if (!wire_detail::take_chunked(bytes, response, out.error)) return out;
+      if (!wire_detail::take_chunked(bytes, response, out.error)) {
+        out.responses.push_back(std::move(response));  // cut short: kept, with the error
+        return out;
+      }
     } else if (length) {
       std::size_t size = std::stoul(*length);
       if (bytes.size() < size) {
