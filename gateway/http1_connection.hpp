@@ -244,7 +244,8 @@ class Http1Connection final : public Connection,
     body_pending_ = {};
     consume(0);
     for (;;) {
-      while (has_buffered()) {
+      // Parse even with nothing buffered: the end may follow the last piece without a byte.
+      for (bool more = true; more;) {
         auto result = parser_.parse(buffered());
         consume(result.consumed);
         switch (result.event) {
@@ -258,6 +259,7 @@ class Http1Connection final : public Connection,
           case RequestParser::Event::error:
             co_return false;
           default:
+            more = false;
             break;
         }
       }
@@ -340,7 +342,9 @@ class Http1Connection final : public Connection,
       complete_read(body_error_, 0);
       return true;
     }
-    if (body_pending_.empty() && !body_done_ && has_buffered()) {
+    // Parse even with nothing buffered: the end of a message may follow its last body piece
+    // without another byte.
+    if (body_pending_.empty() && !body_done_) {
       auto result = parser_.parse(buffered());
       consume(result.consumed);
       switch (result.event) {

@@ -82,6 +82,7 @@ RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
 }
 
 int RequestParser::fail(int status, const char* reason) noexcept {
+  failed_by_us_ = true;
   status_ = status;
   reason_ = reason;
   return HPE_USER;
@@ -92,7 +93,7 @@ int RequestParser::on_message_begin() noexcept {
   field_.clear();
   value_.clear();
   in_trailers_ = false;
-  line_bytes_ = 0;
+  line_bytes_ = 7;  // the two SP and "HTTP/" around llhttp's method, url and version spans
   head_bytes_ = 0;
   field_count_ = 0;
   chunk_extension_bytes_ = 0;
@@ -129,14 +130,15 @@ int RequestParser::on_header_field(std::string_view piece) noexcept {
   if (field_.empty()) {
     if (++field_count_ > limits_.header_fields) return fail(431, "too many header fields");
   }
-  if (field_.size() + piece.size() > limits_.header_field_size)
+  if (field_.size() + piece.size() + 2 > limits_.header_field_size)
     return fail(431, "header field too large");
   field_.append(piece);
   return 0;
 }
 
 int RequestParser::on_header_value(std::string_view piece) noexcept {
-  if (field_.size() + value_.size() + piece.size() > limits_.header_field_size)
+  // The field's size counts its whole line, "name: value" (as gunicorn's limit does).
+  if (field_.size() + value_.size() + piece.size() + 2 > limits_.header_field_size)
     return fail(431, "header field too large");
   value_.append(piece);
   return 0;
@@ -144,6 +146,8 @@ int RequestParser::on_header_value(std::string_view piece) noexcept {
 
 int RequestParser::on_header_value_complete() noexcept {
   if (!valid_field_value(value_)) return fail(400, "invalid character in header value");
+  // llhttp drops leading whitespace; trailing OWS is not part of the value (RFC 9110 §5.5).
+  while (!value_.empty() && (value_.back() == ' ' || value_.back() == '\t')) value_.pop_back();
   if (in_trailers_) {
     // Trailer fields are checked and bounded like header fields, then dropped: nothing in the
     // request model carries them yet, and framing fields are not allowed there anyway.
@@ -199,6 +203,8 @@ bool RequestParser::split_target() noexcept {
 
 int RequestParser::check_head() noexcept {
   head_.version = {parser_.http_major, parser_.http_minor};
+  // llhttp takes a request line without a version as HTTP/0.9, which we do not speak.
+  if (head_.version.major == 0) return fail(400, "missing or invalid HTTP version");
   if (head_.version.major != 1) return fail(505, "HTTP version not supported");
   bool http11 = head_.version.minor >= 1;
   if (parser_.method == HTTP_CONNECT) return fail(501, "CONNECT is not supported");
@@ -280,6 +286,20 @@ int RequestParser::on_chunk_extension(std::string_view piece) noexcept {
   return 0;
 }
 
+// RFC 9112 §5.2: obs-fold (a field line continued on a line that starts with SP or HTAB) is
+// refused, as is whitespace before the first field line (§2.2). llhttp accepts both, so the head's
+// bytes are scanned for an LF followed by SP or HTAB, across calls.
+bool RequestParser::folded(std::string_view head) noexcept {
+  if (head.empty()) return false;
+  auto is_ws = [](char c) { return c == ' ' || c == '\t'; };
+  bool found = head_ends_lf_ && is_ws(head.front());
+  for (auto lf = head.find('\n'); !found && lf != std::string_view::npos && lf + 1 < head.size();
+       lf = head.find('\n', lf + 1))
+    found = is_ws(head[lf + 1]);
+  head_ends_lf_ = head.back() == '\n';
+  return found;
+}
+
 RequestParser::Result RequestParser::parse(std::string_view input) noexcept {
   if (llhttp_get_errno(&parser_) != HPE_OK) return {Event::error, 0, {}};
   bool in_head = !message_begun_ || !in_trailers_;
@@ -305,7 +325,7 @@ RequestParser::Result RequestParser::parse(std::string_view input) noexcept {
         break;
     }
   } else {
-    if (err != HPE_USER) {
+    if (!failed_by_us_) {
       // llhttp's own refusals: all are malformed syntax except where RFC 9112 names another code.
       status_ = 400;
       reason_ =
@@ -317,16 +337,22 @@ RequestParser::Result RequestParser::parse(std::string_view input) noexcept {
   // Bytes spent on a head count against --limit-request-header-size whatever llhttp made of
   // them (optional whitespace, empty lines), so a client cannot stream an endless head.
   if (in_head && result.event != Event::body) {
+    bool fold = folded(input.substr(0, result.consumed));
+    if (result.event == Event::head) head_ends_lf_ = false;
+    if (fold) return fail_now(400, "obs-fold or whitespace before a field line");
     head_bytes_ += result.consumed;
     if (head_bytes_ > limits_.header_block_size + limits_.request_line) {
-      llhttp_set_error_reason(&parser_, "request head too large");
-      parser_.error = HPE_USER;
-      status_ = 431;
-      reason_ = "request head too large";
-      return {Event::error, 0, {}};
+      return fail_now(431, "request head too large");
     }
   }
   return result;
+}
+
+RequestParser::Result RequestParser::fail_now(int status, const char* reason) noexcept {
+  fail(status, reason);
+  llhttp_set_error_reason(&parser_, reason);
+  parser_.error = HPE_USER;  // later parse() calls keep answering the error
+  return {Event::error, 0, {}};
 }
 
 bool RequestParser::finish() noexcept {
