@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "support/connection_harness.hpp"
+#include "support/hang_guard.hpp"
 #include "support/test_apps.hpp"
 
 namespace junction::gateway {
@@ -317,6 +318,26 @@ TEST_CASE("Http1Connection: a small unread body is dropped and the connection go
   CHECK_FALSE(parsed.responses[0].closes());
   CHECK(parsed.responses[1].body == "ok");
   CHECK_FALSE(h.finished());
+}
+
+// The app answers while the body is still arriving: the rest is read and dropped, and the
+// connection goes on. Run in a child process: a busy loop here would hang the suite.
+TEST_CASE("Http1Connection: an unread body still arriving is dropped", "[http1_connection]") {
+  auto outcome = test::run_guarded(
+      [] {
+        ConnectionHarness h;
+        h.router.mount("/noread", std::make_shared<test::NoReadApp>());
+        h.start();
+        h.peer->send("POST /noread HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345");
+        if (!h.run_until_responses(1)) return false;
+        h.peer->send("67890" + kGet);
+        if (!h.run_until_responses(2)) return false;
+        auto parsed = h.responses();
+        return parsed.responses.size() == 2 && parsed.responses[1].body == "ok" && !h.finished();
+      },
+      std::chrono::seconds(5));
+  INFO("outcome: " << test::to_string(outcome));
+  CHECK(outcome == test::Outcome::passed);
 }
 
 TEST_CASE("Http1Connection: a response shorter than its Content-Length is cut",

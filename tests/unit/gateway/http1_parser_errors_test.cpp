@@ -108,11 +108,12 @@ TEST_CASE("RequestParser: each smuggling vector gets its status", "[http1_parser
   }
 }
 
+// A missing version is HTTP/0.9 to llhttp: 505 or 400 are both fair answers.
 TEST_CASE("RequestParser: HTTP/2.0 and other versions are refused", "[http1_parser]") {
   Limits limits;
-  for (std::string version : {"2.0", "0.9", "1.2", "3.0"}) {
-    auto run = test::parse_whole(limits, "GET / HTTP/" + version + "\r\nHost: a\r\n\r\n");
-    INFO("HTTP/" << version << ": " << describe(run));
+  for (std::string version : {" HTTP/2.0", " HTTP/0.9", " HTTP/1.2", " HTTP/3.0", ""}) {
+    auto run = test::parse_whole(limits, "GET /" + version + "\r\nHost: a\r\n\r\n");
+    INFO("GET /" << version << ": " << describe(run));
     REQUIRE(run.error_status);
     CHECK((*run.error_status == 505 || *run.error_status == 400));
     CHECK(run.messages.empty());

@@ -133,7 +133,6 @@ inline const std::vector<BadRequest>& smuggling_vectors() {
       {"asterisk-form on GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"space in the target", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400},
-      {"missing version", "GET /\r\nHost: a\r\n\r\n", 400},
   };
   return vectors;
 }
