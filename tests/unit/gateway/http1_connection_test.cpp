@@ -277,7 +277,7 @@ TEST_CASE("Http1Connection: 100 Continue when the app reads the body", "[http1_c
   REQUIRE(h.run_until([&] { return h.peer->output().size() > 0; }));
   CHECK(h.peer->output() == "HTTP/1.1 100 Continue\r\n\r\n");
   h.peer->send("hello");
-  h.peer->send(kGet);  // (the next request ends the body even if its end is not seen alone)
+  h.peer->send(kGet);  // and the connection carries on
   REQUIRE(h.run_until_responses(2));
   auto parsed = h.responses();
   INFO(describe(parsed));
