@@ -18,6 +18,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -184,10 +185,10 @@ class Http1Connection final : public Connection,
         send_continue();
         set_deadline(clock::now() + to_duration(timeouts().request_body), Deadline::body);
         auto ec = co_await async_fill();
+        auto timed_out = timed_out_;
         set_deadline(clock::time_point::max(), Deadline::none);
         if (ec) {
-          if (timed_out_ == Deadline::body) {
-            timed_out_ = Deadline::none;
+          if (timed_out == Deadline::body) {
             fail_body(errc::body_timeout, 408, "request body not received in time");
           } else {
             lose_client();
@@ -235,6 +236,8 @@ class Http1Connection final : public Connection,
     if (read_handler_) complete_read(errc::client_gone, 0);
     gone_callback_ = nullptr;
     exchange_.reset();
+    // The next request's errors (408, 431, ...) are answered on their own.
+    head_started_ = head_sent_ = false;
   }
 
   // Reads and drops the rest of a request body the app did not want, so the connection can
@@ -296,7 +299,13 @@ class Http1Connection final : public Connection,
   // Reads more bytes into the buffer. Errors: EOF or reset from the peer, operation_aborted
   // when a timeout or shutdown cancelled the read (timed_out_ says which).
   asio::awaitable<error_code> async_fill() {
-    while (watch_in_flight_) co_await async_wait_event();
+    if (watch_in_flight_) {
+      // A watch read is filling the buffer: its bytes (or its end) are this fill's result.
+      while (watch_in_flight_) co_await async_wait_event();
+      if (peer_closed_) co_return peer_error_;
+      if (timed_out_ != Deadline::none || watch_error_) co_return asio::error::operation_aborted;
+      co_return error_code{};
+    }
     if (peer_closed_) co_return peer_error_;
     if (timed_out_ != Deadline::none) co_return asio::error::operation_aborted;
     compact();
@@ -326,6 +335,7 @@ class Http1Connection final : public Connection,
         asio::bind_cancellation_slot(
             watch_cancel_.slot(), [self = this->shared_from_this()](error_code ec, std::size_t n) {
               self->watch_in_flight_ = false;
+              self->watch_error_ = ec;
               self->read_end_ += n;
               if (ec && ec != asio::error::operation_aborted) {
                 self->peer_closed_ = true;
@@ -512,14 +522,10 @@ class Http1Connection final : public Connection,
       framing_ = {Framing::Kind::until_close, 0};
       keep_alive_ = false;
     }
-    // A request body still unread after the response must be drained to keep the connection:
-    // not when the client waits for 100 Continue (it may never send), nor when it is large.
-    if (!body_done_) {
-      bool waiting_for_continue = request.expect_continue && !continue_sent_;
-      bool unknown_or_large = !request.content_length ||
-                              *request.content_length - parser_.body_received() > kMaxDrainBytes;
-      if (waiting_for_continue || unknown_or_large) keep_alive_ = false;
-    }
+    // A client waiting for 100 Continue may never send the body this response does not want:
+    // the connection cannot carry another request (RFC 9110 §10.1.1). Any other unread body is
+    // drained after the response, or the connection closed if it is too large.
+    if (!body_done_ && request.expect_continue && !continue_sent_) keep_alive_ = false;
     auto wire = framing_;
     if (is_head_request_ && wire.kind == Framing::Kind::chunked) wire.kind = Framing::Kind::none;
     append_response_head(out_, request.version, status, response_.headers, wire, keep_alive_);
@@ -764,6 +770,7 @@ class Http1Connection final : public Connection,
   bool peer_closed_ = false;
   error_code peer_error_;
   bool watch_in_flight_ = false;
+  error_code watch_error_;
 
   // The exchange in flight.
   std::shared_ptr<ExchangeImpl> exchange_;

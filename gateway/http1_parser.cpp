@@ -266,6 +266,9 @@ int RequestParser::on_headers_complete() noexcept {
 }
 
 int RequestParser::on_body(std::string_view piece) noexcept {
+  // llhttp flushes an open body span at the end of every execute, empty input included: an
+  // empty piece is no event.
+  if (piece.empty()) return 0;
   body_received_ += piece.size();
   if (body_received_ > limits_.max_body_size) return fail(413, "request body too large");
   body_piece_ = piece;
@@ -341,7 +344,7 @@ RequestParser::Result RequestParser::parse(std::string_view input) noexcept {
     if (result.event == Event::head) head_ends_lf_ = false;
     if (fold) return fail_now(400, "obs-fold or whitespace before a field line");
     head_bytes_ += result.consumed;
-    if (head_bytes_ > limits_.header_block_size + limits_.request_line) {
+    if (head_bytes_ > limits_.header_block_size) {
       return fail_now(431, "request head too large");
     }
   }
@@ -356,7 +359,7 @@ RequestParser::Result RequestParser::fail_now(int status, const char* reason) no
 }
 
 bool RequestParser::finish() noexcept {
-  if (message_begun_) {
+  if (in_message()) {
     status_ = 400;
     reason_ = "connection closed before the request was complete";
     return false;

@@ -96,7 +96,7 @@ class RequestParser {
   bool expects_body_ = false;
   std::uint64_t body_received_ = 0;
   std::string_view body_piece_;
-  int pending_event_ = 0;     // which pause the last callback asked for
+  int pending_event_ = 0;      // which pause the last callback asked for
   bool failed_by_us_ = false;  // the error is ours (status_/reason_), not llhttp's
   bool head_ends_lf_ = false;  // the head bytes seen so far end with LF (for obs-fold)
   int status_ = 400;

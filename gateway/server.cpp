@@ -273,9 +273,11 @@ struct Server::Impl {
     spdlog::debug("connections drained");
     error_code ignored;
     signals->cancel(ignored);
-    for (auto& thread : threads) thread->work.reset();
-    if (live > 0) {
-      for (auto& thread : threads) thread->context.stop();
+    // Every connection is closed; what apps still hold (an answer waiting on a timer, say)
+    // has no client left to go to.
+    for (auto& thread : threads) {
+      thread->work.reset();
+      thread->context.stop();
     }
   }
 };
