@@ -224,6 +224,7 @@ class Http1Connection final : public Connection,
     body_pending_ = {};
     body_error_ = {};
     continue_sent_ = false;
+    body_read_started_ = false;
     response_ = {};
     head_started_ = head_sent_ = response_done_ = aborted_ = false;
     body_bytes_sent_ = 0;
@@ -434,6 +435,7 @@ class Http1Connection final : public Connection,
     if (read_handler_) return fail(errc::response_state);
     read_into_ = into;
     read_handler_ = std::move(handler);
+    body_read_started_ = true;
     notify();
   }
 
@@ -522,10 +524,16 @@ class Http1Connection final : public Connection,
       framing_ = {Framing::Kind::until_close, 0};
       keep_alive_ = false;
     }
-    // A client waiting for 100 Continue may never send the body this response does not want:
-    // the connection cannot carry another request (RFC 9110 §10.1.1). Any other unread body is
-    // drained after the response, or the connection closed if it is too large.
-    if (!body_done_ && request.expect_continue && !continue_sent_) keep_alive_ = false;
+    // RFC 9110 §15.5: answering before the body is read, say whether the connection stays.
+    // It cannot when the client waits for 100 Continue (it may never send the body), nor when
+    // an app that has not read the body leaves more of it than we would drain. An app that
+    // reads the body while it answers (an echo, a proxy) keeps the connection.
+    if (!body_done_) {
+      bool waiting_for_continue = request.expect_continue && !continue_sent_;
+      bool too_much_to_drain = !request.content_length ||
+                               *request.content_length - parser_.body_received() > kMaxDrainBytes;
+      if (waiting_for_continue || (!body_read_started_ && too_much_to_drain)) keep_alive_ = false;
+    }
     auto wire = framing_;
     if (is_head_request_ && wire.kind == Framing::Kind::chunked) wire.kind = Framing::Kind::none;
     append_response_head(out_, request.version, status, response_.headers, wire, keep_alive_);
@@ -780,6 +788,7 @@ class Http1Connection final : public Connection,
   std::string_view body_pending_;
   error_code body_error_;
   bool continue_sent_ = false;
+  bool body_read_started_ = false;
   std::span<char> read_into_;
   Exchange::ReadHandler read_handler_;
   std::function<void()> gone_callback_;
