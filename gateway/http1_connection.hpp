@@ -69,6 +69,11 @@ class Http1Connection final : public Connection,
  public:
   using executor_type = asio::io_context::executor_type;
   using clock = std::chrono::steady_clock;
+  // Coroutines typed on the io_context's executor, not the type-erased any_io_executor: every
+  // resumption is a direct call into the io_context (measured: fewer user-space cycles/request).
+  template <class T>
+  using awaitable = asio::awaitable<T, executor_type>;
+  static constexpr auto use_awaitable = asio::as_tuple(asio::use_awaitable_t<executor_type>{});
 
   // Bytes of request we hold at once: the head is copied out as it is parsed, so this bounds
   // only body pieces in flight and pipelined requests read ahead.
@@ -96,7 +101,7 @@ class Http1Connection final : public Connection,
   executor_type get_executor() { return stream_.get_executor(); }
 
   // The connection coroutine. Returns once the connection is closed.
-  asio::awaitable<void> async_run() {
+  awaitable<void> async_run() {
     auto self = this->shared_from_this();
     co_await asio::this_coro::throw_if_cancelled(false);
     arm_watchdog();
@@ -131,7 +136,7 @@ class Http1Connection final : public Connection,
   // ---------------------------------------------------------------------------------------
   // The request loop
 
-  asio::awaitable<Outcome> async_serve_one() {
+  awaitable<Outcome> async_serve_one() {
     // 1. The head. Bytes may already be buffered (pipelining) or still to come.
     std::optional<clock::time_point> head_deadline;
     for (;;) {
@@ -243,7 +248,7 @@ class Http1Connection final : public Connection,
 
   // Reads and drops the rest of a request body the app did not want, so the connection can
   // carry the next request. False when the rest is too large or does not come.
-  asio::awaitable<bool> async_drain_body() {
+  awaitable<bool> async_drain_body() {
     std::uint64_t dropped = body_pending_.size();
     body_pending_ = {};
     consume(0);
@@ -299,7 +304,7 @@ class Http1Connection final : public Connection,
 
   // Reads more bytes into the buffer. Errors: EOF or reset from the peer, operation_aborted
   // when a timeout or shutdown cancelled the read (timed_out_ says which).
-  asio::awaitable<error_code> async_fill() {
+  awaitable<error_code> async_fill() {
     if (watch_in_flight_) {
       // A watch read is filling the buffer: its bytes (or its end) are this fill's result.
       while (watch_in_flight_) co_await async_wait_event();
@@ -312,8 +317,7 @@ class Http1Connection final : public Connection,
     compact();
     if (read_end_ == kReadBufferSize) co_return asio::error::no_buffer_space;
     auto [ec, n] = co_await stream_.async_read_some(
-        asio::buffer(read_buffer_.get() + read_end_, kReadBufferSize - read_end_),
-        asio::as_tuple(asio::use_awaitable));
+        asio::buffer(read_buffer_.get() + read_end_, kReadBufferSize - read_end_), use_awaitable);
     read_end_ += n;
     if (ec == asio::error::operation_aborted) {
       co_await asio::this_coro::reset_cancellation_state();
@@ -648,7 +652,7 @@ class Http1Connection final : public Connection,
   // ---------------------------------------------------------------------------------------
   // Closing: the one way a connection ends.
 
-  asio::awaitable<void> async_close(bool graceful) {
+  awaitable<void> async_close(bool graceful) {
     // Let queued output reach the client (bounded by the linger time).
     set_deadline(clock::now() + kLingerTime, Deadline::closing);
     while (!closed_ && !write_failed_ && (write_in_flight_ || !out_.empty())) {
@@ -690,9 +694,9 @@ class Http1Connection final : public Connection,
   // Waiting and timeouts
 
   // Suspends until notify() (or a cancellation); callers re-check their state after.
-  asio::awaitable<void> async_wait_event() {
+  awaitable<void> async_wait_event() {
     wake_.expires_at(clock::time_point::max());
-    auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await wake_.async_wait(use_awaitable);
     if (ec == asio::error::operation_aborted) co_await asio::this_coro::reset_cancellation_state();
   }
 

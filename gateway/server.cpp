@@ -206,7 +206,7 @@ struct Server::Impl {
                    }));
   }
 
-  asio::awaitable<void> async_run_connection(IoThread& thread, std::shared_ptr<Http1> connection) {
+  Http1::awaitable<void> async_run_connection(IoThread& thread, std::shared_ptr<Http1> connection) {
     thread.connections.insert(connection.get());
     if (stopping) connection->on_shutdown();
     struct Unregister {
