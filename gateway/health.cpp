@@ -79,7 +79,7 @@ bool has_flag(std::string_view query, std::string_view flag) {
 
 void HealthApp::handle(std::shared_ptr<Exchange> exchange) {
   const auto& request = exchange->request();
-  const Headers text{{"Content-Type", "text/plain; charset=utf-8"}};
+  Headers text{{"Content-Type", "text/plain; charset=utf-8"}};
   if (diagnostics_ && has_flag(request.query, "echo")) {
     std::make_shared<Echo>(std::move(exchange))->start();
     return;
@@ -97,7 +97,7 @@ void HealthApp::handle(std::shared_ptr<Exchange> exchange) {
     timer->async_wait([timer, exchange, text](error_code) { answer(*exchange, 200, text, "ok"); });
     return;
   }
-  answer(*exchange, 200, text, "ok");
+  answer(*exchange, 200, std::move(text), "ok");
 }
 
 }  // namespace junction::gateway

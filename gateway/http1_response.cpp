@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "gateway/http_date.hpp"
 #include "gateway/text.hpp"
@@ -105,13 +106,24 @@ bool is_connection_field(std::string_view name) noexcept {
          iequals(name, "upgrade") || iequals(name, "proxy-connection");
 }
 
+namespace {
+
+void append_number(std::string& out, std::uint64_t value) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, end);
+}
+
+}  // namespace
+
 void append_response_head(std::string& out, HttpVersion version, int status, const Headers& fields,
                           Framing framing, bool keep_alive) {
   // We answer HTTP/1.0 requests as HTTP/1.1 (RFC 9110 §6.2: the highest minor version we
   // support), framing their bodies so a 1.0 client can read them.
   (void)version;
   out.append("HTTP/1.1 ");
-  fmt::format_to(std::back_inserter(out), "{} ", status);
+  append_number(out, static_cast<unsigned>(status));
+  out.push_back(' ');
   out.append(reason_phrase(status));
   out.append("\r\n");
   bool has_date = false;
@@ -133,7 +145,9 @@ void append_response_head(std::string& out, HttpVersion version, int status, con
   if (!has_server) out.append("Server: junction\r\n");
   switch (framing.kind) {
     case Framing::Kind::content_length:
-      fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", framing.length);
+      out.append("Content-Length: ");
+      append_number(out, framing.length);
+      out.append("\r\n");
       break;
     case Framing::Kind::chunked:
       out.append("Transfer-Encoding: chunked\r\n");
