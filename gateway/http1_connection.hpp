@@ -124,7 +124,6 @@ class Http1Connection final : public Connection,
   void terminate() override {
     shutting_down_ = true;
     keep_alive_ = false;
-    terminated_ = true;
     close_now();
   }
 
@@ -776,7 +775,6 @@ class Http1Connection final : public Connection,
   Address server_;
   std::uint64_t requests_ = 0;
   bool shutting_down_ = false;
-  bool terminated_ = false;
   bool waiting_idle_ = false;
   bool closed_ = false;
   bool peer_closed_ = false;
