@@ -75,8 +75,8 @@ std::string describe(const Protocol::endpoint& endpoint) {
 
 // accept(2) errors that come from exhausting a resource: wait for it to come back.
 bool is_resource_exhaustion(const error_code& ec) {
-  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
-         ec == asio::error::no_memory || ec.value() == ENFILE;
+  auto e = ec.value();  // accept(2) errors are errno values
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
 }  // namespace
