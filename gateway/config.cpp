@@ -157,6 +157,8 @@ Config parse_command_line(int argc, const char* const* argv) {
               "Answer 408 and close when a request head takes longer than this");
   add_seconds(app, "--timeout-request-body", timeouts.request_body,
               "Answer 408 (or abort) when the request body stalls this long");
+  add_seconds(app, "--timeout-send", timeouts.send,
+              "Close the connection when the client takes none of its response this long");
   add_seconds(app, "--graceful-timeout", timeouts.graceful,
               "On SIGTERM/SIGINT, let in-flight requests finish this long, then cut them");
 

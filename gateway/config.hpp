@@ -25,6 +25,7 @@ struct Timeouts {
   seconds_d keep_alive{5.0};       // idle between requests: closed silently
   seconds_d request_header{10.0};  // from the first byte of a head to its end: 408
   seconds_d request_body{30.0};    // a stall while the app waits for body bytes: 408
+  seconds_d send{30.0};            // a client that takes none of our output this long is cut
   seconds_d graceful{30.0};        // in-flight work after SIGTERM before connections are cut
 };
 

@@ -130,7 +130,7 @@ class Http1Connection final : public Connection,
  private:
   class ExchangeImpl;
   enum class Outcome { next, close, abort };
-  enum class Deadline { none, idle, header, body, closing };
+  enum class Deadline { none, idle, header, body, send, closing };
 
   // ---------------------------------------------------------------------------------------
   // The request loop
@@ -152,6 +152,14 @@ class Http1Connection final : public Connection,
       }
       bool begun = parser_.in_message();
       if (shutting_down_ && !begun) co_return Outcome::close;
+      // The keep-alive clock starts once the last response has left: a slow reader of a large
+      // response is timed by --timeout-send, not cut as idle.
+      if (!begun && write_in_flight_) {
+        release_deadline();
+        while (write_in_flight_ && !closed_) co_await async_wait_event();
+        if (closed_) co_return Outcome::abort;
+        continue;
+      }
       if (begun && !head_deadline)
         head_deadline = clock::now() + to_duration(timeouts().request_header);
       if (head_deadline) {
@@ -172,7 +180,7 @@ class Http1Connection final : public Connection,
         co_return Outcome::close;
       }
     }
-    set_deadline(clock::time_point::max(), Deadline::none);
+    release_deadline();
 
     // 2. Hand the exchange to its app.
     begin_exchange(parser_.take_head());
@@ -190,7 +198,7 @@ class Http1Connection final : public Connection,
         set_deadline(clock::now() + to_duration(timeouts().request_body), Deadline::body);
         auto ec = co_await async_fill();
         auto timed_out = timed_out_;
-        set_deadline(clock::time_point::max(), Deadline::none);
+        release_deadline();
         if (ec) {
           if (timed_out == Deadline::body) {
             fail_body(errc::body_timeout, 408, "request body not received in time");
@@ -273,7 +281,7 @@ class Http1Connection final : public Connection,
       }
       set_deadline(clock::now() + to_duration(timeouts().request_body), Deadline::body);
       auto ec = co_await async_fill();
-      set_deadline(clock::time_point::max(), Deadline::none);
+      release_deadline();
       if (ec) co_return false;
     }
   }
@@ -611,6 +619,7 @@ class Http1Connection final : public Connection,
     asio::async_write(
         stream_, asio::buffer(writing_),
         [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+    watch_send();
   }
 
   void on_written(error_code ec) {
@@ -626,7 +635,23 @@ class Http1Connection final : public Connection,
     }
     if (out_.size() <= kOutputHighWater) release_write_waiters({});
     flush();
+    watch_send();
     notify();
+  }
+
+  // The coroutine stops timing a read; a write in flight is timed again.
+  void release_deadline() {
+    set_deadline(clock::time_point::max(), Deadline::none);
+    watch_send();
+  }
+
+  // A write in flight must make progress within --timeout-send, unless a read deadline is
+  // running (the coroutine owns the deadline then, and re-arms this when it lets go of it).
+  void watch_send() {
+    if (write_in_flight_ && (deadline_kind_ == Deadline::none || deadline_kind_ == Deadline::send))
+      set_deadline(clock::now() + to_duration(timeouts().send), Deadline::send);
+    else if (!write_in_flight_ && deadline_kind_ == Deadline::send)
+      set_deadline(clock::time_point::max(), Deadline::none);
   }
 
   void release_write_waiters(error_code ec) {
@@ -719,7 +744,7 @@ class Http1Connection final : public Connection,
   // sets lies at or after its expiry and set_deadline() never has to move the timer.
   void arm_watchdog() {
     auto& t = timeouts();
-    auto shortest = to_duration(std::min({t.keep_alive, t.request_header, t.request_body}));
+    auto shortest = to_duration(std::min({t.keep_alive, t.request_header, t.request_body, t.send}));
     watchdog_.expires_at(std::min(deadline_, clock::now() + shortest));
     watchdog_.async_wait([self = this->shared_from_this()](error_code) { self->on_watchdog(); });
   }
@@ -730,6 +755,13 @@ class Http1Connection final : public Connection,
       timed_out_ = deadline_kind_;
       deadline_ = clock::time_point::max();
       deadline_kind_ = Deadline::none;
+      if (timed_out_ == Deadline::send) {
+        // The client has not taken any of our response for --timeout-send: nothing we could
+        // still say would reach it.
+        close_now();
+        notify();
+        return;
+      }
       cancel_reads();
       notify();
     }

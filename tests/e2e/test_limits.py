@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -148,8 +149,32 @@ def test_body_timeout_408(start_server):
         assert 0.5 <= time.monotonic() - t0 < 10
 
 
+def test_client_that_never_reads_is_cut_at_send_timeout(start_server):
+    """A client that uploads to the echo but never reads the echoed bytes is cut after --timeout-send, and others are still served."""
+    s = start_server("--timeout-send", "1", "--timeout-request-body", "60")
+    sock = socket.create_connection(s.address, timeout=30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"POST /healthz?echo HTTP/1.1\r\nHost: t\r\nContent-Length: 268435456\r\n\r\n")
+    piece = b"x" * 65536
+    t0 = time.monotonic()
+    cut = False
+    try:
+        for _ in range(4096):  # at most the declared 256 MiB; the cut comes long before
+            sock.sendall(piece)
+            if time.monotonic() - t0 > 25:
+                break
+    except OSError:
+        cut = True
+    finally:
+        sock.close()
+    assert cut, "the server kept a connection whose client never read"
+    assert time.monotonic() - t0 < 25
+    ok(s.address, request("GET", "/healthz"))
+
+
 @pytest.mark.parametrize("flag", ["--timeout-request-header", "--timeout-request-body",
-                                  "--timeout-keep-alive", "--graceful-timeout"])
+                                  "--timeout-keep-alive", "--timeout-send",
+                                  "--graceful-timeout"])
 def test_timeouts_accept_fractional_seconds(start_server, flag):
     """Each timeout flag accepts fractional seconds such as 0.5."""
     s = start_server(flag, "0.5")
