@@ -152,14 +152,6 @@ class Http1Connection final : public Connection,
       }
       bool begun = parser_.in_message();
       if (shutting_down_ && !begun) co_return Outcome::close;
-      // The keep-alive clock starts once the last response has left: a slow reader of a large
-      // response is timed by --timeout-send, not cut as idle.
-      if (!begun && write_in_flight_) {
-        release_deadline();
-        while (write_in_flight_ && !closed_) co_await async_wait_event();
-        if (closed_) co_return Outcome::abort;
-        continue;
-      }
       if (begun && !head_deadline)
         head_deadline = clock::now() + to_duration(timeouts().request_header);
       if (head_deadline) {
@@ -619,6 +611,7 @@ class Http1Connection final : public Connection,
     asio::async_write(
         stream_, asio::buffer(writing_),
         [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+    write_started_ = clock::now();
     watch_send();
   }
 
@@ -751,15 +744,26 @@ class Http1Connection final : public Connection,
 
   void on_watchdog() {
     if (closed_) return;
-    if (deadline_ <= clock::now()) {
+    if (auto now = clock::now(); deadline_ <= now) {
       timed_out_ = deadline_kind_;
       deadline_ = clock::time_point::max();
       deadline_kind_ = Deadline::none;
-      if (timed_out_ == Deadline::send) {
+      bool stuck = write_in_flight_ && now - write_started_ >= to_duration(timeouts().send);
+      if (timed_out_ == Deadline::send || (timed_out_ == Deadline::idle && stuck)) {
         // The client has not taken any of our response for --timeout-send: nothing we could
         // still say would reach it.
         close_now();
         notify();
+        return;
+      }
+      if (timed_out_ == Deadline::idle && write_in_flight_) {
+        // Not idle while its last response is still leaving: the keep-alive clock restarts,
+        // and the write is held to --timeout-send.
+        timed_out_ = Deadline::none;
+        deadline_kind_ = Deadline::idle;
+        deadline_ = std::min(now + to_duration(timeouts().keep_alive),
+                             write_started_ + to_duration(timeouts().send));
+        arm_watchdog();
         return;
       }
       cancel_reads();
@@ -840,6 +844,7 @@ class Http1Connection final : public Connection,
   std::string out_;
   std::string writing_;
   bool write_in_flight_ = false;
+  clock::time_point write_started_;
   bool write_failed_ = false;
   std::vector<Exchange::Handler> write_waiters_;
 };
