@@ -249,7 +249,9 @@ int RequestParser::check_head() noexcept {
   } else {
     head_.content_length = 0;
   }
-  if (!head_.has_body) head_.expect_continue = false;
+  // RFC 9110 §10.1.1: no 100 Continue without a body, nor to an HTTP/1.0 client (which must
+  // not be sent 1xx responses; the expectation is ignored).
+  if (!head_.has_body || !http11) head_.expect_continue = false;
   expects_body_ = head_.has_body;
   keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
   return 0;

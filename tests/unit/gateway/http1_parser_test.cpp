@@ -333,3 +333,26 @@ TEST_CASE("RequestParser: finish() is clean only between messages", "[http1_pars
 
 }  // namespace
 }  // namespace junction::gateway
+
+namespace junction::gateway {
+namespace {
+
+TEST_CASE("RequestParser: 100-continue is ignored for HTTP/1.0", "[http1_parser]") {
+  Limits limits;
+  RequestParser parser(limits);
+  std::string request =
+      "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc";
+  auto result = parser.parse(request);
+  REQUIRE(result.event == RequestParser::Event::head);
+  CHECK_FALSE(parser.take_head().expect_continue);
+
+  RequestParser parser11(limits);
+  std::string request11 =
+      "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc";
+  result = parser11.parse(request11);
+  REQUIRE(result.event == RequestParser::Event::head);
+  CHECK(parser11.take_head().expect_continue);
+}
+
+}  // namespace
+}  // namespace junction::gateway
