@@ -166,9 +166,8 @@ class Http1Connection final : public Connection,
       if (ec) {
         if (timed_out_ == Deadline::header)
           queue_error(408, "request head not received in time");
-        else if (begun && timed_out_ == Deadline::none && !shutting_down_ &&
-                 ec != asio::error::operation_aborted)
-          queue_error(400, "connection closed inside the request head");
+        else if (peer_closed_ && !parser_.finish())
+          queue_error(parser_.status(), parser_.reason());
         co_return Outcome::close;
       }
     }
