@@ -897,6 +897,10 @@ class Http1Connection<Stream>::ExchangeImpl final
   // handle()), posted otherwise. The exchange stays alive until it has run.
   template <class F>
   void run(F&& f) {
+    if (connection_->get_executor().running_in_this_thread()) {
+      f(*connection_, this);  // the caller holds the exchange, so it outlives the call
+      return;
+    }
     asio::dispatch(connection_->get_executor(),
                    [self = this->shared_from_this(), f = std::forward<F>(f)]() mutable {
                      f(*self->connection_, self.get());
