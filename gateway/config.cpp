@@ -119,9 +119,13 @@ Config parse_command_line(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "error", "critical"}))
       ->default_str("info")
       ->type_name("LEVEL");
-  app.add_flag("--access-log,!--no-access-log", config.access_log,
-               "One line per request on stdout: client, request, status, bytes, duration "
-               "(default: on)");
+  // Two flags rather than CLI11's negation syntax, whose --help shows a confusing "{false}".
+  auto* access_on = app.add_flag_callback(
+      "--access-log", [&config] { config.access_log = true; },
+      "One line per request on stdout: client, request, status, bytes, duration (default)");
+  app.add_flag_callback(
+         "--no-access-log", [&config] { config.access_log = false; }, "No access log")
+      ->excludes(access_on);
 
   auto& limits = config.limits;
   app.add_option("--limit-request-line", limits.request_line,
