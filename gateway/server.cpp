@@ -103,7 +103,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Listener>> listeners;
   std::atomic<std::size_t> live{0};
   std::size_t next_thread = 0;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};  // read by connection threads
   std::optional<asio::signal_set> signals;
 
   Impl(const Config& c, const Router& router)
