@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <cstdlib>
 #include <thread>
 
 namespace junction::gateway {
@@ -111,6 +112,7 @@ Config parse_command_line(int argc, const char* const* argv) {
   app.add_option("--bind,-b", binds,
                  "Listen on HOST:PORT, [V6]:PORT or unix:PATH; repeatable (default "
                  "127.0.0.1:8000)")
+      ->allow_extra_args(false)  // one address per --bind; what follows may be an APP
       ->type_name("ADDR");
   app.add_option("--io-threads", config.io_threads, "I/O threads (default: one per core)")
       ->check(CLI::Range(1u, 256u))
@@ -165,6 +167,33 @@ Config parse_command_line(int argc, const char* const* argv) {
               "Close the connection when the client takes none of its response this long");
   add_seconds(app, "--graceful-timeout", timeouts.graceful,
               "On SIGTERM/SIGINT, let in-flight requests finish this long, then cut them");
+
+  auto& python = config.python;
+  if (const char* venv = std::getenv("VIRTUAL_ENV")) python.venv = venv;
+  app.add_option("--venv", python.venv,
+                 "Import apps from this virtualenv (default: $VIRTUAL_ENV when set)")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--chdir", python.chdir, "Change to this directory before importing apps")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--pythonpath", python.pythonpath,
+                 "Add this directory to the import path; repeatable. The current directory is "
+                 "always importable")
+      ->allow_extra_args(false)
+      ->type_name("DIR");
+  app.add_option("--threads", python.threads,
+                 "WSGI pool: Python threads that run requests (each releases the GIL while it "
+                 "waits for I/O)")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--backlog", python.backlog,
+                 "WSGI requests that may wait for a free thread; past that, 503 with "
+                 "Retry-After")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str()
+      ->type_name("N");
 
   app.add_option("--health-path", config.health_path,
                  "Answer GET/HEAD on this exact path with 200 'ok', without Python (default: "

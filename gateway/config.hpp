@@ -41,6 +41,15 @@ struct BindAddress {
 // Parses "HOST:PORT", "[V6]:PORT" or "unix:PATH"; nullopt with `error` set when malformed.
 std::optional<BindAddress> parse_bind_address(const std::string& text, std::string& error);
 
+// Where apps come from and how WSGI requests run (bridge/).
+struct PythonOptions {
+  std::string venv;                     // a virtualenv to import from; empty: none
+  std::string chdir;                    // change to this directory before importing
+  std::vector<std::string> pythonpath;  // extra import paths, first searched first
+  unsigned threads = 8;                 // WSGI pool threads
+  unsigned backlog = 256;               // WSGI requests that may wait for a thread; then 503
+};
+
 struct Config {
   std::vector<BindAddress> binds;
   unsigned io_threads = 1;
@@ -50,6 +59,7 @@ struct Config {
   Timeouts timeouts;
   std::string health_path;   // empty: off
   bool diagnostics = false;  // echo/sleep aids on the health path, for front-end tests
+  PythonOptions python;
   std::vector<std::string> apps;
 };
 

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "gateway/exchange.hpp"
+
 namespace junction::gateway {
 namespace {
 
@@ -26,6 +28,8 @@ class category final : public boost::system::error_category {
         return "response sink used out of order";
       case errc::length_mismatch:
         return "response body longer than its Content-Length";
+      case errc::unsupported:
+        return "not supported by this transport";
     }
     return "unknown junction error";
   }
@@ -36,6 +40,10 @@ class category final : public boost::system::error_category {
 const boost::system::error_category& gateway_category() noexcept {
   static const category instance;
   return instance;
+}
+
+error_code Exchange::unsupported_error() noexcept {
+  return errc::unsupported;
 }
 
 }  // namespace junction::gateway

@@ -14,6 +14,7 @@ enum class errc {
   invalid_response,  // the app's response head cannot be sent (bad status or header)
   response_state,    // the sink was used out of order (write after finish, start twice, ...)
   length_mismatch,   // the app wrote more than its own Content-Length
+  unsupported,       // the transport cannot do this (sendfile over TLS or HTTP/2)
 };
 
 const boost::system::error_category& gateway_category() noexcept;

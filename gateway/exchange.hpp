@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstdint>
@@ -90,6 +91,17 @@ class Exchange {
   // errc::client_gone, errc::invalid_response, errc::length_mismatch, errc::response_state.
   virtual void async_write(std::string chunk, bool last, Handler handler) = 0;
 
+  // Sends `count` bytes of the open file `fd` from `offset` as the next piece of the body,
+  // zero-copy (sendfile(2)) where the transport allows; `last` ends the body, as for
+  // async_write. `fd` must stay open until the handler runs. A transport that cannot send a
+  // file directly (TLS, HTTP/2, the in-memory test stream) fails with errc::unsupported before
+  // touching the response, and the caller falls back to reading the file and async_write.
+  virtual void async_send_file(int fd, std::uint64_t offset, std::uint64_t count, bool last,
+                               Handler handler) {
+    (void)fd, (void)offset, (void)count, (void)last;
+    boost::asio::post(executor(), [h = std::move(handler)] { h(unsupported_error()); });
+  }
+
   // Ends the body, with trailers where the protocol carries them.
   virtual void async_finish(Headers trailers, Handler handler) = 0;
 
@@ -100,6 +112,9 @@ class Exchange {
   // Called at most once, on the I/O thread, when the client goes away before the response is
   // complete. Registered after the fact, it runs at once (posted).
   virtual void on_client_gone(std::function<void()> callback) = 0;
+
+ private:
+  static error_code unsupported_error() noexcept;  // errc::unsupported (errors.hpp)
 };
 
 // An application behind the router: Python bridges and the built-in health endpoint.

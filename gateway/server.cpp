@@ -105,6 +105,7 @@ struct Server::Impl {
   std::size_t next_thread = 0;
   std::atomic<bool> stopping{false};  // read by connection threads
   std::optional<asio::signal_set> signals;
+  std::function<std::size_t()> app_work;  // see Server::set_app_work
 
   Impl(const Config& c, const Router& router)
       : config(c),
@@ -271,6 +272,14 @@ struct Server::Impl {
       }
     }
     spdlog::debug("connections drained");
+    // Requests whose connections are gone fail their next write at once; give them at least a
+    // moment past the grace period to get there.
+    auto apps_deadline =
+        std::max(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(2000));
+    while (app_work && app_work() > 0 && std::chrono::steady_clock::now() < apps_deadline) {
+      tick.expires_after(poll);
+      co_await tick.async_wait(asio::use_awaitable);
+    }
     error_code ignored;
     signals->cancel(ignored);
     // Every connection is closed; what apps still hold (an answer waiting on a timer, say)
@@ -289,6 +298,10 @@ Server::~Server() {
   if (!impl_) return;
   for (auto& listener : impl_->listeners)
     if (!listener->unix_path.empty()) ::unlink(listener->unix_path.c_str());
+}
+
+void Server::set_app_work(std::function<std::size_t()> pending) {
+  impl_->app_work = std::move(pending);
 }
 
 void Server::listen() {

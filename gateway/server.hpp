@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -26,6 +28,11 @@ class Server {
 
   // Opens every --bind address and logs where it listens. Throws StartupError.
   void listen();
+
+  // Work apps still do for requests after their connections closed (a WSGI thread that has
+  // not noticed yet): on shutdown the server waits for it to reach zero, within the grace
+  // period, before it stops the I/O threads those requests would still call into.
+  void set_app_work(std::function<std::size_t()> pending);
 
   // Serves until SIGINT/SIGTERM, then shuts down gracefully. Returns the exit code.
   int run();

@@ -1,0 +1,213 @@
+#include "bridge/python_runtime.hpp"
+
+#include <pybind11/embed.h>
+#include <pybind11/stl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "bridge/python_module.hpp"
+#include "bridge/support_py.hpp"  // generated from support.py
+#include "bridge/worker_pool.hpp"
+#include "bridge/wsgi_app.hpp"
+
+namespace py = pybind11;
+namespace fs = std::filesystem;
+
+namespace junction::bridge {
+namespace {
+
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  auto full = fs::absolute(path, ec);
+  return ec ? path : full.lexically_normal().string();
+}
+
+// The "version" a venv's pyvenv.cfg records (3.11.2), or "" when it has none.
+std::string venv_version(const fs::path& venv) {
+  std::ifstream cfg(venv / "pyvenv.cfg");
+  std::string line;
+  while (std::getline(cfg, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    auto key = line.substr(0, line.find_first_of(" =\t"));
+    if (key != "version" && key != "version_info") continue;
+    auto value = line.substr(eq + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    return value;
+  }
+  return {};
+}
+
+[[noreturn]] void fail_status(PyStatus status, const std::string& what) {
+  throw AppLoadError(kExitUsage, what + ": " + (status.err_msg ? status.err_msg : "failed"));
+}
+
+void check(PyStatus status, PyConfig& config, const std::string& what) {
+  if (PyStatus_Exception(status)) {
+    PyConfig_Clear(&config);
+    fail_status(status, what);
+  }
+}
+
+}  // namespace
+
+struct PythonRuntime::Impl {
+  gateway::PythonOptions options;
+  py::object support;  // the _junction_support module
+  std::shared_ptr<WsgiSupport> wsgi;
+  std::unique_ptr<WorkerPool> pool;
+  PyThreadState* released = nullptr;  // the main thread's state while others run Python
+  bool stuck = false;
+
+  void start();
+  void set_up_modules(const std::string& venv, const std::vector<std::string>& pythonpath);
+};
+
+void PythonRuntime::Impl::start() {
+  // The venv and --pythonpath are relative to where junction was started, not to --chdir.
+  std::string venv = options.venv.empty() ? "" : absolute(options.venv);
+  std::vector<std::string> pythonpath;
+  for (const auto& path : options.pythonpath) pythonpath.push_back(absolute(path));
+
+  std::string executable = JUNCTION_PYTHON_EXECUTABLE;
+  if (!venv.empty()) {
+    if (!fs::exists(fs::path(venv) / "pyvenv.cfg"))
+      throw AppLoadError(kExitUsage,
+                         "--venv " + options.venv + ": not a virtualenv (no pyvenv.cfg)");
+    std::string version = venv_version(venv);
+    std::string ours = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
+    if (!version.empty() && version != ours && !version.starts_with(ours + "."))
+      throw AppLoadError(kExitUsage, "--venv " + options.venv + ": it was made for Python " +
+                                         version + ", but junction embeds Python " + ours);
+    executable = venv + "/bin/python";
+  }
+  if (!options.chdir.empty() && ::chdir(options.chdir.c_str()) != 0)
+    throw AppLoadError(kExitUsage, "--chdir " + options.chdir + ": " + std::strerror(errno));
+
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  // Signals stay with the server (SIGINT/SIGTERM mean a graceful shutdown, not
+  // KeyboardInterrupt in whatever thread holds the GIL).
+  config.install_signal_handlers = 0;
+  config.parse_argv = 0;
+  // Unbuffered stdio, as `python -u`: an app's print() reaches the log when it happens.
+  config.buffered_stdio = 0;
+  // sys.executable names a real Python (the venv's when there is one), so that the venv's
+  // site-packages are found (site.py reads pyvenv.cfg beside it) and subprocesses work.
+  check(PyConfig_SetBytesString(&config, &config.executable, executable.c_str()), config,
+        "cannot start Python");
+  check(PyConfig_SetBytesString(&config, &config.program_name, executable.c_str()), config,
+        "cannot start Python");
+  const char* argv[] = {"junction"};
+  try {
+    py::initialize_interpreter(&config, 1, argv, false);
+  } catch (const std::exception& e) {
+    throw AppLoadError(kExitUsage, std::string("cannot start Python: ") + e.what());
+  }
+
+  try {
+    set_up_modules(venv, pythonpath);
+  } catch (py::error_already_set& error) {
+    throw AppLoadError(kExitUsage, std::string("cannot set up Python: ") + error.what());
+  }
+}
+
+void PythonRuntime::Impl::set_up_modules(const std::string& venv,
+                                         const std::vector<std::string>& pythonpath) {
+  if (!venv.empty()) {
+    auto prefix = py::module_::import("sys").attr("prefix").cast<std::string>();
+    std::error_code ec;
+    if (!fs::equivalent(prefix, venv, ec))
+      throw AppLoadError(kExitUsage, "--venv " + options.venv +
+                                         ": Python did not take it as its prefix (sys.prefix is " +
+                                         prefix + ")");
+  }
+  // As gunicorn: --pythonpath entries first, then the working directory, then the rest.
+  py::list path = py::module_::import("sys").attr("path");
+  py::list front;
+  for (const auto& entry : pythonpath) front.append(entry);
+  front.append(fs::current_path().string());
+  path[py::slice(0, 0, 1)] = front;
+
+  py::module_ module = py::module_::import("types").attr("ModuleType")("_junction_support");
+  py::exec(kSupportPy, module.attr("__dict__"));
+  py::module_::import("sys").attr("modules")["_junction_support"] = module;
+  support = module;
+  register_python_module();
+
+  wsgi = std::make_shared<WsgiSupport>();
+  auto log =
+      py::cpp_function([](const std::string& line) { spdlog::error("wsgi.errors: {}", line); });
+  wsgi->errors = support.attr("ErrorStream")(log);
+  wsgi->file_wrapper = support.attr("FileWrapper");
+  wsgi->format_exception = support.attr("format_exception");
+}
+
+PythonRuntime::PythonRuntime(const gateway::PythonOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  impl_->start();
+}
+
+PythonRuntime::~PythonRuntime() {
+  if (!impl_ || impl_->stuck || !Py_IsInitialized()) return;
+  if (impl_->released) {
+    PyEval_RestoreThread(impl_->released);
+    impl_->released = nullptr;
+  }
+  impl_->wsgi.reset();
+  impl_->support = py::object();
+  impl_->pool.reset();
+  py::finalize_interpreter();
+}
+
+std::shared_ptr<gateway::App> PythonRuntime::load(const AppSpec& spec) {
+  auto& impl = *impl_;
+  py::object app;
+  try {
+    app = impl.support.attr("load_app")(spec.module, spec.attr, spec.call_factory, spec.target());
+  } catch (py::error_already_set& error) {
+    if (error.matches(impl.support.attr("LoadError"))) {
+      py::tuple args = error.value().attr("args");
+      throw AppLoadError(kExitAppLoad, args[0].cast<std::string>(),
+                         args.size() > 1 ? args[1].cast<std::string>() : "");
+    }
+    throw AppLoadError(kExitAppLoad, "loading '" + spec.text + "' failed: " + error.what());
+  }
+  bool asgi = spec.interface == Interface::asgi || (spec.interface == Interface::detect &&
+                                                    impl.support.attr("is_asgi")(app).cast<bool>());
+  if (asgi)
+    throw AppLoadError(kExitAppLoad,
+                       "'" + spec.target() + "' is an ASGI app; this build serves WSGI apps only");
+  if (!impl.pool)
+    impl.pool = std::make_unique<WorkerPool>(impl.options.threads, impl.options.backlog);
+  std::string script_name = spec.prefix == "/" ? "" : spec.prefix;
+  return std::make_shared<WsgiApp>(std::move(app), spec.text, script_name, impl.wsgi, *impl.pool);
+}
+
+void PythonRuntime::release_gil() {
+  if (!impl_->released) impl_->released = PyEval_SaveThread();
+}
+
+std::size_t PythonRuntime::busy() const {
+  return impl_->pool ? impl_->pool->busy() : 0;
+}
+
+bool PythonRuntime::stop(std::chrono::milliseconds timeout) {
+  auto& impl = *impl_;
+  if (impl.pool && !impl.pool->stop(timeout)) {
+    impl.stuck = true;
+    return false;
+  }
+  if (impl.released) {
+    PyEval_RestoreThread(impl.released);
+    impl.released = nullptr;
+  }
+  return true;
+}
+
+}  // namespace junction::bridge

@@ -1,0 +1,59 @@
+// The embedded CPython interpreter and the apps it serves: the one door from gateway/ into
+// Python (../shared/DESIGN.md, "Threads and the GIL"). Nothing here exposes a Python object.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "bridge/app_spec.hpp"
+#include "gateway/config.hpp"
+#include "gateway/exchange.hpp"
+
+namespace junction::bridge {
+
+// An app (or the environment for apps) cannot be set up. `message` is one line for the user;
+// `traceback` the Python traceback, if any, for the debug log.
+struct AppLoadError : std::runtime_error {
+  AppLoadError(int exit_code, const std::string& message, std::string traceback = {})
+      : std::runtime_error(message), exit_code(exit_code), traceback(std::move(traceback)) {}
+  int exit_code;
+  std::string traceback;
+};
+
+// Exit codes, as gunicorn uses them: 2 for bad usage, 4 for an app that cannot be loaded.
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitAppLoad = 4;
+
+class PythonRuntime {
+ public:
+  // Starts the interpreter on this thread (which then holds the GIL): the virtualenv, --chdir
+  // and --pythonpath take effect here. Throws AppLoadError.
+  explicit PythonRuntime(const gateway::PythonOptions& options);
+  // Finalises the interpreter, unless stop() left threads running Python.
+  ~PythonRuntime();
+  PythonRuntime(const PythonRuntime&) = delete;
+  PythonRuntime& operator=(const PythonRuntime&) = delete;
+
+  // Imports an app and wraps it for the router. Throws AppLoadError.
+  std::shared_ptr<gateway::App> load(const AppSpec& spec);
+
+  // Lets other threads run Python: call once the apps are loaded, before serving.
+  void release_gil();
+
+  // Requests queued for or running in Python: a graceful shutdown waits for them.
+  std::size_t busy() const;
+
+  // Stops the pools, waiting up to `timeout` for running requests, and takes the GIL back.
+  // False when Python code is still running: the caller must then exit without returning
+  // from main (finalising the interpreter under running threads would crash).
+  bool stop(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace junction::bridge

@@ -1,0 +1,103 @@
+#include "bridge/wsgi_app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "bridge/worker_pool.hpp"
+#include "bridge/wsgi_input.hpp"
+#include "bridge/wsgi_response.hpp"
+
+namespace py = pybind11;
+
+namespace junction::bridge {
+
+WsgiApp::WsgiApp(py::object app, std::string name, std::string script_name,
+                 std::shared_ptr<WsgiSupport> support, WorkerPool& pool)
+    : app_(std::move(app)),
+      name_(std::move(name)),
+      support_(std::move(support)),
+      environ_(std::in_place, std::move(script_name), support_->errors, support_->file_wrapper),
+      pool_(pool) {}
+
+WsgiApp::~WsgiApp() {
+  py::gil_scoped_acquire gil;
+  app_ = py::object();
+  environ_.reset();
+  support_.reset();
+}
+
+void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
+  bool queued = pool_.try_submit([this, exchange]() mutable {
+    run(exchange);
+    exchange.reset();
+  });
+  if (!queued) reject(*exchange);
+}
+
+void WsgiApp::reject(gateway::Exchange& exchange) {
+  // Overload: say so at once rather than queue without bound (../shared/DESIGN.md). One warning
+  // a second is enough to see it in the log without flooding it.
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count();
+  auto last = last_overload_warning_.load(std::memory_order_relaxed);
+  if (now != last && last_overload_warning_.compare_exchange_strong(last, now))
+    spdlog::warn(
+        "{}: every WSGI thread is busy and the backlog is full: answering 503 (see "
+        "--threads and --backlog)",
+        name_);
+  exchange.start({503, {{"Retry-After", "1"}, {"Content-Type", "text/plain; charset=utf-8"}}});
+  exchange.async_write("503 Service Unavailable: the server is overloaded, retry shortly\n", true,
+                       nullptr);
+}
+
+void WsgiApp::run(const std::shared_ptr<gateway::Exchange>& exchange) {
+  const auto& request = exchange->request();
+  auto input = std::make_shared<WsgiInput>(exchange);
+  auto response = std::make_shared<WsgiResponse>(exchange);
+  py::object result;
+  try {
+    py::object py_input = py::cast(input);
+    py::object start_response = py::cast(response);
+    py::dict environ = environ_->build(request, py_input);
+    result = app_(environ, start_response);
+    response->send(result, support_->file_wrapper);
+  } catch (py::error_already_set& error) {
+    report(error, request, response->client_gone() || input->failed());
+    response->fail();
+  } catch (const std::exception& error) {
+    spdlog::error("{} {}: {} failed: {}", request.method, request.target, name_, error.what());
+    response->fail();
+  }
+  // PEP 3333: close() once the request is over, however it ended.
+  if (result && py::hasattr(result, "close")) {
+    try {
+      result.attr("close")();
+    } catch (py::error_already_set& error) {
+      report(error, request, false);
+      response->fail();
+    }
+  }
+  response->finish_request();
+}
+
+void WsgiApp::report(py::error_already_set& error, const gateway::RequestHead& request,
+                     bool client_side) {
+  if (client_side) {
+    // The client left or sent a broken body: the app's exception is a consequence, not a bug.
+    spdlog::info("{} {}: request ended early: {}", request.method, request.target, error.what());
+    return;
+  }
+  std::string trace;
+  try {
+    trace =
+        support_->format_exception(error.type(), error.value(), error.trace()).cast<std::string>();
+  } catch (const std::exception&) {
+    trace = error.what();  // pybind11's own rendering, if the traceback module fails us
+  }
+  while (!trace.empty() && trace.back() == '\n') trace.pop_back();
+  spdlog::error("{} {}: exception in {}:\n{}", request.method, request.target, name_, trace);
+}
+
+}  // namespace junction::bridge

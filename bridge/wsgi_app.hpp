@@ -1,0 +1,51 @@
+// A WSGI application behind the router: requests go from the I/O thread to the pool, and each
+// runs there with the GIL held (PEP 3333 "Specification Details").
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "bridge/wsgi_environ.hpp"
+#include "gateway/exchange.hpp"
+
+namespace junction::bridge {
+
+class WorkerPool;
+
+// Python objects every WSGI app shares (created once, with the GIL held).
+struct WsgiSupport {
+  pybind11::object errors;            // wsgi.errors
+  pybind11::object file_wrapper;      // wsgi.file_wrapper (a class)
+  pybind11::object format_exception;  // (type, value, traceback) -> str
+};
+
+class WsgiApp final : public gateway::App {
+ public:
+  // `name` is the APP text, for logs; `script_name` the mount prefix ("" at the root).
+  WsgiApp(pybind11::object app, std::string name, std::string script_name,
+          std::shared_ptr<WsgiSupport> support, WorkerPool& pool);
+  ~WsgiApp() override;  // drops the app object with the GIL held
+
+  // On an I/O thread: queue the request for the pool, or answer 503 when the backlog is full.
+  void handle(std::shared_ptr<gateway::Exchange> exchange) override;
+
+ private:
+  // On a pool thread, with the GIL held: one whole request.
+  void run(const std::shared_ptr<gateway::Exchange>& exchange);
+  void report(pybind11::error_already_set& error, const gateway::RequestHead& request,
+              bool client_side);
+  void reject(gateway::Exchange& exchange);
+
+  pybind11::object app_;
+  std::string name_;
+  std::shared_ptr<WsgiSupport> support_;
+  std::optional<EnvironBuilder> environ_;
+  WorkerPool& pool_;
+  std::atomic<std::int64_t> last_overload_warning_{0};
+};
+
+}  // namespace junction::bridge

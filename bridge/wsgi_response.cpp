@@ -1,0 +1,289 @@
+#include "bridge/wsgi_response.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <string_view>
+
+#include "bridge/blocking_call.hpp"
+#include "gateway/errors.hpp"
+#include "gateway/text.hpp"
+
+namespace py = pybind11;
+
+namespace junction::bridge {
+namespace {
+
+[[noreturn]] void raise(PyObject* type, const std::string& message) {
+  PyErr_SetString(type, message.c_str());
+  throw py::error_already_set();
+}
+
+// A native string (PEP 3333 "Unicode Issues"): a str whose code points fit in latin-1.
+std::string native_string(py::handle value, const char* what) {
+  if (!PyUnicode_Check(value.ptr()))
+    raise(PyExc_TypeError,
+          fmt::format("{} must be a str, not {}", what, Py_TYPE(value.ptr())->tp_name));
+  PyObject* encoded = PyUnicode_AsLatin1String(value.ptr());
+  if (!encoded) {
+    PyErr_Clear();
+    raise(PyExc_ValueError, fmt::format("{} must be latin-1 text (PEP 3333)", what));
+  }
+  std::string out(PyBytes_AS_STRING(encoded), static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
+  Py_DECREF(encoded);
+  return out;
+}
+
+bool is_token_char(unsigned char c) {
+  constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+  return std::isalnum(c) || extra.find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// RFC 9110 §7.6.1: these describe one connection, not the message; PEP 3333 forbids apps
+// to send them ("Other HTTP Features").
+bool is_hop_by_hop(std::string_view name) {
+  constexpr std::array<std::string_view, 9> names = {
+      "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+      "te",         "trailer",    "trailers",           "transfer-encoding",
+      "upgrade"};
+  return std::any_of(names.begin(), names.end(),
+                     [name](std::string_view hop) { return gateway::iequals(name, hop); });
+}
+
+}  // namespace
+
+WsgiResponse::WsgiResponse(std::shared_ptr<gateway::Exchange> exchange)
+    : exchange_(std::move(exchange)) {}
+
+void WsgiResponse::require_started() const {
+  if (!started_)
+    raise(PyExc_AssertionError,
+          "the app sent a response body before calling start_response() (PEP 3333)");
+}
+
+py::object WsgiResponse::start_response(py::object self, py::object status, py::object headers,
+                                        py::object exc_info) {
+  if (over_) raise(PyExc_RuntimeError, "start_response() called after the request ended");
+  if (!exc_info.is_none()) {
+    // PEP 3333: with exc_info, start_response may replace a head not yet sent; once it is
+    // sent, it must re-raise the app's exception so the request ends.
+    if (head_sent_) {
+      py::object type = exc_info[py::int_(0)];
+      py::object value = exc_info[py::int_(1)];
+      py::object trace = exc_info[py::int_(2)];
+      PyErr_Restore(type.release().ptr(), value.release().ptr(),
+                    trace.is_none() ? nullptr : trace.release().ptr());
+      throw py::error_already_set();
+    }
+  } else if (started_) {
+    raise(PyExc_AssertionError,
+          "start_response() called a second time without exc_info (PEP 3333)");
+  }
+
+  std::string status_line = native_string(status, "the status");
+  int code = 0;
+  auto [end, ec] = std::from_chars(
+      status_line.data(), status_line.data() + std::min<std::size_t>(3, status_line.size()), code);
+  if (ec != std::errc() || end != status_line.data() + 3 ||
+      (status_line.size() > 3 && status_line[3] != ' ') || code < 200)
+    raise(PyExc_ValueError,
+          fmt::format("bad status '{}': expected a final status like '200 OK'", status_line));
+
+  gateway::ResponseHead head;
+  head.status = code;
+  std::optional<std::uint64_t> declared;
+  py::object items = py::reinterpret_steal<py::object>(
+      PySequence_Fast(headers.ptr(), "response_headers must be a list of (name, value) tuples"));
+  if (!items) throw py::error_already_set();
+  Py_ssize_t count = PySequence_Fast_GET_SIZE(items.ptr());
+  head.headers.reserve(static_cast<std::size_t>(count));
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    py::handle item = PySequence_Fast_GET_ITEM(items.ptr(), i);
+    if (!PyTuple_Check(item.ptr()) || PyTuple_GET_SIZE(item.ptr()) != 2)
+      raise(PyExc_TypeError, "each response header must be a (name, value) tuple");
+    std::string name = native_string(PyTuple_GET_ITEM(item.ptr(), 0), "a header name");
+    std::string value = native_string(PyTuple_GET_ITEM(item.ptr(), 1), "a header value");
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+          return is_token_char(static_cast<unsigned char>(c));
+        }))
+      raise(PyExc_ValueError, fmt::format("bad header name '{}'", name));
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      raise(PyExc_ValueError,
+            fmt::format("header '{}' has a line break or NUL in its value", name));
+    if (is_hop_by_hop(name))
+      raise(
+          PyExc_ValueError,
+          fmt::format("hop-by-hop header '{}' is not allowed in a WSGI response (PEP 3333)", name));
+    if (gateway::iequals(name, "content-length")) {
+      std::uint64_t length = 0;
+      auto text = gateway::trim(value);
+      auto [stop, parse_ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+      if (parse_ec != std::errc() || stop != text.data() + text.size() || text.empty())
+        raise(PyExc_ValueError, fmt::format("bad Content-Length '{}'", value));
+      declared = length;
+    }
+    head.headers.emplace_back(std::move(name), std::move(value));
+  }
+  head_ = std::move(head);
+  declared_length_ = declared;
+  started_ = true;
+  return self.attr("write");
+}
+
+void WsgiResponse::write(py::object data) {
+  if (over_) raise(PyExc_RuntimeError, "write() called after the request ended");
+  require_started();
+  if (!PyBytes_Check(data.ptr()))
+    raise(PyExc_TypeError,
+          fmt::format("write() takes bytes, not {}", Py_TYPE(data.ptr())->tp_name));
+  std::string chunk(PyBytes_AS_STRING(data.ptr()),
+                    static_cast<std::size_t>(PyBytes_GET_SIZE(data.ptr())));
+  send_head();
+  if (!send_chunk(std::move(chunk), false) && client_gone_)
+    raise(PyExc_OSError, "the client went away");
+}
+
+void WsgiResponse::send_head() {
+  if (head_sent_) return;
+  head_sent_ = true;
+  exchange_->start(head_);
+}
+
+bool WsgiResponse::send_chunk(std::string chunk, bool last) {
+  if (client_gone_) return false;
+  if (complete_) {
+    if (chunk.empty()) return true;
+    spdlog::warn("{} {}: the app sent more than its Content-Length; the rest is dropped",
+                 exchange_->request().method, exchange_->request().target);
+    return false;
+  }
+  if (declared_length_) {
+    // The app said how long the body is: its last byte ends the body, so that write need not
+    // wait, and anything past it is cut here (the sink would refuse it too).
+    std::uint64_t left = *declared_length_ - sent_;
+    if (chunk.size() > left) {
+      spdlog::warn("{} {}: the app sent more than its Content-Length; the rest is dropped",
+                   exchange_->request().method, exchange_->request().target);
+      chunk.resize(left);
+    }
+    if (chunk.size() == left) last = true;
+  }
+  send_head();
+  sent_ += chunk.size();
+  if (last) {
+    complete_ = true;
+    exchange_->async_write(std::move(chunk), true, nullptr);
+    return true;
+  }
+  BlockingCall call;
+  gateway::error_code ec;
+  {
+    py::gil_scoped_release release;
+    exchange_->async_write(std::move(chunk), false, call.handler());
+    ec = call.wait();
+  }
+  if (ec) {
+    if (ec == gateway::errc::client_gone)
+      client_gone_ = true;
+    else
+      spdlog::warn("{} {}: response write failed: {}", exchange_->request().method,
+                   exchange_->request().target, ec.message());
+    complete_ = true;
+    return false;
+  }
+  return true;
+}
+
+bool WsgiResponse::send_file(py::handle wrapper) {
+  // Only a regular file with a descriptor can go through sendfile(2); anything else iterates.
+  int fd = -1;
+  std::uint64_t offset = 0;
+  struct stat st {};
+  try {
+    py::object filelike = wrapper.attr("filelike");
+    if (!py::hasattr(filelike, "fileno")) return false;
+    fd = filelike.attr("fileno")().cast<int>();
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    // The logical position, which counts what a buffered reader already took: sendfile(2)
+    // is given this offset and leaves the descriptor's own position alone.
+    if (py::hasattr(filelike, "tell")) offset = filelike.attr("tell")().cast<std::uint64_t>();
+  } catch (py::error_already_set&) {
+    return false;  // io.UnsupportedOperation and friends: not a plain file
+  }
+  std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t count = offset < size ? size - offset : 0;
+  if (declared_length_) count = std::min(count, *declared_length_ - sent_);
+  require_started();
+  send_head();
+  BlockingCall call;
+  gateway::error_code ec;
+  {
+    py::gil_scoped_release release;
+    exchange_->async_send_file(fd, offset, count, true, call.handler());
+    ec = call.wait();
+  }
+  if (ec == gateway::errc::unsupported) return false;
+  complete_ = true;
+  sent_ += count;
+  if (ec == gateway::errc::client_gone) {
+    client_gone_ = true;
+  } else if (ec) {
+    spdlog::warn("{} {}: sending the file failed: {}", exchange_->request().method,
+                 exchange_->request().target, ec.message());
+  }
+  return true;
+}
+
+void WsgiResponse::send(py::handle result, py::handle file_wrapper_type) {
+  // PEP 3333 "Handling the Content-Length Header": a one-element list is the whole body, so
+  // it leaves with a Content-Length and in the same write as the head.
+  if ((PyList_CheckExact(result.ptr()) || PyTuple_CheckExact(result.ptr())) &&
+      PySequence_Fast_GET_SIZE(result.ptr()) == 1 && !head_sent_) {
+    py::handle item = PySequence_Fast_GET_ITEM(result.ptr(), 0);
+    if (PyBytes_Check(item.ptr())) {
+      require_started();
+      send_chunk(std::string(PyBytes_AS_STRING(item.ptr()),
+                             static_cast<std::size_t>(PyBytes_GET_SIZE(item.ptr()))),
+                 true);
+      return;
+    }
+  }
+  if (!head_sent_ && started_ && PyObject_IsInstance(result.ptr(), file_wrapper_type.ptr()) == 1 &&
+      send_file(result))
+    return;
+
+  py::iterator it = py::iter(result);
+  while (true) {
+    PyObject* raw = PyIter_Next(it.ptr());
+    if (!raw) {
+      if (PyErr_Occurred()) throw py::error_already_set();
+      break;
+    }
+    py::object item = py::reinterpret_steal<py::object>(raw);
+    if (!PyBytes_Check(item.ptr()))
+      raise(PyExc_TypeError, fmt::format("the response iterable yielded {}, not bytes",
+                                         Py_TYPE(item.ptr())->tp_name));
+    auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(item.ptr()));
+    if (size == 0) continue;  // PEP 3333: empty chunks send nothing, not even the head
+    require_started();
+    if (!send_chunk(std::string(PyBytes_AS_STRING(item.ptr()), size), false)) return;
+  }
+  if (complete_) return;
+  require_started();
+  send_head();
+  complete_ = true;
+  exchange_->async_finish({}, nullptr);
+}
+
+void WsgiResponse::fail() {
+  // A 500 while nothing was sent; a cut response (closed connection, RST_STREAM) after. A
+  // response already complete stays as it is: the sink ignores the abort, which it sees after
+  // the last write.
+  complete_ = true;
+  exchange_->abort();
+}
+
+}  // namespace junction::bridge

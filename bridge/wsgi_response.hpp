@@ -1,0 +1,63 @@
+// The response side of one WSGI request (PEP 3333 "The start_response() Callable" and
+// "Buffering and Streaming"): start_response, the write() callable, and the sending of the
+// iterable the app returns, onto the Exchange's response sink.
+//
+// The head goes out with the first non-empty chunk (or write()), so an app may still replace it
+// (start_response with exc_info) until then. Writes wait for the sink's backpressure with the
+// GIL released; a write that ends the body does not wait at all.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gateway/exchange.hpp"
+
+namespace junction::bridge {
+
+class WsgiResponse {
+ public:
+  explicit WsgiResponse(std::shared_ptr<gateway::Exchange> exchange);
+
+  // start_response(status, response_headers, exc_info=None) -> write
+  pybind11::object start_response(pybind11::object self, pybind11::object status,
+                                  pybind11::object headers, pybind11::object exc_info);
+  // The write() callable start_response returns: sends at once (PEP 3333 requires it).
+  void write(pybind11::object data);
+
+  // Sends what the app returned. Stops early, without raising, if the client went away.
+  // Python exceptions from the iteration propagate.
+  void send(pybind11::handle result, pybind11::handle file_wrapper_type);
+
+  // The app failed: a 500 if nothing was sent, else a cut response.
+  void fail();
+
+  // The request is over: later calls from a misbehaving app raise instead of touching the
+  // connection.
+  void finish_request() noexcept { over_ = true; }
+
+  bool head_sent() const noexcept { return head_sent_; }
+  bool client_gone() const noexcept { return client_gone_; }
+
+ private:
+  // Sends one chunk; `last` ends the body. Returns false once the response cannot continue.
+  bool send_chunk(std::string chunk, bool last);
+  bool send_file(pybind11::handle wrapper);
+  void send_head();
+  void require_started() const;
+
+  std::shared_ptr<gateway::Exchange> exchange_;
+  gateway::ResponseHead head_;
+  std::optional<std::uint64_t> declared_length_;  // the app's Content-Length
+  std::uint64_t sent_ = 0;
+  bool started_ = false;    // start_response was called
+  bool head_sent_ = false;  // the head went to the sink
+  bool complete_ = false;   // the body was ended
+  bool client_gone_ = false;
+  bool over_ = false;
+};
+
+}  // namespace junction::bridge
