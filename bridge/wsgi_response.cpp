@@ -42,13 +42,12 @@ bool is_token_char(unsigned char c) {
   return std::isalnum(c) || extra.find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-// RFC 9110 §7.6.1: these describe one connection, not the message; PEP 3333 forbids apps
-// to send them ("Other HTTP Features").
+// RFC 9110 §7.6.1: these describe one connection, not the message (Proxy-Connection is the
+// obsolete one it names); PEP 3333 forbids apps to send them ("Other HTTP Features").
 bool is_hop_by_hop(std::string_view name) {
-  constexpr std::array<std::string_view, 9> names = {
-      "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-      "te",         "trailer",    "trailers",           "transfer-encoding",
-      "upgrade"};
+  constexpr std::array<std::string_view, 10> names = {
+      "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+      "te",         "trailer",    "trailers",           "transfer-encoding",   "upgrade"};
   return std::any_of(names.begin(), names.end(),
                      [name](std::string_view hop) { return gateway::iequals(name, hop); });
 }

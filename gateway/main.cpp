@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     python->release_gil();
   }
   int code = server.run();
-  if (python && !python->stop(std::chrono::seconds(5))) {
+  if (python && !python->stop(std::chrono::seconds(1))) {
     std::fflush(stdout);
     std::fflush(stderr);
     std::_Exit(code);
