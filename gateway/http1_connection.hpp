@@ -4,11 +4,16 @@
 // buffer and are answered in order, so the pipeline depth is bounded by the buffer. Body bytes
 // are read from the socket only while the app has a read outstanding (backpressure). Responses
 // are written by a callback chain with one write in flight; output queued past a high-water mark
-// holds back the app's write handlers. Timeouts come from one watchdog timer per connection
-// whose deadline moves as the connection changes phase, so a request costs no timer operations.
+// holds back the app's write handlers. A file piece of a body (async_send_file) takes its place
+// in that output queue and leaves by sendfile(2), straight from the page cache to the socket.
+// Timeouts come from one watchdog timer per connection whose deadline moves as the connection
+// changes phase, so a request costs no timer operations.
 //
 // Stream is a connected socket (or an in-memory stream in tests) on an io_context executor.
 #pragma once
+
+#include <sys/sendfile.h>
+#include <sys/types.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -23,14 +28,19 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <concepts>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gateway/access_log.hpp"
 #include "gateway/config.hpp"
@@ -87,6 +97,16 @@ class Http1Connection final : public Connection,
   // side, so that a client still sending does not turn our last response into a TCP reset.
   static constexpr std::chrono::seconds kLingerTime{2};
   static constexpr std::size_t kMaxLingerBytes = 1 << 20;
+  // File bytes one turn of the I/O thread hands to sendfile(2) before it lets the other
+  // connections run: a fast client on loopback would otherwise never make it return EAGAIN.
+  static constexpr std::uint64_t kFileTurnBytes = 1 << 20;
+  // Only a plain socket can take a file with sendfile(2): it has a file descriptor (a TLS
+  // stream's native handle is an SSL*) and waits for writability.
+  static constexpr bool kCanSendFile = requires(Stream & stream, error_code& ec) {
+    { stream.native_handle() } -> std::convertible_to<int>;
+    stream.native_non_blocking(true, ec);
+    stream.async_wait(asio::socket_base::wait_write, [](error_code) {});
+  };
 
   Http1Connection(Stream stream, const ConnectionContext& context, Address client, Address server)
       : stream_(std::move(stream)),
@@ -229,7 +249,7 @@ class Http1Connection final : public Connection,
     continue_sent_ = false;
     body_read_started_ = false;
     response_ = {};
-    head_started_ = head_sent_ = response_done_ = aborted_ = false;
+    head_started_ = head_sent_ = response_done_ = aborted_ = body_ending_ = false;
     body_bytes_sent_ = 0;
     framing_ = {};
     status_ = 0;
@@ -456,6 +476,35 @@ class Http1Connection final : public Connection,
     complete_write(ec, std::move(handler));
   }
 
+  // A file piece of the body: framed like a write (chunk-size line, CRLF; nothing for HEAD or a
+  // bodiless status; never past the declared length), its bytes queued as a FilePiece that
+  // flush() hands to sendfile(2) in turn. The handler runs once they are with the kernel, and
+  // a `last` piece ends the body then: a file that turns out short can still cut the response.
+  void do_send_file(const ExchangeImpl* exchange, int fd, std::uint64_t offset, std::uint64_t count,
+                    bool last, Exchange::Handler handler) {
+    if constexpr (!kCanSendFile) {
+      // Before anything else, so the app can fall back to async_write on the same response.
+      (void)exchange, (void)fd, (void)offset, (void)count, (void)last;
+      if (handler) asio::post(get_executor(), [h = std::move(handler)] { h(errc::unsupported); });
+    } else {
+      error_code ec = check_writable(exchange);
+      if (!ec && !head_sent_) ec = send_head(last ? std::optional(count) : std::nullopt);
+      std::uint64_t size = 0;
+      if (!ec) size = frame_body(count, ec);
+      if (size == 0) {
+        if (!ec && last) end_body({});
+        return complete_write(ec, std::move(handler));
+      }
+      if (framing_.kind == Framing::Kind::chunked) append_chunk_size(out_, size);
+      files_.push_back({std::exchange(out_, {}), fd, offset, size, requests_, last && !ec, ec,
+                        std::move(handler)});
+      if (framing_.kind == Framing::Kind::chunked) out_.append("\r\n");
+      // Nothing may follow a last piece: the body ends once its bytes have gone.
+      if (last && !ec) body_ending_ = true;
+      flush();
+    }
+  }
+
   void do_finish(const ExchangeImpl* exchange, Headers trailers, Exchange::Handler handler) {
     error_code ec = check_writable(exchange);
     if (!ec && !head_sent_) ec = send_head(std::uint64_t{0});
@@ -485,7 +534,7 @@ class Http1Connection final : public Connection,
 
   error_code check_writable(const ExchangeImpl* exchange) const noexcept {
     if (!current(exchange) || client_gone_) return errc::client_gone;
-    if (response_done_ || !head_started_) return errc::response_state;
+    if (response_done_ || !head_started_ || body_ending_) return errc::response_state;
     return {};
   }
 
@@ -544,18 +593,25 @@ class Http1Connection final : public Connection,
     return {};
   }
 
-  error_code append_body(std::string_view chunk) {
-    error_code ec;
+  // Applies the framing to a body piece of `size` bytes: counts them as sent and returns how
+  // many go on the wire (none for HEAD or a bodiless status). Never more than the app declared:
+  // the rest is an app error, errc::length_mismatch in `ec`.
+  std::uint64_t frame_body(std::uint64_t size, error_code& ec) {
     if (framing_.kind == Framing::Kind::none) {
-      chunk = {};
+      size = 0;
     } else if (framing_.kind == Framing::Kind::content_length &&
-               body_bytes_sent_ + chunk.size() > framing_.length) {
-      // Never send more than the app declared; the rest is an app error.
-      chunk = chunk.substr(0, framing_.length - body_bytes_sent_);
+               size > framing_.length - body_bytes_sent_) {
+      size = framing_.length - body_bytes_sent_;
       ec = errc::length_mismatch;
     }
-    body_bytes_sent_ += chunk.size();
-    if (is_head_request_ || chunk.empty()) return ec;
+    body_bytes_sent_ += size;
+    return is_head_request_ ? 0 : size;
+  }
+
+  error_code append_body(std::string_view chunk) {
+    error_code ec;
+    chunk = chunk.substr(0, frame_body(chunk.size(), ec));
+    if (chunk.empty()) return ec;
     if (framing_.kind == Framing::Kind::chunked) {
       append_chunk(out_, chunk);
     } else {
@@ -593,7 +649,22 @@ class Http1Connection final : public Connection,
   // ---------------------------------------------------------------------------------------
   // Writing
 
-  std::size_t pending_output() const noexcept { return out_.size() + writing_.size(); }
+  // Output queued and not yet with the kernel, file pieces included.
+  std::uint64_t pending_output() const noexcept {
+    std::uint64_t n = out_.size() + writing_.size();
+    for (const auto& file : files_) n += file.before.size() + file.left;
+    return n;
+  }
+  bool output_queued() const noexcept {
+    return write_in_flight_ || !out_.empty() || !files_.empty();
+  }
+
+  static void append_chunk_size(std::string& out, std::uint64_t size) {
+    char digits[16];
+    auto end = std::to_chars(digits, digits + sizeof digits, size, 16).ptr;
+    out.append(digits, end);
+    out.append("\r\n");
+  }
 
   void queue_error(int status, std::string_view detail) {
     keep_alive_ = false;
@@ -602,10 +673,20 @@ class Http1Connection final : public Connection,
     flush();
   }
 
+  // Starts the next write: the bytes ahead of the first file piece, that piece, or `out_`.
   void flush() {
-    if (write_in_flight_ || out_.empty() || closed_) return;
-    writing_.swap(out_);
-    out_.clear();
+    if (write_in_flight_ || closed_) return;
+    if (!files_.empty() && files_.front().before.empty()) {
+      write_in_flight_ = true;
+      write_started_ = clock::now();
+      send_file();
+      watch_send();
+      return;
+    }
+    auto& next = files_.empty() ? out_ : files_.front().before;
+    if (next.empty()) return;
+    writing_.swap(next);
+    next.clear();
     write_in_flight_ = true;
     asio::async_write(
         stream_, asio::buffer(writing_),
@@ -620,15 +701,137 @@ class Http1Connection final : public Connection,
     if (ec) {
       write_failed_ = true;
       out_.clear();
+      drop_files(errc::client_gone);
       lose_client();
       release_write_waiters(errc::client_gone);
       notify();
       return;
     }
-    if (out_.size() <= kOutputHighWater) release_write_waiters({});
+    if (pending_output() <= kOutputHighWater) release_write_waiters({});
     flush();
     watch_send();
     notify();
+  }
+
+  // Hands the first file piece to the kernel, with write_in_flight_ held: on EAGAIN it waits
+  // for the socket, past kFileTurnBytes it yields to the other connections of the thread. Each
+  // step forward restarts the send timeout. Errors of the socket end like a failed write.
+  // sendfile(2) has no MSG_NOSIGNAL: a reset peer gives EPIPE only because main() ignores SIGPIPE.
+  void send_file() {
+    if constexpr (kCanSendFile) {
+      auto& file = files_.front();
+      error_code ec;
+      if (!stream_.native_non_blocking()) stream_.native_non_blocking(true, ec);
+      if (ec) return on_written(ec);
+      for (std::uint64_t budget = kFileTurnBytes; file.left > 0;) {
+        if (budget == 0) {
+          asio::post(get_executor(),
+                     [self = this->shared_from_this()] { self->on_file_writable({}); });
+          return watch_send();
+        }
+        auto offset = static_cast<off_t>(file.offset);
+        auto sent = ::sendfile(stream_.native_handle(), file.fd, &offset,
+                               static_cast<std::size_t>(std::min(file.left, budget)));
+        if (sent > 0) {
+          auto n = static_cast<std::uint64_t>(sent);
+          file.offset += n;
+          file.left -= n;
+          budget -= n;
+          write_started_ = clock::now();
+        } else if (sent == 0) {
+          return cut_file(errc::length_mismatch);  // the file ends before `count`
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          stream_.async_wait(asio::socket_base::wait_write,
+                             [self = this->shared_from_this()](error_code wait_ec) {
+                               self->on_file_writable(wait_ec);
+                             });
+          return watch_send();
+        } else if (errno != EINTR) {
+          ec.assign(errno, boost::system::system_category());
+          return file_error(ec) ? cut_file(ec) : on_written(ec);
+        }
+      }
+      file_sent();
+    }
+  }
+
+  void on_file_writable(error_code ec) {
+    if (!ec && closed_) ec = asio::error::operation_aborted;
+    if (ec) return on_written(ec);
+    send_file();
+  }
+
+  // sendfile(2) errors that come from the file, not the client.
+  static bool file_error(error_code ec) noexcept {
+    switch (ec.value()) {
+      case EBADF:
+      case EINVAL:
+      case EIO:
+      case ENOMEM:
+      case ENXIO:
+      case EOVERFLOW:
+      case ESPIPE:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // The first file piece is with the kernel: its handler runs first (within the output bound),
+  // then writes queued behind it; a last piece ends the body.
+  void file_sent() {
+    write_in_flight_ = false;
+    auto file = std::move(files_.front());
+    files_.pop_front();
+    if (file.last && exchange_ && requests_ == file.exchange && !response_done_) end_body({});
+    bool drained = pending_output() <= kOutputHighWater;
+    if (file.handler) {
+      if (file.result || drained) {
+        asio::post(get_executor(), [h = std::move(file.handler), ec = file.result] { h(ec); });
+      } else {
+        write_waiters_.insert(write_waiters_.begin(), std::move(file.handler));
+      }
+    }
+    if (drained) release_write_waiters({});
+    flush();
+    watch_send();
+    notify();
+  }
+
+  // The file could not give its bytes (shorter than promised, or unreadable): the client holds
+  // a broken response and must see it cut, never completed or followed by more. Still the
+  // exchange's: it ends aborted, and the coroutine closes. Already complete on our side (the
+  // app did not wait for this piece): close now.
+  void cut_file(error_code ec) {
+    write_in_flight_ = false;
+    auto file = std::move(files_.front());
+    files_.pop_front();
+    out_.clear();
+    auto unsent = file.left + drop_files(ec);
+    if (file.handler) asio::post(get_executor(), [h = std::move(file.handler), ec] { h(ec); });
+    if (exchange_ && requests_ == file.exchange && !response_done_) {
+      body_bytes_sent_ -= std::min(unsent, body_bytes_sent_);
+      aborted_ = true;
+      keep_alive_ = false;
+      response_done_ = true;
+      release_write_waiters(ec);
+      watch_send();
+    } else {
+      close_now();
+    }
+    notify();
+  }
+
+  // Fails every queued file piece; returns the file bytes they would have sent.
+  std::uint64_t drop_files(error_code ec) {
+    auto files = std::move(files_);
+    files_.clear();
+    std::uint64_t unsent = 0;
+    for (auto& file : files) {
+      unsent += file.left;
+      if (file.handler) asio::post(get_executor(), [h = std::move(file.handler), ec] { h(ec); });
+    }
+    return unsent;
   }
 
   // The coroutine stops timing a read; a write in flight is timed again.
@@ -671,7 +874,7 @@ class Http1Connection final : public Connection,
   awaitable<void> async_close(bool graceful) {
     // Let queued output reach the client (bounded by the linger time).
     set_deadline(clock::now() + kLingerTime, Deadline::closing);
-    while (!closed_ && !write_failed_ && (write_in_flight_ || !out_.empty())) {
+    while (!closed_ && !write_failed_ && output_queued()) {
       flush();
       co_await async_wait_event();
       if (timed_out_ != Deadline::none) break;
@@ -835,13 +1038,29 @@ class Http1Connection final : public Connection,
   bool head_sent_ = false;
   bool response_done_ = false;
   bool aborted_ = false;
+  bool body_ending_ = false;  // a last file piece is queued: the body ends once it is sent
   Framing framing_;
   std::uint64_t body_bytes_sent_ = 0;
   int status_ = 0;
 
-  // Output: `out_` collects, `writing_` is on the wire.
+  // A body piece read from a file by sendfile(2), in the output queue: `before` (the output
+  // queued ahead of it) goes first. The fd is the app's, open until the handler runs.
+  struct FilePiece {
+    std::string before;
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t left = 0;
+    std::uint64_t exchange = 0;  // requests_ when it was queued: whose body it is
+    bool last = false;           // ends the body once sent
+    error_code result;           // what the handler hears once the bytes are sent
+    Exchange::Handler handler;
+  };
+
+  // Output: `out_` collects, `writing_` is on the wire; file pieces queued before `out_`, in
+  // order, each after its `before` bytes.
   std::string out_;
   std::string writing_;
+  std::deque<FilePiece> files_;
   bool write_in_flight_ = false;
   clock::time_point write_started_;
   bool write_failed_ = false;
@@ -875,6 +1094,13 @@ class Http1Connection<Stream>::ExchangeImpl final
     run([chunk = std::move(chunk), last, h = std::move(handler)](Http1Connection& c,
                                                                  ExchangeImpl* self) mutable {
       c.do_write(self, std::move(chunk), last, std::move(h));
+    });
+  }
+  void async_send_file(int fd, std::uint64_t offset, std::uint64_t count, bool last,
+                       Handler handler) override {
+    run([fd, offset, count, last, h = std::move(handler)](Http1Connection& c,
+                                                          ExchangeImpl* self) mutable {
+      c.do_send_file(self, fd, offset, count, last, std::move(h));
     });
   }
   void async_finish(Headers trailers, Handler handler) override {
