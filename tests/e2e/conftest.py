@@ -95,7 +95,7 @@ class _Lines:
 class Server:
     """One running junction process."""
 
-    def __init__(self, args: list[str], *, binds: int, preexec_fn=None, env=None):
+    def __init__(self, args: list[str], *, binds: int, preexec_fn=None, env=None, cwd=None):
         self.args = args
         self.proc = subprocess.Popen(
             args,
@@ -104,6 +104,7 @@ class Server:
             stderr=subprocess.PIPE,
             preexec_fn=preexec_fn,
             env=env,
+            cwd=cwd,
         )
         self.stdout = _Lines(self.proc.stdout, "junction-stdout")
         self.stderr = _Lines(self.proc.stderr, "junction-stderr")
@@ -193,7 +194,8 @@ def start_server(binary):
 
     By default the server binds 127.0.0.1:0 with --health-path /healthz --log-level info
     --diagnostics (the health path's test aids: `?echo` echoes the request body, `?sleep=S`
-    delays the answer).
+    delays the answer). `env` adds environment variables (None removes one); `cwd` is the
+    working directory the server starts in.
     On teardown every server still running gets SIGTERM and must exit 0 in time.
     """
     servers: list[Server] = []
@@ -206,6 +208,8 @@ def start_server(binary):
         diagnostics: bool = True,
         preexec_fn=None,
         wait_listening: bool = True,
+        env: Optional[dict] = None,
+        cwd=None,
     ) -> Server:
         binds = ["127.0.0.1:0"] if binds is None else binds
         args = [str(binary)]
@@ -218,9 +222,14 @@ def start_server(binary):
         if diagnostics and health_path is not None:  # ?echo and ?sleep=S on the health path
             args.append("--diagnostics")
         args += list(extra)
-        env = dict(os.environ)
+        environment = dict(os.environ)
+        for k, v in (env or {}).items():  # a value of None removes the variable
+            if v is None:
+                environment.pop(k, None)
+            else:
+                environment[k] = str(v)
         server = Server(args, binds=len(binds) if wait_listening else 0,
-                        preexec_fn=preexec_fn, env=env)
+                        preexec_fn=preexec_fn, env=environment, cwd=cwd)
         servers.append(server)
         return server
 
@@ -261,3 +270,22 @@ def run_junction(binary):
         )
 
     return run
+
+
+# --- WSGI apps -------------------------------------------------------------------------------
+
+E2E_DIR = Path(__file__).resolve().parent  # holds the `apps` package of test apps
+
+
+@pytest.fixture
+def start_app(start_server):
+    """start_app(*apps, extra=[...], **kw): junction serving test apps from tests/e2e/apps.
+
+    `apps` are APP arguments such as "apps.responses:app" or "/api=apps.environ_app:app";
+    tests/e2e is put on the path with --pythonpath. Other keywords go to start_server.
+    """
+
+    def start(*apps: str, extra: tuple | list = (), **kw) -> Server:
+        return start_server("--pythonpath", str(E2E_DIR), *extra, *apps, **kw)
+
+    return start

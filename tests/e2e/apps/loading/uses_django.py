@@ -1,0 +1,11 @@
+"""Imports Django (only found through --venv / $VIRTUAL_ENV) and answers where it came from."""
+
+import sys
+
+import django
+
+
+def app(environ, start_response):
+    body = f"{django.__version__}\n{django.__file__}\n{sys.prefix}\n".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
