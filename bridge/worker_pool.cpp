@@ -52,12 +52,22 @@ void WorkerPool::run_thread() {
     ++running_;
     lock.unlock();
     PyEval_RestoreThread(state);
-    job();
-    // The job (and what it captured) is destroyed here, with the GIL held.
-    job = nullptr;
+    while (true) {
+      job();
+      job = nullptr;  // what the job captured goes now, with the GIL held
+      // Under load the next request is often already queued: take it while still holding the
+      // GIL rather than dropping it and contending for it again (a context switch each time).
+      lock.lock();
+      --running_;
+      if (stopping_ || queue_.empty()) break;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+      lock.unlock();
+    }
+    lock.unlock();
     state = PyEval_SaveThread();
     lock.lock();
-    --running_;
     if (stopping_) break;
   }
   ++exited_;
