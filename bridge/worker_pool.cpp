@@ -7,29 +7,73 @@
 
 namespace junction::bridge {
 
+namespace {
+
+// How long queued jobs may see no thread start before the monitor wakes another one.
+constexpr std::chrono::milliseconds kStallCheck{1};
+
+}  // namespace
+
 WorkerPool::WorkerPool(unsigned threads, std::size_t backlog) : backlog_(backlog) {
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run_thread(); });
+  monitor_ = std::thread([this] { run_monitor(); });
 }
 
 WorkerPool::~WorkerPool() {
   for (auto& thread : threads_)
     if (thread.joinable()) thread.detach();
+  if (monitor_.joinable()) monitor_.detach();
 }
 
-bool WorkerPool::try_submit(Job job) {
-  bool wake = false;
-  {
-    std::lock_guard lock(mutex_);
-    // A job waits only if no idle thread is about to take it; those waits are what the backlog
-    // bounds.
-    if (stopping_ || queue_.size() >= idle_ + backlog_) return false;
-    queue_.push_back(std::move(job));
-    wake = idle_ > queue_.size() - 1;
-  }
-  // Only a thread that sleeps needs a futex wake-up; a busy one finds the job when it is done.
-  if (wake) work_ready_.notify_one();
+bool WorkerPool::try_submit(Job job, bool defer_wake) {
+  std::unique_lock lock(mutex_);
+  // A job waits only if no idle thread is about to take it; those waits are what the backlog
+  // bounds.
+  if (stopping_ || queue_.size() >= idle_ + backlog_) return false;
+  queue_.push_back(std::move(job));
+  if (!defer_wake) wake_locked(lock);
   return true;
+}
+
+void WorkerPool::wake() {
+  std::unique_lock lock(mutex_);
+  wake_locked(lock);
+}
+
+void WorkerPool::wake_locked(std::unique_lock<std::mutex>& lock) {
+  if (queue_.empty()) return;
+  if (running_ + waking_ == 0 && idle_ > 0) {
+    ++waking_;
+    lock.unlock();
+    work_ready_.notify_one();
+  } else if (monitor_idle_) {
+    // A running thread will most likely take the job; the monitor checks that it does.
+    monitor_idle_ = false;
+    lock.unlock();
+    monitor_ready_.notify_one();
+  }
+}
+
+void WorkerPool::run_monitor() {
+  std::unique_lock lock(mutex_);
+  std::uint64_t seen = started_;
+  while (!stopping_) {
+    if (queue_.empty()) {
+      monitor_idle_ = true;
+      monitor_ready_.wait(lock, [this] { return stopping_ || !monitor_idle_; });
+      monitor_idle_ = false;
+      seen = started_;
+      continue;
+    }
+    monitor_ready_.wait_for(lock, kStallCheck, [this] { return stopping_; });
+    if (stopping_) break;
+    if (!queue_.empty() && started_ == seen && idle_ > waking_) {
+      ++waking_;
+      work_ready_.notify_one();
+    }
+    seen = started_;
+  }
 }
 
 std::size_t WorkerPool::busy() const {
@@ -44,12 +88,17 @@ void WorkerPool::run_thread() {
   std::unique_lock lock(mutex_);
   while (true) {
     ++idle_;
-    work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    // Only a thread that was meant to wake leaves; the job it was woken for may be gone by then
+    // (a running thread took it), and it goes back to sleep.
+    work_ready_.wait(lock, [this] { return stopping_ || waking_ > 0; });
     --idle_;
+    if (waking_ > 0) --waking_;
     if (stopping_) break;
+    if (queue_.empty()) continue;
     Job job = std::move(queue_.front());
     queue_.pop_front();
     ++running_;
+    ++started_;
     lock.unlock();
     PyEval_RestoreThread(state);
     while (true) {
@@ -63,6 +112,7 @@ void WorkerPool::run_thread() {
       job = std::move(queue_.front());
       queue_.pop_front();
       ++running_;
+      ++started_;
       lock.unlock();
     }
     lock.unlock();
@@ -85,6 +135,7 @@ bool WorkerPool::stop(std::chrono::milliseconds timeout) {
     dropped.swap(queue_);
   }
   work_ready_.notify_all();
+  monitor_ready_.notify_all();
   if (!dropped.empty()) {
     // Dropped jobs may hold Python objects only through their captures' destructors; ours hold
     // none, but take the GIL anyway so a future job type cannot crash here.
@@ -100,6 +151,7 @@ bool WorkerPool::stop(std::chrono::milliseconds timeout) {
   lock.unlock();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
+  monitor_.join();
   return true;
 }
 

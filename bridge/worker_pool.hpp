@@ -4,11 +4,19 @@
 // Each thread keeps one PyThreadState for its life and holds the GIL only while it runs a job:
 // it waits for work, and a job waits for I/O, with the GIL released. When every thread is busy
 // and `backlog` jobs already wait, submit() refuses at once so the caller can answer 503.
+//
+// Waking threads is where the time goes (../shared/DESIGN.md: count wake-ups per request). A
+// thread that finishes a job takes the next queued one while it still holds the GIL, so a
+// sleeping thread is woken only when no thread is running. If the running ones are stuck (in
+// time.sleep, a database call), a monitor thread that looks every millisecond while jobs wait
+// sees that none started and wakes one more; threads are added one per millisecond until the
+// queue moves or every thread is busy.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -28,8 +36,13 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues a job unless the backlog is full; never blocks. Callable from any thread.
-  bool try_submit(Job job);
+  // Queues a job unless the backlog is full; never blocks. Callable from any thread. With
+  // `defer_wake`, the caller promises to call wake() soon (an I/O thread does so once per round
+  // of ready sockets, so a burst of requests costs one wake-up, not one each).
+  bool try_submit(Job job, bool defer_wake = false);
+
+  // Wakes a sleeping thread if jobs wait and no thread is running or about to run.
+  void wake();
 
   // Jobs queued or running: the server waits for these during a graceful shutdown.
   std::size_t busy() const;
@@ -41,14 +54,21 @@ class WorkerPool {
 
  private:
   void run_thread();
+  void run_monitor();
+  void wake_locked(std::unique_lock<std::mutex>& lock);
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable all_idle_;
   std::deque<Job> queue_;
   std::size_t backlog_;
-  std::size_t idle_ = 0;     // threads waiting for a job
-  std::size_t running_ = 0;  // jobs being run
+  std::size_t idle_ = 0;       // threads waiting for a job
+  std::size_t running_ = 0;    // jobs being run
+  std::size_t waking_ = 0;     // threads notified that have not woken yet
+  std::uint64_t started_ = 0;  // jobs taken so far: the monitor's sign of progress
+  std::condition_variable monitor_ready_;
+  bool monitor_idle_ = false;  // the monitor waits for a queued job (not polling)
+  std::thread monitor_;
   std::size_t exited_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

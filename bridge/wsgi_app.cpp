@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <chrono>
 
 #include "bridge/worker_pool.hpp"
@@ -28,11 +29,23 @@ WsgiApp::~WsgiApp() {
 }
 
 void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
-  bool queued = pool_.try_submit([this, exchange]() mutable {
-    run(exchange);
-    exchange.reset();
-  });
-  if (!queued) reject(*exchange);
+  bool queued = pool_.try_submit(
+      [this, exchange]() mutable {
+        run(exchange);
+        exchange.reset();
+      },
+      true);
+  if (!queued) return reject(*exchange);
+  // Wake the pool once this I/O thread has handled every socket that is ready now: the
+  // requests of a burst go to Python in one hand-off (one futex wake, one GIL hold).
+  thread_local bool wake_posted = false;
+  if (!wake_posted) {
+    wake_posted = true;
+    boost::asio::post(exchange->executor(), [&pool = pool_] {
+      wake_posted = false;
+      pool.wake();
+    });
+  }
 }
 
 void WsgiApp::reject(gateway::Exchange& exchange) {
