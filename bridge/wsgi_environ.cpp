@@ -21,15 +21,12 @@ py::str native(std::string_view bytes) {
   return py::reinterpret_steal<py::str>(value);
 }
 
-void set(py::dict& environ, const char* key, py::handle value) {
-  if (PyDict_SetItemString(environ.ptr(), key, value.ptr()) != 0) throw py::error_already_set();
+void set(py::dict& environ, py::handle key, py::handle value) {
+  if (PyDict_SetItem(environ.ptr(), key.ptr(), value.ptr()) != 0) throw py::error_already_set();
 }
 
-void set(py::dict& environ, const std::string& key, std::string_view value) {
-  py::str text = native(value);
-  if (PyDict_SetItemString(environ.ptr(), key.c_str(), text.ptr()) != 0)
-    throw py::error_already_set();
-}
+// Clients may send any header names; past this many distinct keys, new ones are not kept.
+constexpr std::size_t kMaxCachedKeys = 512;
 
 std::string_view protocol_name(gateway::HttpVersion version) {
   if (version == gateway::HttpVersion{1, 1}) return "HTTP/1.1";
@@ -52,21 +49,42 @@ EnvironBuilder::EnvironBuilder(std::string script_name, py::handle errors, py::h
   template_["wsgi.input_terminated"] = py::bool_(true);
   template_["wsgi.file_wrapper"] = file_wrapper;
   template_["SCRIPT_NAME"] = native(script_name_);
+  fixed_.wsgi_input = key("wsgi.input");
+  fixed_.wsgi_url_scheme = key("wsgi.url_scheme");
+  fixed_.request_method = key("REQUEST_METHOD");
+  fixed_.path_info = key("PATH_INFO");
+  fixed_.query_string = key("QUERY_STRING");
+  fixed_.raw_uri = key("RAW_URI");
+  fixed_.server_protocol = key("SERVER_PROTOCOL");
+  fixed_.server_name = key("SERVER_NAME");
+  fixed_.server_port = key("SERVER_PORT");
+  fixed_.remote_addr = key("REMOTE_ADDR");
+  fixed_.remote_port = key("REMOTE_PORT");
+}
+
+py::object EnvironBuilder::key(const std::string& name) const {
+  auto found = keys_.find(name);
+  if (found != keys_.end()) return found->second;
+  PyObject* interned = PyUnicode_InternFromString(name.c_str());
+  if (!interned) throw py::error_already_set();
+  auto object = py::reinterpret_steal<py::object>(interned);
+  if (keys_.size() < kMaxCachedKeys) keys_.emplace(name, object);
+  return object;
 }
 
 py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle input) const {
   auto environ = py::reinterpret_steal<py::dict>(PyDict_Copy(template_.ptr()));
   if (!environ) throw py::error_already_set();
-  set(environ, "wsgi.input", input);
-  set(environ, "wsgi.url_scheme", native(request.scheme));
-  set(environ, "REQUEST_METHOD", native(request.method));
+  set(environ, fixed_.wsgi_input, input);
+  set(environ, fixed_.wsgi_url_scheme, native(request.scheme));
+  set(environ, fixed_.request_method, native(request.method));
   // The router matched the mount on whole segments of the raw path, so the prefix is there.
   std::string_view path = request.path;
   if (!script_name_.empty()) path.remove_prefix(std::min(script_name_.size(), path.size()));
-  set(environ, "PATH_INFO", native(percent_decode(path)));
-  set(environ, "QUERY_STRING", native(request.query));
-  set(environ, "RAW_URI", native(request.target));  // as gunicorn: the undecoded target
-  set(environ, "SERVER_PROTOCOL", native(protocol_name(request.version)));
+  set(environ, fixed_.path_info, native(percent_decode(path)));
+  set(environ, fixed_.query_string, native(request.query));
+  set(environ, fixed_.raw_uri, native(request.target));  // as gunicorn: the undecoded target
+  set(environ, fixed_.server_protocol, native(protocol_name(request.version)));
 
   // SERVER_NAME and SERVER_PORT name the host the client asked for (RFC 3875 §4.1.14), which
   // is how PEP 3333's URL reconstruction expects them; the socket's address is the fallback.
@@ -77,10 +95,10 @@ py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle i
   } else if (host.port.empty()) {
     host.port = request.scheme == "https" ? "443" : "80";
   }
-  set(environ, "SERVER_NAME", native(host.host));
-  set(environ, "SERVER_PORT", native(host.port));
-  set(environ, "REMOTE_ADDR", native(request.client.host));
-  set(environ, "REMOTE_PORT", native(std::to_string(request.client.port)));
+  set(environ, fixed_.server_name, native(host.host));
+  set(environ, fixed_.server_port, native(host.port));
+  set(environ, fixed_.remote_addr, native(request.client.host));
+  set(environ, fixed_.remote_port, native(std::to_string(request.client.port)));
 
   // Header fields, repeated ones joined (RFC 9110 §5.3); Cookie with "; " (RFC 6265 §5.4).
   std::vector<std::pair<std::string, std::string>> fields;
@@ -97,7 +115,7 @@ py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle i
       same->second += value;
     }
   }
-  for (const auto& [key, value] : fields) set(environ, key, value);
+  for (const auto& [name, value] : fields) set(environ, key(name), native(value));
   return environ;
 }
 

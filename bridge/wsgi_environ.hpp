@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <unordered_map>
 
 #include "gateway/exchange.hpp"
 
@@ -18,9 +19,31 @@ class EnvironBuilder {
   pybind11::dict build(const gateway::RequestHead& request, pybind11::handle input) const;
 
  private:
+  // The key as an interned str: its hash is computed once, not once per request.
+  pybind11::object key(const std::string& name) const;
+
+  // The keys every request sets, looked up once.
+  struct FixedKeys {
+    pybind11::object wsgi_input;
+    pybind11::object wsgi_url_scheme;
+    pybind11::object request_method;
+    pybind11::object path_info;
+    pybind11::object query_string;
+    pybind11::object raw_uri;
+    pybind11::object server_protocol;
+    pybind11::object server_name;
+    pybind11::object server_port;
+    pybind11::object remote_addr;
+    pybind11::object remote_port;
+  };
+  FixedKeys fixed_;
+
   // The keys every environ has with the same value, copied into each new one at once.
   pybind11::dict template_;
   std::string script_name_;
+  // Keys seen so far (the CGI names and the header names clients send), bounded; only touched
+  // with the GIL held.
+  mutable std::unordered_map<std::string, pybind11::object> keys_;
 };
 
 }  // namespace junction::bridge
