@@ -93,6 +93,7 @@ void WsgiApp::run(const std::shared_ptr<gateway::Exchange>& exchange) {
     }
   }
   response->finish_request();
+  input->finish_request();
 }
 
 void WsgiApp::report(py::error_already_set& error, const gateway::RequestHead& request,

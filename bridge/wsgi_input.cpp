@@ -21,6 +21,13 @@ WsgiInput::WsgiInput(std::shared_ptr<gateway::Exchange> exchange) : exchange_(st
   eof_ = !exchange_->request().has_body;
 }
 
+void WsgiInput::finish_request() noexcept {
+  exchange_.reset();
+  buffer_ = {};
+  begin_ = 0;
+  eof_ = true;
+}
+
 void WsgiInput::fill(std::size_t want) {
   if (eof_) return;
   if (failed_) raise_body_error();

@@ -24,6 +24,10 @@ class WsgiInput {
   pybind11::list readlines(std::optional<long long> hint);
   pybind11::bytes next();  // iteration: a line, StopIteration at the end
 
+  // The request is over: the app may keep wsgi.input (Django's request objects live on in
+  // reference cycles until a garbage collection), but not the connection behind it.
+  void finish_request() noexcept;
+
   // The last body error other than the end of the body (client gone, too large, timeout).
   bool failed() const noexcept { return failed_; }
 

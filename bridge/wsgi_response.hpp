@@ -36,8 +36,11 @@ class WsgiResponse {
   void fail();
 
   // The request is over: later calls from a misbehaving app raise instead of touching the
-  // connection.
-  void finish_request() noexcept { over_ = true; }
+  // connection, which this no longer keeps alive.
+  void finish_request() noexcept {
+    over_ = true;
+    exchange_.reset();
+  }
 
   bool head_sent() const noexcept { return head_sent_; }
   bool client_gone() const noexcept { return client_gone_; }
