@@ -56,10 +56,13 @@ std::optional<AppSpec> parse_app_spec(std::string_view text, std::string& error)
     while (prefix.size() > 1 && prefix.ends_with('/')) prefix.remove_suffix(1);
     spec.prefix = std::string(prefix);
   }
-  if (rest.starts_with("wsgi:")) {
+  // "wsgi:app" is the module wsgi (gunicorn's docs name it so): the interface prefix needs a
+  // MODULE:ATTR after it, so it takes two colons.
+  bool two_colons = rest.find(':') != rest.rfind(':');
+  if (two_colons && rest.starts_with("wsgi:")) {
     spec.interface = Interface::wsgi;
     rest.remove_prefix(5);
-  } else if (rest.starts_with("asgi:")) {
+  } else if (two_colons && rest.starts_with("asgi:")) {
     spec.interface = Interface::asgi;
     rest.remove_prefix(5);
   }

@@ -14,7 +14,9 @@ constexpr std::chrono::milliseconds kStallCheck{1};
 
 }  // namespace
 
-WorkerPool::WorkerPool(unsigned threads, std::size_t backlog) : backlog_(backlog) {
+// A thread counts as idle from the start, before it first waits: a fresh pool (whose threads
+// cannot even start while the loading thread holds the GIL) accepts a job per thread.
+WorkerPool::WorkerPool(unsigned threads, std::size_t backlog) : backlog_(backlog), idle_(threads) {
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run_thread(); });
   monitor_ = std::thread([this] { run_monitor(); });
@@ -87,14 +89,13 @@ void WorkerPool::run_thread() {
   PyThreadState* state = PyEval_SaveThread();
   std::unique_lock lock(mutex_);
   while (true) {
-    ++idle_;
     // Only a thread that was meant to wake leaves; the job it was woken for may be gone by then
     // (a running thread took it), and it goes back to sleep.
     work_ready_.wait(lock, [this] { return stopping_ || waking_ > 0; });
-    --idle_;
     if (waking_ > 0) --waking_;
     if (stopping_) break;
     if (queue_.empty()) continue;
+    --idle_;
     Job job = std::move(queue_.front());
     queue_.pop_front();
     ++running_;
@@ -108,7 +109,10 @@ void WorkerPool::run_thread() {
       // GIL rather than dropping it and contending for it again (a context switch each time).
       lock.lock();
       --running_;
-      if (stopping_ || queue_.empty()) break;
+      if (stopping_ || queue_.empty()) {
+        ++idle_;
+        break;
+      }
       job = std::move(queue_.front());
       queue_.pop_front();
       ++running_;

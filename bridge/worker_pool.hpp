@@ -62,7 +62,7 @@ class WorkerPool {
   std::condition_variable all_idle_;
   std::deque<Job> queue_;
   std::size_t backlog_;
-  std::size_t idle_ = 0;       // threads waiting for a job
+  std::size_t idle_ = 0;       // threads not running a job (set to the thread count at start)
   std::size_t running_ = 0;    // jobs being run
   std::size_t waking_ = 0;     // threads notified that have not woken yet
   std::uint64_t started_ = 0;  // jobs taken so far: the monitor's sign of progress
