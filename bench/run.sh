@@ -15,6 +15,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/wrk_warnings.sh
+source bench/wrk_warnings.sh
 root="$PWD"
 
 duration="${BENCH_DURATION:-10}"
@@ -151,11 +153,5 @@ row() { printf '| %s ' "$@"; printf '|\n'; }
   row "nginx (return 200, 1 worker)" ${rps[nginx]} "**$nginx_median**"
   echo
   echo "**junction / nginx = $ratio**"
-  # wrk prints these lines only when something went wrong; a clean run has none.
-  for f in "$results"/*-[0-9]*.txt; do
-    if grep -qE 'Non-2xx|Socket errors' "$f"; then
-      echo
-      echo "Warning: $(basename "$f" .txt): $(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' ' | paste -sd';')"
-    fi
-  done
+  warn_wrk_errors "$results"
 } | tee "$results/summary.md"

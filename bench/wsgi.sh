@@ -67,6 +67,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/wrk_warnings.sh
+source bench/wrk_warnings.sh
 root="$PWD"
 
 # Pinned peer versions (PyPI); bump deliberately and note it in docs/benchmarks.md.
@@ -133,19 +135,9 @@ if want junction && [[ ! -x "$junction" ]]; then die "no Junction binary at $jun
 
 packages=(wrk curl util-linux python3-venv)
 want uwsgi && packages+=(uwsgi-core uwsgi-plugin-python3)
-missing=()
-for pkg in "${packages[@]}"; do
-  status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
-  [[ "$status" == installed ]] || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  sudo=()
-  if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
-  log "installing Debian packages: ${missing[*]}"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    "${missing[@]}" >&2
-fi
+# shellcheck source=scripts/debian_packages.sh
+source scripts/debian_packages.sh
+ensure_debian_packages "${packages[@]}"
 
 if want granian || want gunicorn; then
   [[ -x "$peer_python" ]] || die "no Python at $peer_python (set BENCH_PYTHON)"
@@ -387,12 +379,5 @@ row() { printf '| %s ' "$@"; printf '|\n'; }
     echo
     echo "Warning: a server used under 85% of CPU $server_cpu in some run (least: ${low%, }): something else took the core, or the server was not the bottleneck."
   fi
-  # wrk prints these lines only when something went wrong; a clean run has none. Read errors
-  # mean the server closed connections (no keep-alive).
-  for f in "$results"/*-[0-9]*.txt; do
-    if grep -qE 'Non-2xx|Socket errors' "$f"; then
-      echo
-      echo "Warning: $(basename "$f" .txt): $(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' ' | paste -sd';')"
-    fi
-  done
+  warn_wrk_errors "$results"
 } | tee "$results/summary.md"

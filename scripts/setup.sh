@@ -37,22 +37,9 @@ packages=(
   clang-format util-linux procps
 )
 
-missing=()
-for pkg in "${packages[@]}"; do
-  status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
-  [[ "$status" == installed ]] || missing+=("$pkg")
-done
-
-if ((${#missing[@]})); then
-  sudo=()
-  if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
-  log "installing Debian packages: ${missing[*]}"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    "${packages[@]}"
-else
-  log "Debian packages already installed"
-fi
+# shellcheck source=scripts/debian_packages.sh
+source scripts/debian_packages.sh
+ensure_debian_packages "${packages[@]}"
 
 # --- Python virtual environment -------------------------------------------------------
 # The venv is made with the python3 first on PATH; that is also the interpreter the build
