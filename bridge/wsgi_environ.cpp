@@ -101,21 +101,27 @@ py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle i
   set(environ, fixed_.remote_port, native(std::to_string(request.client.port)));
 
   // Header fields, repeated ones joined (RFC 9110 §5.3); Cookie with "; " (RFC 6265 §5.4).
-  std::vector<std::pair<std::string, std::string>> fields;
-  fields.reserve(request.headers.size());
+  // Their keys (HTTP_*, CONTENT_*) meet no other environ key, so a key already present is a
+  // repeat; repeats are rare, and only they pay for the join.
   for (const auto& [name, value] : request.headers) {
-    auto key = cgi_header_name(name);
-    if (!key) continue;
-    auto same = std::find_if(fields.begin(), fields.end(),
-                             [&key](const auto& field) { return field.first == *key; });
-    if (same == fields.end()) {
-      fields.emplace_back(std::move(*key), value);
-    } else {
-      same->second += *key == "HTTP_COOKIE" ? "; " : ", ";
-      same->second += value;
+    auto cgi_name = cgi_header_name(name);
+    if (!cgi_name) continue;
+    py::object cgi_key = key(*cgi_name);
+    PyObject* earlier = PyDict_GetItemWithError(environ.ptr(), cgi_key.ptr());
+    if (!earlier && PyErr_Occurred()) throw py::error_already_set();
+    if (!earlier) {
+      set(environ, cgi_key, native(value));
+      continue;
     }
+    // Back from the str to the header's bytes (latin-1 code points), then joined.
+    py::bytes bytes = py::reinterpret_steal<py::bytes>(PyUnicode_AsLatin1String(earlier));
+    if (!bytes) throw py::error_already_set();
+    std::string joined(PyBytes_AS_STRING(bytes.ptr()),
+                       static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr())));
+    joined += *cgi_name == "HTTP_COOKIE" ? "; " : ", ";
+    joined += value;
+    set(environ, cgi_key, native(joined));
   }
-  for (const auto& [name, value] : fields) set(environ, key(name), native(value));
   return environ;
 }
 

@@ -148,7 +148,7 @@ void WsgiResponse::write(py::object data) {
 void WsgiResponse::send_head() {
   if (head_sent_) return;
   head_sent_ = true;
-  exchange_->start(head_);
+  exchange_->start(std::move(head_));  // not needed here once sent
 }
 
 bool WsgiResponse::send_chunk(std::string chunk, bool last) {
