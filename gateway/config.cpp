@@ -195,6 +195,24 @@ Config parse_command_line(int argc, const char* const* argv) {
       ->capture_default_str()
       ->type_name("N");
 
+  app.add_option("--loop", python.loop,
+                 "ASGI event loop: auto picks uvloop when it is installed, else asyncio")
+      ->check(CLI::IsMember({"auto", "asyncio", "uvloop"}))
+      ->capture_default_str()
+      ->type_name("LOOP");
+  app.add_option("--lifespan", python.lifespan,
+                 "ASGI lifespan events: on requires the app to support them, off skips them, "
+                 "auto runs them when the app supports them")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str()
+      ->type_name("MODE");
+  app.add_option("--ws-max-message-size", limits.ws_max_message_size,
+                 "Largest WebSocket message in bytes; a larger one closes the connection with "
+                 "1009")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+      ->capture_default_str()
+      ->type_name("BYTES");
+
   app.add_option("--health-path", config.health_path,
                  "Answer GET/HEAD on this exact path with 200 'ok', without Python (default: "
                  "off)")

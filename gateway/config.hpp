@@ -14,11 +14,12 @@ using seconds_d = std::chrono::duration<double>;
 
 // Bounds on what one client may make us hold (../shared/DESIGN.md, "Bounded everything").
 struct Limits {
-  std::size_t request_line = 8190;           // 414 past it
-  std::size_t header_fields = 100;           // 431 past it
-  std::size_t header_field_size = 8190;      // one "name: value" line; 431 past it
-  std::size_t header_block_size = 65536;     // the whole head; 431 past it
-  std::uint64_t max_body_size = 1ull << 30;  // 413 past it
+  std::size_t request_line = 8190;                  // 414 past it
+  std::size_t header_fields = 100;                  // 431 past it
+  std::size_t header_field_size = 8190;             // one "name: value" line; 431 past it
+  std::size_t header_block_size = 65536;            // the whole head; 431 past it
+  std::uint64_t max_body_size = 1ull << 30;         // 413 past it
+  std::uint64_t ws_max_message_size = 16ull << 20;  // a larger WebSocket message closes 1009
 };
 
 struct Timeouts {
@@ -48,6 +49,8 @@ struct PythonOptions {
   std::vector<std::string> pythonpath;  // extra import paths, first searched first
   unsigned threads = 8;                 // WSGI pool threads
   unsigned backlog = 256;               // WSGI requests that may wait for a thread; then 503
+  std::string loop = "auto";      // ASGI event loop: auto (uvloop when installed), asyncio, uvloop
+  std::string lifespan = "auto";  // ASGI lifespan protocol: auto, on, off
 };
 
 struct Config {

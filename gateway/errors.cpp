@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gateway/exchange.hpp"
+#include "gateway/websocket.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -30,6 +31,8 @@ class category final : public boost::system::error_category {
         return "response body longer than its Content-Length";
       case errc::unsupported:
         return "not supported by this transport";
+      case errc::websocket_closed:
+        return "WebSocket connection closed";
     }
     return "unknown junction error";
   }
@@ -44,6 +47,11 @@ const boost::system::error_category& gateway_category() noexcept {
 
 error_code Exchange::unsupported_error() noexcept {
   return errc::unsupported;
+}
+
+void Exchange::async_accept_websocket(WebSocketAccept accept, AcceptHandler handler) {
+  (void)accept;
+  boost::asio::post(executor(), [h = std::move(handler)] { h(errc::unsupported, nullptr); });
 }
 
 }  // namespace junction::gateway

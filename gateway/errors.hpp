@@ -15,6 +15,7 @@ enum class errc {
   response_state,    // the sink was used out of order (write after finish, start twice, ...)
   length_mismatch,   // the app wrote more than its own Content-Length
   unsupported,       // the transport cannot do this (sendfile over TLS or HTTP/2)
+  websocket_closed,  // the WebSocket connection is closed or closing (WebSocket::close_code)
 };
 
 const boost::system::error_category& gateway_category() noexcept;

@@ -51,6 +51,9 @@ struct RequestHead {
   std::optional<std::uint64_t> content_length;
   bool has_body = false;
   bool expect_continue = false;
+  // A valid WebSocket opening handshake (RFC 6455 §4.2.1): GET, Upgrade: websocket, a key and
+  // version 13. The app may accept it (async_accept_websocket) or answer with plain HTTP.
+  bool websocket = false;
   Address client;
   Address server;
   std::chrono::steady_clock::time_point received_at;
@@ -60,6 +63,9 @@ struct ResponseHead {
   int status = 200;
   Headers headers;
 };
+
+class WebSocket;
+struct WebSocketAccept;
 
 class Exchange {
  public:
@@ -108,6 +114,14 @@ class Exchange {
   // The app failed after the head was sent: the client must see a broken response, not a
   // complete one (HTTP/1: the connection is closed; HTTP/2: RST_STREAM).
   virtual void abort() = 0;
+
+  // For a request with RequestHead::websocket: sends the 101 answer with `accept` and hands
+  // the connection over as a WebSocket; the exchange itself is then done (nothing else may be
+  // written). Before any response: an app that wants to refuse answers with start/async_write
+  // instead. Errors: errc::unsupported (not a WebSocket request, or a transport without
+  // WebSockets), errc::response_state (a response was started), errc::client_gone.
+  using AcceptHandler = std::function<void(error_code, std::shared_ptr<WebSocket>)>;
+  virtual void async_accept_websocket(WebSocketAccept accept, AcceptHandler handler);
 
   // Called at most once, on the I/O thread, when the client goes away before the response is
   // complete. Registered after the fact, it runs at once (posted).
