@@ -11,14 +11,16 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from conftest import REPO
 from wsgi_util import wait_for_lines
 
 APP = "apps.fastapi_app:app"
+VENV = REPO / ".venv"  # FastAPI comes from the repository's virtualenv
 
 
 @pytest.fixture
 def api(start_app):
-    server = start_app(APP)
+    server = start_app(APP, extra=["--venv", str(VENV)])
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         client.server = server
         yield client

@@ -13,13 +13,15 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from conftest import REPO
+
 MOUNTS = ("/api=asgi:apps.fastapi_app:app", "/api/raw=apps.asgi_scope:app",
           "/w=apps.environ_app:app", "/=apps.environ_app:app")
 
 
 @pytest.fixture
 def mixed(start_app):
-    server = start_app(*MOUNTS)
+    server = start_app(*MOUNTS, extra=["--venv", str(REPO / ".venv")])
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         client.server = server
         yield client

@@ -10,10 +10,12 @@ import json
 
 import pytest
 
+from conftest import REPO
 from wire import Conn, request
 from wsgi_util import assert_serves, get, get_json
 
 APP = "apps.asgi_scope:app"
+VENV = REPO / ".venv"  # has uvloop (requirements.txt)
 
 
 @pytest.fixture
@@ -104,3 +106,15 @@ def test_state_is_a_shallow_copy_per_request(server):
     r = get_json(server, "/state")
     assert r["state"] == {"started": "yes", "items": [1, 2, 3]}
     assert_serves(server, "/scope")
+
+
+@pytest.mark.parametrize("flags, module", [
+    (["--loop", "asyncio"], "asyncio."),
+    (["--venv", str(VENV), "--loop", "uvloop"], "uvloop."),
+    (["--venv", str(VENV)], "uvloop."),  # auto: uvloop when it is importable
+    (["--venv", str(VENV), "--loop", "asyncio"], "asyncio."),
+])
+def test_event_loop_choice(start_app, flags, module):
+    server = start_app(APP, extra=flags, env={"VIRTUAL_ENV": None})
+    assert get_json(server, "/loop")["loop"].startswith(module)
+    assert get_json(server, "/scope")["type"] == "http"

@@ -17,6 +17,7 @@ mount prefix, scope["root_path"], taken off):
   /sleep?ms=N          counts itself in flight for N ms (asyncio.sleep): {"peak": in flight}
   /stats               {"max_in_flight", "in_flight", "done"}
   /state[?set=K]       the request's scope["state"] (set=K first adds key K to that copy)
+  /loop                {"loop": module.qualname of the running event loop's class}
 
 Lifespan: startup puts {"started": "yes", "items": [...]} in the state; with
 $ASGI_LIFESPAN_RECORD set, "startup", each finished /sleep ("request done") and "shutdown" are
@@ -218,4 +219,7 @@ async def app(scope, receive, send):
             state[q["set"]] = "set by a request"
         return await send_json(send, {"has_state": state is not None,
                                       "state": plain(dict(state or {}))})
+    if path == "/loop":
+        cls = type(asyncio.get_running_loop())
+        return await send_json(send, {"loop": f"{cls.__module__}.{cls.__qualname__}"})
     return await send_json(send, {"error": "no route", "path": path}, 404)
