@@ -7,10 +7,12 @@ latin-1 strings, tuples as lists).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import E2E_DIR, REPO
 from wire import Conn, request
 from wsgi_util import assert_serves, get, get_json
 
@@ -118,3 +120,16 @@ def test_event_loop_choice(start_app, flags, module):
     server = start_app(APP, extra=flags, env={"VIRTUAL_ENV": None})
     assert get_json(server, "/loop")["loop"].startswith(module)
     assert get_json(server, "/scope")["type"] == "http"
+
+
+def test_loop_uvloop_without_uvloop_fails_fast(run_junction, tmp_path):
+    """`--loop uvloop` where uvloop cannot be imported (an empty virtualenv): the server does
+    not start, and says why."""
+    venv = tmp_path / "empty-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=60)
+    out = run_junction("--bind", "127.0.0.1:0", "--venv", str(venv), "--loop", "uvloop",
+                       "--pythonpath", str(E2E_DIR), APP, timeout=20)
+    assert out.returncode != 0
+    assert "uvloop" in out.stderr, out.stderr[-2000:]
+    assert "Listening on" not in out.stderr
