@@ -6,7 +6,6 @@ concurrent load from both at once."""
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
