@@ -29,8 +29,19 @@ set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 
 
 find_package(PkgConfig QUIET)
 junction_require(PkgConfig_FOUND "pkg-config" pkg-config)
-pkg_check_modules(NGHTTP2 QUIET IMPORTED_TARGET libnghttp2)
-junction_require(NGHTTP2_FOUND "nghttp2" libnghttp2-dev)
+# nghttp2 for HTTP/2 (http2/): 1.52 as Debian 12 ships it, whose security updates add
+# nghttp2_option_set_max_continuations and nghttp2_option_set_stream_reset_rate_limit.
+pkg_check_modules(NGHTTP2 QUIET IMPORTED_TARGET libnghttp2>=1.52)
+junction_require(NGHTTP2_FOUND "nghttp2 1.52 or later" libnghttp2-dev)
+include(CheckSymbolExists)
+set(CMAKE_REQUIRED_INCLUDES ${NGHTTP2_INCLUDE_DIRS})
+set(CMAKE_REQUIRED_LIBRARIES ${NGHTTP2_LINK_LIBRARIES})
+check_symbol_exists(nghttp2_option_set_max_continuations nghttp2/nghttp2.h
+                    JUNCTION_NGHTTP2_HAS_MAX_CONTINUATIONS)
+unset(CMAKE_REQUIRED_INCLUDES)
+unset(CMAKE_REQUIRED_LIBRARIES)
+junction_require(JUNCTION_NGHTTP2_HAS_MAX_CONTINUATIONS
+                 "an nghttp2 with the CONTINUATION flood fix (CVE-2024-28182)" libnghttp2-dev)
 
 find_package(OpenSSL 3 QUIET)
 junction_require(OPENSSL_FOUND "OpenSSL 3" libssl-dev)

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cstdlib>
+#include <map>
 #include <thread>
 
 namespace junction::gateway {
@@ -211,6 +212,46 @@ Config parse_command_line(int argc, const char* const* argv) {
                  "1009")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
       ->capture_default_str()
+      ->type_name("BYTES");
+
+  auto& http2 = config.http2;
+  std::map<std::string, Http2Options::Mode> modes{{"auto", Http2Options::Mode::automatic},
+                                                  {"1", Http2Options::Mode::http1},
+                                                  {"2", Http2Options::Mode::http2}};
+  app.add_option("--http", http2.mode,
+                 "Protocols on plain-text listeners: auto serves HTTP/1.1 and HTTP/2 with prior "
+                 "knowledge (h2c, told apart by the HTTP/2 preface); 1 serves HTTP/1.1 only; 2 "
+                 "serves HTTP/2 only")
+      ->transform(CLI::CheckedTransformer(modes))
+      ->default_str("auto")
+      ->type_name("auto|1|2");
+  app.add_option("--h2-max-concurrent-streams", http2.max_concurrent_streams,
+                 "HTTP/2: streams a client may have open at once; more are refused")
+      ->check(CLI::Range(1u, 10000u))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--h2-initial-window-size", http2.initial_window_size,
+                 "HTTP/2: request body bytes one stream may send ahead of the app reading them")
+      ->check(CLI::Range(std::uint32_t{65535}, std::uint32_t{0x7fffffff}))
+      ->capture_default_str()
+      ->type_name("BYTES");
+  app.add_option("--h2-connection-window-size", http2.connection_window_size,
+                 "HTTP/2: request body bytes all streams of a connection together may send "
+                 "ahead of their apps")
+      ->check(CLI::Range(std::uint32_t{65535}, std::uint32_t{0x7fffffff}))
+      ->capture_default_str()
+      ->type_name("BYTES");
+  app.add_option("--h2-max-frame-size", http2.max_frame_size,
+                 "HTTP/2: largest frame payload we accept (SETTINGS_MAX_FRAME_SIZE)")
+      ->check(CLI::Range(std::uint32_t{16384}, std::uint32_t{16777215}))
+      ->capture_default_str()
+      ->type_name("BYTES");
+  app.add_option_function<std::uint32_t>(
+         "--h2-max-header-list-size",
+         [&http2](std::uint32_t value) { http2.max_header_list_size = value; },
+         "HTTP/2: largest request header list (names, values and 32 bytes per field, RFC "
+         "9113 §6.5.2); larger gets 431 (default: --limit-request-header-size)")
+      ->check(CLI::Range(std::uint32_t{64}, std::uint32_t{16} << 20))
       ->type_name("BYTES");
 
   app.add_option("--health-path", config.health_path,

@@ -53,6 +53,21 @@ struct PythonOptions {
   std::string lifespan = "auto";  // ASGI lifespan protocol: auto, on, off
 };
 
+// HTTP/2 (http2/): which protocols a listener speaks, and the settings we announce (RFC 9113
+// §6.5.2). The idle timeout is --timeout-keep-alive, as for HTTP/1.1.
+struct Http2Options {
+  enum class Mode { automatic, http1, http2 };
+  // automatic: HTTP/1.1, and HTTP/2 for a client that opens with the connection preface (h2c
+  // "prior knowledge", RFC 9113 §3.3). http1: HTTP/1.1 only. http2: HTTP/2 only.
+  Mode mode = Mode::automatic;
+  std::uint32_t max_concurrent_streams = 100;       // SETTINGS_MAX_CONCURRENT_STREAMS
+  std::uint32_t initial_window_size = 1u << 20;     // per stream: request body bytes we buffer
+  std::uint32_t connection_window_size = 8u << 20;  // all streams of a connection together
+  std::uint32_t max_frame_size = 16384;             // SETTINGS_MAX_FRAME_SIZE
+  // SETTINGS_MAX_HEADER_LIST_SIZE; unset: --limit-request-header-size. Larger gets 431.
+  std::optional<std::uint32_t> max_header_list_size;
+};
+
 struct Config {
   std::vector<BindAddress> binds;
   unsigned io_threads = 1;
@@ -60,6 +75,7 @@ struct Config {
   bool access_log = true;
   Limits limits;
   Timeouts timeouts;
+  Http2Options http2;
   std::string health_path;   // empty: off
   bool diagnostics = false;  // echo/sleep aids on the health path, for front-end tests
   PythonOptions python;

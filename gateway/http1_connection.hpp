@@ -118,6 +118,15 @@ class Http1Connection final : public Connection,
         client_(std::move(client)),
         server_(std::move(server)) {}
 
+  // Bytes the server already read from the stream (to tell HTTP/1.1 from the HTTP/2 preface),
+  // parsed as if this connection had read them. Before async_run(); at most kReadBufferSize.
+  void prefill(std::string_view bytes) noexcept {
+    auto n = std::min(bytes.size(), kReadBufferSize);
+    std::memcpy(read_buffer_.get(), bytes.data(), n);
+    read_begin_ = 0;
+    read_end_ = n;
+  }
+
   executor_type get_executor() { return stream_.get_executor(); }
 
   // The connection coroutine. Returns once the connection is closed.

@@ -22,6 +22,7 @@
 
 #include "gateway/access_log.hpp"
 #include "gateway/http1_connection.hpp"
+#include "http2/connection.hpp"
 
 namespace junction::gateway {
 
@@ -31,6 +32,8 @@ using Protocol = asio::generic::stream_protocol;
 using Acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executor_type>;
 using Socket = asio::basic_stream_socket<Protocol, asio::io_context::executor_type>;
 using Http1 = Http1Connection<Socket>;
+using Http2 = http2::Http2Connection<Socket>;
+using Executor = asio::io_context::executor_type;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>,
                                          asio::io_context::executor_type>;
@@ -99,6 +102,7 @@ struct Server::Impl {
   const Config& config;
   std::unique_ptr<AccessLog> access_log;
   ConnectionContext context;
+  const Http2Options& http2_options;
   std::vector<std::unique_ptr<IoThread>> threads;
   std::vector<std::unique_ptr<Listener>> listeners;
   std::atomic<std::size_t> live{0};
@@ -110,7 +114,8 @@ struct Server::Impl {
   Impl(const Config& c, const Router& router)
       : config(c),
         access_log(c.access_log ? std::make_unique<AccessLog>() : nullptr),
-        context{c.limits, c.timeouts, router, access_log.get()} {
+        context{c.limits, c.timeouts, router, access_log.get()},
+        http2_options(c.http2) {
     for (unsigned i = 0; i < c.io_threads; ++i) threads.push_back(std::make_unique<IoThread>());
   }
 
@@ -191,23 +196,124 @@ struct Server::Impl {
       auto local = socket.local_endpoint(ec);
       if (!ec) server = to_address(local);
     }
-    auto connection =
-        std::make_shared<Http1>(std::move(socket), context, std::move(client), std::move(server));
     ++live;
+    switch (config.http2.mode) {
+      case Http2Options::Mode::http1:
+        return spawn(thread, std::make_shared<Http1>(std::move(socket), context, std::move(client),
+                                                     std::move(server)));
+      case Http2Options::Mode::http2:
+        return spawn(thread, std::make_shared<Http2>(std::move(socket), context, http2_options,
+                                                     std::move(client), std::move(server)));
+      case Http2Options::Mode::automatic:
+        break;
+    }
+    asio::co_spawn(thread.context,
+                   async_detect(thread, std::move(socket), std::move(client), std::move(server)),
+                   [this](std::exception_ptr e) {
+                     if (e) --live;
+                     log_failure(e);
+                   });
+  }
+
+  // A connection whose protocol is not known yet: it is closed (not cut mid-request) by a
+  // shutdown, and by the header timeout when its first bytes do not come.
+  struct Detecting final : Connection {
+    explicit Detecting(Socket s) : socket(std::move(s)) {}
+    void on_shutdown() override { stop(); }
+    void terminate() override { stop(); }
+    void stop() {
+      if (done) return;
+      error_code ignored;
+      socket.cancel(ignored);
+      stopped = true;
+    }
+    Socket socket;
+    bool done = false;
+    bool stopped = false;
+  };
+
+  // h2c with prior knowledge (RFC 9113 §3.3) shares the listener with HTTP/1.1: the first bytes
+  // tell them apart. They come from one read that HTTP/1.1 then parses as its own (prefill),
+  // so its fast path costs no extra read; only a client that sends a piece of the preface
+  // makes us read again.
+  asio::awaitable<void, Executor> async_detect(IoThread& thread, Socket socket, Address client,
+                                               Address server) {
+    static_assert(Http1::kReadBufferSize >= http2::kClientPreface.size());
+    auto detecting = std::make_shared<Detecting>(std::move(socket));
+    thread.connections.insert(detecting.get());
+    if (stopping) detecting->stop();
+    Timer deadline(thread.context);
+    deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        config.timeouts.request_header));
+    deadline.async_wait([detecting](error_code ec) {
+      if (!ec) detecting->stop();
+    });
+    std::unique_ptr<char[]> buffer(new char[Http1::kReadBufferSize]);
+    std::size_t n = 0;
+    error_code ec;
+    bool http2 = false;
+    while (!detecting->stopped) {
+      auto [read_ec, got] = co_await detecting->socket.async_read_some(
+          asio::buffer(buffer.get() + n, Http1::kReadBufferSize - n),
+          asio::as_tuple(asio::use_awaitable_t<Executor>{}));
+      n += got;
+      ec = read_ec;
+      if (ec) break;
+      auto seen = std::string_view(buffer.get(), n);
+      auto compared = std::min(n, http2::kClientPreface.size());
+      if (seen.substr(0, compared) != http2::kClientPreface.substr(0, compared)) break;
+      if (n >= http2::kClientPreface.size()) {
+        http2 = true;
+        break;
+      }
+    }
+    detecting->done = true;
+    deadline.cancel();
+    thread.connections.erase(detecting.get());
+    auto bytes = std::string_view(buffer.get(), n);
+    if (ec || detecting->stopped || n == 0) {
+      error_code ignored;
+      detecting->socket.close(ignored);
+      --live;
+      co_return;
+    }
+    if (http2) {
+      auto connection =
+          std::make_shared<Http2>(std::move(detecting->socket), context, http2_options,
+                                  std::move(client), std::move(server));
+      connection->prefill(bytes);
+      spawn(thread, std::move(connection));
+    } else {
+      auto connection = std::make_shared<Http1>(std::move(detecting->socket), context,
+                                                std::move(client), std::move(server));
+      connection->prefill(bytes);
+      spawn(thread, std::move(connection));
+    }
+  }
+
+  static void log_failure(std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("connection failed: {}", ex.what());
+    }
+  }
+
+  // Runs a connection coroutine; `live` already counts it.
+  template <class C>
+  void spawn(IoThread& thread, std::shared_ptr<C> connection) {
     auto& signal = connection->run_cancellation();
-    asio::co_spawn(thread.context, async_run_connection(thread, connection),
+    asio::co_spawn(thread.context, async_run_connection(thread, std::move(connection)),
                    asio::bind_cancellation_slot(signal.slot(), [this](std::exception_ptr e) {
                      --live;
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       spdlog::error("connection failed: {}", ex.what());
-                     }
+                     log_failure(e);
                    }));
   }
 
-  Http1::awaitable<void> async_run_connection(IoThread& thread, std::shared_ptr<Http1> connection) {
+  template <class C>
+  asio::awaitable<void, Executor> async_run_connection(IoThread& thread,
+                                                       std::shared_ptr<C> connection) {
     thread.connections.insert(connection.get());
     if (stopping) connection->on_shutdown();
     struct Unregister {

@@ -1,0 +1,271 @@
+// One HTTP/2 connection: the Asio half around a Session (session.hpp). The connection
+// coroutine keeps one read in flight and feeds the session what it reads; output leaves by a
+// callback chain with one write in flight, taking at most kOutputLimit bytes from nghttp2 at a
+// time, so a client that does not read holds that much of ours (plus what each stream may
+// queue) and no more. A watchdog ticks the session's timeouts and holds a stuck write to
+// --timeout-send. The connection ends when the session wants neither to read nor to write.
+//
+// Stream is a connected socket (or an in-memory stream in tests) on an io_context executor.
+#pragma once
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gateway/config.hpp"
+#include "gateway/http1_connection.hpp"  // gateway::Connection, gateway::ConnectionContext
+#include "http2/session.hpp"
+
+namespace junction::http2 {
+
+// The client preface (RFC 9113 §3.4) that tells an h2c prior-knowledge client from HTTP/1.1.
+inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+template <class Stream>
+class Http2Connection final : public gateway::Connection,
+                              public SessionHost,
+                              public std::enable_shared_from_this<Http2Connection<Stream>> {
+ public:
+  using executor_type = asio::io_context::executor_type;
+  using clock = std::chrono::steady_clock;
+  template <class T>
+  using awaitable = asio::awaitable<T, executor_type>;
+  static constexpr auto use_awaitable = asio::as_tuple(asio::use_awaitable_t<executor_type>{});
+
+  static constexpr std::size_t kReadBufferSize = 32 * 1024;
+  // Bytes of frames taken from nghttp2 for one socket write.
+  static constexpr std::size_t kOutputLimit = 64 * 1024;
+  // After the session ends: how long our last frames may take to leave, and how long we read
+  // on after shutting down our side, so that a client still sending does not turn our GOAWAY
+  // into a TCP reset.
+  static constexpr std::chrono::seconds kLingerTime{2};
+
+  Http2Connection(Stream stream, const gateway::ConnectionContext& context,
+                  const gateway::Http2Options& options, gateway::Address client,
+                  gateway::Address server)
+      : stream_(std::move(stream)),
+        session_context_{context.limits, context.timeouts, context.router, context.access_log,
+                         options},
+        read_buffer_(new char[kReadBufferSize]),
+        watchdog_(stream_.get_executor()),
+        wake_(stream_.get_executor()),
+        client_(std::move(client)),
+        server_(std::move(server)) {}
+
+  // Bytes the server already read (the preface, and what came with it), fed to the session
+  // before anything is read. Before async_run().
+  void prefill(std::string_view bytes) { initial_.assign(bytes); }
+
+  executor_type get_executor() { return stream_.get_executor(); }
+
+  // The connection coroutine. Returns once the connection is closed.
+  awaitable<void> async_run() {
+    auto self = this->shared_from_this();
+    co_await asio::this_coro::throw_if_cancelled(false);
+    session_ = std::make_shared<Session>(get_executor(), session_context_, *this, client_, server_);
+    bool ok = session_->start();
+    if (ok && shutting_down_) session_->shutdown();
+    arm_watchdog();
+    if (ok && !initial_.empty()) {
+      ok = session_->receive(initial_);
+      initial_ = {};
+    }
+    flush();
+    while (ok && !closed_ && !session_over_ && session_->wants_read()) {
+      auto [ec, n] = co_await stream_.async_read_some(
+          asio::buffer(read_buffer_.get(), kReadBufferSize), use_awaitable);
+      if (ec) {
+        if (ec == asio::error::operation_aborted)
+          co_await asio::this_coro::reset_cancellation_state();
+        else
+          peer_closed_ = true;
+        break;
+      }
+      ok = session_->receive({read_buffer_.get(), n});
+      flush();
+    }
+    co_await async_close();
+  }
+
+  // Graceful shutdown: GOAWAY (RFC 9113 §6.8); open streams finish, then the connection ends.
+  void on_shutdown() override {
+    shutting_down_ = true;
+    if (session_) {
+      session_->shutdown();
+      flush();
+    }
+  }
+
+  void terminate() override { close_now(); }
+
+  void on_session_output() override { flush(); }
+
+  // The signal the server binds to this coroutine's cancellation slot when it spawns it: it
+  // ends the read in flight once the session is over.
+  asio::cancellation_signal& run_cancellation() noexcept { return run_cancel_; }
+
+ private:
+  // Sends what the session has, one write in flight.
+  void flush() {
+    if (closed_ || !session_ || session_->busy()) return;
+    if (flushing_) {
+      flush_again_ = true;
+      return;
+    }
+    flushing_ = true;
+    do {
+      flush_again_ = false;
+      if (!write_in_flight_) {
+        if (!session_->produce(out_, kOutputLimit)) session_failed_ = true;
+        if (!out_.empty()) start_write();
+      }
+    } while (flush_again_ && !write_in_flight_ && !closed_);
+    flushing_ = false;
+    if (!write_in_flight_ && out_.empty() && (session_failed_ || session_->done())) end_session();
+  }
+
+  void start_write() {
+    writing_.swap(out_);
+    out_.clear();
+    write_in_flight_ = true;
+    write_started_ = clock::now();
+    asio::async_write(
+        stream_, asio::buffer(writing_),
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+  }
+
+  void on_written(error_code ec) {
+    write_in_flight_ = false;
+    writing_.clear();
+    if (ec) {
+      // The client is gone: nothing we could still send would reach it.
+      close_now();
+    } else {
+      flush();
+    }
+    notify();
+  }
+
+  // The session wants neither to read nor to write: stop the read in flight.
+  void end_session() {
+    if (session_over_) return;
+    session_over_ = true;
+    run_cancel_.emit(asio::cancellation_type::terminal);
+    notify();
+  }
+
+  // The one way this connection ends: let the last frames leave, shut our side, read what the
+  // client still sends for a moment, close.
+  awaitable<void> async_close() {
+    closing_ = true;
+    closing_deadline_ = clock::now() + kLingerTime;
+    if (session_ && !session_->done() && !session_failed_) {
+      // The client closed or reset the connection, or a read failed: nobody to talk to.
+      if (peer_closed_) close_now();
+    }
+    while (!closed_ && (write_in_flight_ || !out_.empty())) {
+      flush();
+      co_await async_wait_event();
+    }
+    if (!closed_ && !peer_closed_) {
+      error_code ignored;
+      stream_.shutdown(asio::socket_base::shutdown_send, ignored);
+      while (!closed_) {
+        auto [ec, n] = co_await stream_.async_read_some(
+            asio::buffer(read_buffer_.get(), kReadBufferSize), use_awaitable);
+        if (ec) break;
+      }
+    }
+    close_now();
+  }
+
+  void close_now() {
+    if (closed_) return;
+    closed_ = true;
+    if (session_) session_->close();
+    error_code ignored;
+    stream_.shutdown(asio::socket_base::shutdown_both, ignored);
+    stream_.close(ignored);
+    watchdog_.cancel();
+    wake_.cancel();
+  }
+
+  // Suspends until notify() (or a cancellation); callers re-check their state after.
+  awaitable<void> async_wait_event() {
+    wake_.expires_at(clock::time_point::max());
+    auto [ec] = co_await wake_.async_wait(use_awaitable);
+    if (ec == asio::error::operation_aborted) co_await asio::this_coro::reset_cancellation_state();
+  }
+  void notify() { wake_.cancel(); }
+
+  // The watchdog ticks at a fraction of the shortest timeout (at most once a second); HTTP/2
+  // connections live long, and a tick costs far less than their requests.
+  clock::duration tick_interval() const {
+    const auto& t = session_context_.timeouts;
+    auto shortest = std::min({t.keep_alive, t.request_body, t.send}) / 4;
+    auto interval = std::chrono::duration_cast<clock::duration>(shortest);
+    return std::clamp<clock::duration>(interval, std::chrono::milliseconds(10),
+                                       std::chrono::seconds(1));
+  }
+
+  void arm_watchdog() {
+    watchdog_.expires_after(tick_interval());
+    watchdog_.async_wait([self = this->shared_from_this()](error_code) { self->on_watchdog(); });
+  }
+
+  void on_watchdog() {
+    if (closed_) return;
+    auto now = clock::now();
+    auto send_limit = std::chrono::duration_cast<clock::duration>(session_context_.timeouts.send);
+    if ((closing_ && now >= closing_deadline_) ||
+        (write_in_flight_ && now - write_started_ >= send_limit)) {
+      // The client took none of our output for --timeout-send, or the linger is over.
+      close_now();
+      notify();
+      return;
+    }
+    if (session_ && !closing_) {
+      session_->on_tick(now);
+      flush();
+    }
+    arm_watchdog();
+  }
+
+  Stream stream_;
+  SessionContext session_context_;
+  std::shared_ptr<Session> session_;
+  std::string initial_;
+  std::unique_ptr<char[]> read_buffer_;
+  asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> watchdog_;
+  asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> wake_;
+  asio::cancellation_signal run_cancel_;
+  gateway::Address client_;
+  gateway::Address server_;
+
+  std::string out_;
+  std::string writing_;
+  bool write_in_flight_ = false;
+  clock::time_point write_started_;
+  bool flushing_ = false;
+  bool flush_again_ = false;
+  bool session_failed_ = false;
+  bool session_over_ = false;
+  bool shutting_down_ = false;
+  bool peer_closed_ = false;
+  bool closing_ = false;
+  clock::time_point closing_deadline_;
+  bool closed_ = false;
+};
+
+}  // namespace junction::http2

@@ -1,0 +1,809 @@
+#include "http2/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <charconv>
+#include <cstring>
+
+#include "gateway/errors.hpp"
+#include "gateway/http1_response.hpp"
+#include "gateway/http_date.hpp"
+#include "gateway/text.hpp"
+#include "http2/stream.hpp"
+
+namespace junction::http2 {
+
+namespace gw = junction::gateway;
+
+namespace {
+
+Session& self(void* user_data) noexcept {
+  return *static_cast<Session*>(user_data);
+}
+
+std::string_view view(const std::uint8_t* data, std::size_t size) noexcept {
+  return {reinterpret_cast<const char*>(data), size};
+}
+
+// The callback table, built once: static trampolines forward to noexcept members.
+nghttp2_session_callbacks* callbacks() {
+  static nghttp2_session_callbacks* table = [] {
+    nghttp2_session_callbacks* cbs = nullptr;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) return cbs;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* frame, void* user) {
+          return self(user).on_begin_headers(*frame);
+        });
+    nghttp2_session_callbacks_set_on_header_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                std::size_t namelen, const std::uint8_t* value, std::size_t valuelen, std::uint8_t,
+                void* user) {
+          return self(user).on_header(*frame, view(name, namelen), view(value, valuelen));
+        });
+    nghttp2_session_callbacks_set_on_frame_recv_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* frame, void* user) {
+          return self(user).on_frame_recv(*frame);
+        });
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+        cbs, [](nghttp2_session*, std::uint8_t, std::int32_t stream_id, const std::uint8_t* data,
+                std::size_t len, void* user) {
+          return self(user).on_data_chunk(stream_id, {data, len});
+        });
+    nghttp2_session_callbacks_set_on_frame_send_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* frame, void* user) {
+          return self(user).on_frame_send(*frame);
+        });
+    nghttp2_session_callbacks_set_on_stream_close_callback(
+        cbs, [](nghttp2_session*, std::int32_t stream_id, std::uint32_t code, void* user) {
+          return self(user).on_stream_close(stream_id, code);
+        });
+    return cbs;
+  }();
+  return table;
+}
+
+ssize_t read_data(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
+                  std::uint32_t* flags, nghttp2_data_source*, void* user) {
+  return self(user).on_read_data(stream_id, buf, length, flags);
+}
+
+// Response fields the connection owns in HTTP/1.1 and that HTTP/2 forbids (RFC 9113 §8.2.2).
+bool is_hop_by_hop(std::string_view name) noexcept {
+  return gw::iequals(name, "connection") || gw::iequals(name, "keep-alive") ||
+         gw::iequals(name, "transfer-encoding") || gw::iequals(name, "upgrade") ||
+         gw::iequals(name, "proxy-connection");
+}
+
+std::string lower(std::string_view name) {
+  std::string out(name);
+  for (auto& c : out) c = gw::ascii_lower(c);
+  return out;
+}
+
+// Name/value pairs for nghttp2_submit_*: it copies them, so they only live for the call.
+struct FieldList {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::vector<nghttp2_nv> nv() {
+    std::vector<nghttp2_nv> out;
+    out.reserve(fields.size());
+    for (auto& [name, value] : fields) {
+      out.push_back({reinterpret_cast<std::uint8_t*>(name.data()),
+                     reinterpret_cast<std::uint8_t*>(value.data()), name.size(), value.size(),
+                     NGHTTP2_NV_FLAG_NONE});
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+Session::Session(executor_type executor, const SessionContext& context, SessionHost& host,
+                 gw::Address client, gw::Address server)
+    : executor_(executor),
+      context_(context),
+      host_(&host),
+      client_(std::move(client)),
+      server_(std::move(server)),
+      last_active_(clock::now()) {}
+
+Session::~Session() {
+  if (session_) nghttp2_session_del(session_);
+}
+
+std::size_t Session::max_header_list_size() const noexcept {
+  return context_.options.max_header_list_size.value_or(
+      static_cast<std::uint32_t>(context_.limits.header_block_size));
+}
+
+bool Session::start() {
+  auto* cbs = callbacks();
+  if (!cbs) return false;
+  nghttp2_option* option = nullptr;
+  if (nghttp2_option_new(&option) != 0) return false;
+  // Request bodies open the windows only as apps read them (see the header comment).
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  // Flood defences nghttp2 implements: SETTINGS entries per frame, queued SETTINGS/PING acks
+  // (a client that floods and never reads), CONTINUATION frames per header block
+  // (CVE-2024-28182) and the RST_STREAM token bucket (CVE-2023-44487), behind our own count.
+  nghttp2_option_set_max_settings(option, kMaxSettingsEntries);
+  nghttp2_option_set_max_outbound_ack(option, kMaxOutboundAcks);
+  nghttp2_option_set_max_continuations(option, kMaxContinuations);
+  nghttp2_option_set_stream_reset_rate_limit(option, 1000, 33);
+  int rv = nghttp2_session_server_new2(&session_, cbs, this, option);
+  nghttp2_option_del(option);
+  if (rv != 0) return false;
+
+  const auto& o = context_.options;
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, o.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o.initial_window_size},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, o.max_frame_size},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(max_header_list_size())},
+  };
+  if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0)
+    return false;
+  // RFC 9113 §6.9.2: the connection window starts at 65,535 and only WINDOW_UPDATE raises it.
+  if (o.connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                          static_cast<std::int32_t>(o.connection_window_size));
+  return true;
+}
+
+bool Session::receive(std::span<const char> bytes) {
+  if (closed_ || !session_) return false;
+  busy_ = true;
+  auto rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                     bytes.size());
+  busy_ = false;
+  last_active_ = clock::now();
+  if (rv < 0 && !terminated_) {
+    // nghttp2 answers protocol errors itself; what comes back here is fatal for the session.
+    terminated_ = true;
+    nghttp2_session_terminate_session(
+        session_, rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+  }
+  // Now outside nghttp2: hand complete heads to apps, body bytes to waiting reads.
+  auto ready = std::move(ready_);
+  ready_.clear();
+  for (auto& stream : ready)
+    if (!stream->closed && !terminated_) dispatch(stream);
+  auto fed = std::move(fed_);
+  fed_.clear();
+  for (auto& stream : fed) serve_read(*stream);
+  return rv >= 0 && !terminated_;
+}
+
+bool Session::produce(std::string& out, std::size_t limit) {
+  if (closed_ || !session_) return false;
+  while (out.size() < limit) {
+    const std::uint8_t* data = nullptr;
+    busy_ = true;
+    auto n = nghttp2_session_mem_send(session_, &data);
+    busy_ = false;
+    if (n < 0) return false;
+    if (n == 0) break;
+    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool Session::done() const noexcept {
+  return closed_ || !session_ ||
+         (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
+}
+
+bool Session::wants_read() const noexcept {
+  return !closed_ && session_ && nghttp2_session_want_read(session_) != 0;
+}
+
+void Session::shutdown() {
+  if (closed_ || !session_ || shutting_down_) return;
+  shutting_down_ = true;
+  if (streams_.empty()) {
+    goaway_sent_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+  } else {
+    // RFC 9113 §6.8: a GOAWAY with the largest stream id first, so requests in flight towards
+    // us are not lost; the real last stream id follows once a PING has made the round trip.
+    nghttp2_submit_shutdown_notice(session_);
+    nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
+    notice_sent_ = clock::now();
+  }
+  notify_output();
+}
+
+void Session::terminate(std::uint32_t code) {
+  if (closed_ || !session_ || terminated_) return;
+  terminated_ = true;
+  nghttp2_session_terminate_session(session_, code);
+  notify_output();
+}
+
+void Session::close() {
+  if (closed_) return;
+  closed_ = true;
+  host_ = nullptr;
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, stream] : streams) {
+    stream->closed = true;
+    if (!stream->response_done) lose(*stream);
+    complete_read(*stream, gw::errc::client_gone, 0);
+  }
+}
+
+void Session::on_tick(clock::time_point now) {
+  if (closed_ || !session_) return;
+  const auto& t = context_.timeouts;
+  auto send_limit = std::chrono::duration_cast<clock::duration>(t.send);
+  auto body_limit = std::chrono::duration_cast<clock::duration>(t.request_body);
+  std::vector<std::shared_ptr<Stream>> stuck, stalled;
+  for (auto& [id, stream] : streams_) {
+    if ((stream->queued > 0 || !stream->write_waiters.empty()) && !stream->response_done &&
+        now - stream->last_progress >= send_limit)
+      stuck.push_back(stream);
+    else if (stream->read_handler && !stream->body_done && now - stream->last_body >= body_limit)
+      stalled.push_back(stream);
+  }
+  // A client that opens no window for a stream's queued response is as gone as one that
+  // takes no bytes (--timeout-send); a body that stalls while the app waits is a 408.
+  for (auto& stream : stuck) {
+    lose(*stream);
+    reset(*stream, NGHTTP2_CANCEL);
+  }
+  for (auto& stream : stalled) fail_body(*stream, gw::errc::body_timeout, 408);
+  if (shutting_down_ && !goaway_sent_ && now - notice_sent_ >= std::chrono::seconds(1)) {
+    goaway_sent_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+  }
+  auto idle_limit = std::chrono::duration_cast<clock::duration>(t.keep_alive);
+  if (streams_.empty() && !goaway_sent_ && now - last_active_ >= idle_limit) {
+    goaway_sent_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+  }
+  notify_output();
+}
+
+// ---------------------------------------------------------------------------------------------
+// nghttp2 callbacks: record, never call apps or do I/O.
+
+std::shared_ptr<Session::Stream> Session::find(std::int32_t id) const noexcept {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+int Session::on_begin_headers(const nghttp2_frame& frame) noexcept {
+  if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  try {
+    auto stream = std::make_shared<Stream>();
+    stream->id = frame.hd.stream_id;
+    stream->head.version = {2, 0};
+    stream->head.client = client_;
+    stream->head.server = server_;
+    stream->head.received_at = clock::now();
+    stream->last_body = stream->head.received_at;
+    streams_.emplace(stream->id, std::move(stream));
+  } catch (...) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+int Session::on_header(const nghttp2_frame& frame, std::string_view name,
+                       std::string_view value) noexcept {
+  auto stream = find(frame.hd.stream_id);
+  if (!stream) return 0;
+  // RFC 9113 §6.5.2: the size of a field is its name, its value and 32 bytes. Counting what
+  // nghttp2 decoded (not what was sent) stops an HPACK bomb: a few bytes that index a large
+  // table entry again and again.
+  stream->header_bytes += name.size() + value.size() + 32;
+  ++stream->header_fields;
+  if (stream->header_bytes > max_header_list_size() ||
+      stream->header_fields > context_.limits.header_fields)
+    stream->head_too_large = true;
+  if (stream->head_too_large || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  try {
+    auto& head = stream->head;
+    if (name.starts_with(':')) {
+      // nghttp2 has checked the pseudo-header fields (RFC 9113 §8.3): known, once each, first.
+      if (name == ":method") {
+        head.method = value;
+      } else if (name == ":path") {
+        head.target = value;
+      } else if (name == ":scheme") {
+        head.scheme = value;
+      } else if (name == ":authority") {
+        head.authority = value;
+      }
+      return 0;
+    }
+    if (name == "content-length") {
+      std::uint64_t length = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
+      if (ec == std::errc() && end == value.data() + value.size()) head.content_length = length;
+    }
+    // Cookie fields stay separate (RFC 9113 §8.2.3 lets a client split them); the bridges join.
+    head.headers.emplace_back(name, value);
+  } catch (...) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+int Session::on_frame_recv(const nghttp2_frame& frame) noexcept {
+  auto now = clock::now();
+  switch (frame.hd.type) {
+    case NGHTTP2_HEADERS: {
+      auto stream = find(frame.hd.stream_id);
+      if (!stream) break;
+      bool end_stream = frame.hd.flags & NGHTTP2_FLAG_END_STREAM;
+      if (frame.headers.cat == NGHTTP2_HCAT_REQUEST) {
+        auto& head = stream->head;
+        auto question = head.target.find('?');
+        try {
+          head.path = head.target.substr(0, question);
+          if (question != std::string::npos) head.query = head.target.substr(question + 1);
+          // RFC 9113 §8.3.1: :authority stands in for Host; apps (WSGI's HTTP_HOST) read Host.
+          bool has_host = false;
+          for (const auto& [name, value] : head.headers) {
+            if (name != "host") continue;
+            has_host = true;
+            if (head.authority.empty()) head.authority = value;
+          }
+          if (!has_host && !head.authority.empty())
+            head.headers.emplace_back("host", head.authority);
+          ready_.push_back(stream);
+        } catch (...) {
+          return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        head.has_body = !end_stream;
+        stream->body_done = end_stream;
+      } else if (end_stream) {  // trailers end the body
+        stream->body_done = true;
+        if (stream->head_too_large) {
+          stream->body_error = gw::errc::bad_body;
+          reset(*stream, NGHTTP2_REFUSED_STREAM);
+        }
+        fed_.push_back(stream);
+      }
+      break;
+    }
+    case NGHTTP2_DATA: {
+      bool end_stream = frame.hd.flags & NGHTTP2_FLAG_END_STREAM;
+      // Empty DATA frames cost us work and the client nothing (CVE-2019-9518).
+      if (frame.hd.length == 0 && !end_stream && empty_data_.exceeded(kMaxEmptyDataPerSecond, now))
+        return calm_down();
+      if (!end_stream) break;
+      if (auto stream = find(frame.hd.stream_id)) {
+        stream->body_done = true;
+        fed_.push_back(stream);
+      }
+      break;
+    }
+    case NGHTTP2_RST_STREAM:
+      // Rapid reset (CVE-2023-44487): opening and cancelling streams costs the client one
+      // frame each and us a dispatch each; nghttp2's token bucket is the slower backstop.
+      if (resets_.exceeded(kMaxResetsPerSecond, now)) return calm_down();
+      break;
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PING:
+      if (frame.hd.flags & NGHTTP2_FLAG_ACK) {
+        if (frame.hd.type == NGHTTP2_PING && shutting_down_ && !goaway_sent_) {
+          goaway_sent_ = true;
+          nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                                nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                                nullptr, 0);
+        }
+        break;
+      }
+      // Each costs us an acknowledgement (CVE-2019-9512, CVE-2019-9515).
+      if (control_frames_.exceeded(kMaxControlFramesPerSecond, now)) return calm_down();
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+int Session::calm_down() noexcept {
+  if (!terminated_) {
+    terminated_ = true;
+    spdlog::debug("HTTP/2 client {}:{} flooded the connection: GOAWAY ENHANCE_YOUR_CALM",
+                  client_.host, client_.port);
+    nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+  // Stops nghttp2 from processing the rest of what was read.
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+int Session::on_data_chunk(std::int32_t stream_id, std::span<const std::uint8_t> data) noexcept {
+  auto stream = find(stream_id);
+  auto give_back = [&] {
+    if (stream)
+      nghttp2_session_consume(session_, stream_id, data.size());
+    else
+      nghttp2_session_consume_connection(session_, data.size());
+  };
+  if (!stream || stream->body_error) {
+    give_back();
+    return 0;
+  }
+  stream->body_received += data.size();
+  stream->last_body = clock::now();
+  if (stream->body_received > context_.limits.max_body_size) {
+    give_back();
+    fail_body(*stream, gw::errc::body_too_large, 413);
+    return 0;
+  }
+  try {
+    stream->body.append(reinterpret_cast<const char*>(data.data()), data.size());
+  } catch (...) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  stream->unconsumed += data.size();
+  fed_.push_back(stream);
+  return 0;
+}
+
+int Session::on_frame_send(const nghttp2_frame& frame) noexcept {
+  if ((frame.hd.type != NGHTTP2_HEADERS && frame.hd.type != NGHTTP2_DATA) ||
+      !(frame.hd.flags & NGHTTP2_FLAG_END_STREAM))
+    return 0;
+  auto stream = find(frame.hd.stream_id);
+  if (!stream) return 0;
+  stream->response_done = true;
+  // RFC 9113 §8.1: a complete response before the complete request; RST_STREAM NO_ERROR asks
+  // the client to stop sending the rest without failing the response.
+  if (!stream->body_done)
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
+int Session::on_stream_close(std::int32_t stream_id, std::uint32_t) noexcept {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return 0;
+  auto stream = std::move(it->second);
+  streams_.erase(it);
+  stream->closed = true;
+  last_active_ = clock::now();
+  // Its window is gone with it; what the app has not read still holds the connection's.
+  if (stream->unconsumed > 0) {
+    nghttp2_session_consume_connection(session_, stream->unconsumed);
+    stream->unconsumed = 0;
+  }
+  if (!stream->response_done) {
+    lose(*stream);  // a client RST_STREAM (or our reset) before the response was complete
+  } else {
+    log_access(*stream);
+    if (!stream->body_done && !stream->body_error) stream->body_error = gw::errc::client_gone;
+  }
+  fed_.push_back(stream);
+  if (!busy_) serve_read(*stream);
+  return 0;
+}
+
+ssize_t Session::on_read_data(std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
+                              std::uint32_t* flags) noexcept {
+  auto stream = find(stream_id);
+  if (!stream) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  std::size_t n = 0;
+  while (n < length && !stream->out.empty()) {
+    auto& front = stream->out.front();
+    auto take = std::min(length - n, front.size() - stream->out_offset);
+    std::memcpy(buf + n, front.data() + stream->out_offset, take);
+    n += take;
+    stream->out_offset += take;
+    if (stream->out_offset == front.size()) {
+      stream->out.pop_front();
+      stream->out_offset = 0;
+    }
+  }
+  stream->queued -= n;
+  if (n > 0) stream->last_progress = clock::now();
+  if (stream->queued <= kStreamHighWater) release_waiters(*stream, {});
+  if (stream->queued > 0 || !stream->body_ended)
+    return n > 0 ? static_cast<ssize_t>(n) : static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED);
+  *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (stream->has_trailers) {
+    // RFC 9113 §8.1: trailers are a HEADERS frame that ends the stream.
+    *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    try {
+      FieldList list;
+      for (auto& [name, value] : stream->trailers) list.fields.emplace_back(name, value);
+      auto nv = list.nv();
+      if (nghttp2_submit_trailer(session_, stream_id, nv.data(), nv.size()) != 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    } catch (...) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+  }
+  return ssize_t(n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apps
+
+void Session::dispatch(const std::shared_ptr<Stream>& stream) {
+  auto& head = stream->head;
+  if (stream->head_too_large) return refuse(*stream, 431);
+  if (head.content_length && *head.content_length > context_.limits.max_body_size) {
+    stream->body_error = gw::errc::body_too_large;
+    return refuse(*stream, 413);
+  }
+  // CONNECT (RFC 9113 §8.5) carries no :path; tunnels are not ours to serve.
+  if (head.method == "CONNECT") return refuse(*stream, 501);
+  stream->dispatched = true;
+  auto exchange = std::make_shared<StreamExchange>(shared_from_this(), stream);
+  try {
+    context_.router.resolve(head).handle(std::move(exchange));
+  } catch (const std::exception& e) {
+    spdlog::error("app failed on {} {}: {}", head.method, head.target, e.what());
+    abort(stream);
+  }
+}
+
+void Session::read_body(const std::shared_ptr<Stream>& stream, std::span<char> into,
+                        gw::Exchange::ReadHandler handler) {
+  if (stream->read_handler) {
+    asio::post(executor_, [h = std::move(handler)] { h(gw::errc::response_state, 0); });
+    return;
+  }
+  stream->read_into = into;
+  stream->read_handler = std::move(handler);
+  stream->last_body = clock::now();
+  serve_read(*stream);
+}
+
+// Delivers buffered body bytes (or the end, or an error) to the app's outstanding read, and
+// opens the windows by what it took.
+void Session::serve_read(Stream& stream) {
+  if (!stream.read_handler) return;
+  if (stream.body_offset < stream.body.size()) {
+    auto n = std::min(stream.body.size() - stream.body_offset, stream.read_into.size());
+    std::memcpy(stream.read_into.data(), stream.body.data() + stream.body_offset, n);
+    stream.body_offset += n;
+    if (stream.body_offset == stream.body.size()) {
+      stream.body.clear();
+      stream.body_offset = 0;
+    }
+    auto consumed = std::min(n, stream.unconsumed);
+    stream.unconsumed -= consumed;
+    if (consumed > 0 && !closed_) {
+      nghttp2_session_consume(session_, stream.id, consumed);
+      notify_output();
+    }
+    return complete_read(stream, {}, n);
+  }
+  if (stream.body_error) return complete_read(stream, stream.body_error, 0);
+  if (stream.body_done) return complete_read(stream, gw::errc::end_of_body, 0);
+  if (stream.closed) return complete_read(stream, gw::errc::client_gone, 0);
+}
+
+void Session::complete_read(Stream& stream, error_code ec, std::size_t n) {
+  auto handler = std::move(stream.read_handler);
+  stream.read_handler = nullptr;
+  stream.read_into = {};
+  if (handler) asio::post(executor_, [h = std::move(handler), ec, n] { h(ec, n); });
+}
+
+// The body cannot be read on: the app hears why, and the client gets `status` when no
+// response has begun, else a reset.
+void Session::fail_body(Stream& stream, gw::errc error, int status) {
+  stream.body_error = error;
+  stream.body.clear();
+  stream.body_offset = 0;
+  if (stream.unconsumed > 0 && !stream.closed)
+    nghttp2_session_consume(session_, stream.id, stream.unconsumed);
+  stream.unconsumed = 0;
+  if (!stream.head_sent) {
+    refuse(stream, status);
+  } else {
+    reset(stream, NGHTTP2_CANCEL);
+  }
+  complete_read(stream, error, 0);
+}
+
+// A response of our own, without a body: 4xx/5xx for requests the app never sees (or that
+// failed before its head).
+void Session::refuse(Stream& stream, int status) {
+  if (stream.closed || stream.head_sent) return;
+  stream.head_sent = stream.head_started = stream.body_ended = true;
+  stream.status = status;
+  FieldList list;
+  list.fields = {{":status", std::to_string(status)},
+                 {"content-length", "0"},
+                 {"date", std::string(gw::http_date_now())},
+                 {"server", "junction"}};
+  auto nv = list.nv();
+  nghttp2_submit_response(session_, stream.id, nv.data(), nv.size(), nullptr);
+  release_waiters(stream, gw::errc::response_state);
+  notify_output();
+}
+
+void Session::start_response(const std::shared_ptr<Stream>& stream, gw::ResponseHead head) {
+  if (stream->closed || stream->head_sent) return;
+  stream->response = std::move(head);
+  stream->head_started = true;
+}
+
+// Submits the response head. `known_length` is the whole body's size when the first write is
+// also the last; `ends_now` when there is no body at all (END_STREAM on HEADERS).
+error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> known_length,
+                                bool ends_now) {
+  const auto& response = stream.response;
+  int status = response.status;
+  if (status < 200 || status > 999) return gw::errc::invalid_response;
+  FieldList list;
+  list.fields.emplace_back(":status", std::to_string(status));
+  bool has_date = false, has_server = false;
+  for (const auto& [name, value] : response.headers) {
+    if (!gw::valid_field_name(name) || !gw::valid_response_field_value(value))
+      return gw::errc::invalid_response;
+    if (is_hop_by_hop(name)) continue;
+    auto field = lower(name);  // RFC 9113 §8.2.1: field names are lower case on the wire
+    if (field == "content-length") {
+      std::uint64_t length = 0;
+      auto text = gw::trim(value);
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+      if (ec != std::errc() || end != text.data() + text.size() || text.empty() ||
+          (stream.declared_length && *stream.declared_length != length))
+        return gw::errc::invalid_response;
+      if (stream.declared_length) continue;
+      stream.declared_length = length;
+    }
+    has_date = has_date || field == "date";
+    has_server = has_server || field == "server";
+    list.fields.emplace_back(std::move(field), value);
+  }
+  stream.no_body = stream.head.method == "HEAD" || status == 204 || status == 304;
+  if (!stream.declared_length && known_length && status != 204 && status != 304)
+    list.fields.emplace_back("content-length", std::to_string(*known_length));
+  if (!has_date) list.fields.emplace_back("date", gw::http_date_now());
+  if (!has_server) list.fields.emplace_back("server", "junction");
+  auto nv = list.nv();
+  nghttp2_data_provider provider{};
+  provider.read_callback = read_data;
+  int rv = nghttp2_submit_response(session_, stream.id, nv.data(), nv.size(),
+                                   stream.no_body || ends_now ? nullptr : &provider);
+  if (rv != 0) return gw::errc::client_gone;
+  stream.head_sent = true;
+  stream.status = status;
+  stream.last_progress = clock::now();
+  return {};
+}
+
+error_code Session::writable(const Stream& stream) const noexcept {
+  if (stream.closed || stream.lost || closed_) return gw::errc::client_gone;
+  if (!stream.head_started || stream.body_ended || stream.response_done)
+    return gw::errc::response_state;
+  return {};
+}
+
+void Session::write(const std::shared_ptr<Stream>& stream, std::string chunk, bool last,
+                    gw::Exchange::Handler handler) {
+  auto ec = writable(*stream);
+  if (!ec && !stream->head_sent)
+    ec = submit_head(*stream, last ? std::optional<std::uint64_t>(chunk.size()) : std::nullopt,
+                     last && chunk.empty());
+  if (!ec) {
+    if (stream->declared_length && chunk.size() > *stream->declared_length - stream->body_bytes) {
+      chunk.resize(*stream->declared_length - stream->body_bytes);
+      ec = gw::errc::length_mismatch;
+    }
+    stream->body_bytes += chunk.size();
+    if (!stream->no_body && !chunk.empty()) {
+      if (stream->queued == 0) stream->last_progress = clock::now();
+      stream->queued += chunk.size();
+      stream->out.push_back(std::move(chunk));
+    }
+    if (last) end_body(*stream);
+    if (!stream->no_body && !stream->closed) nghttp2_session_resume_data(session_, stream->id);
+    notify_output();
+  }
+  if (!handler) return;
+  if (ec || stream->queued <= kStreamHighWater)
+    post(std::move(handler), ec);
+  else
+    stream->write_waiters.push_back(std::move(handler));
+}
+
+void Session::finish(const std::shared_ptr<Stream>& stream, gw::Headers trailers,
+                     gw::Exchange::Handler handler) {
+  auto ec = writable(*stream);
+  bool send_trailers = !trailers.empty();
+  if (!ec && !stream->head_sent)
+    ec = submit_head(*stream, send_trailers ? std::nullopt : std::optional<std::uint64_t>(0),
+                     !send_trailers);
+  if (!ec) {
+    if (send_trailers && !stream->no_body) {
+      for (auto& [name, value] : trailers) {
+        if (!gw::valid_field_name(name) || !gw::valid_response_field_value(value) ||
+            is_hop_by_hop(name))
+          continue;
+        stream->trailers.emplace_back(lower(name), std::move(value));
+      }
+      stream->has_trailers = !stream->trailers.empty();
+    }
+    end_body(*stream);
+    if (!stream->no_body && !stream->closed) nghttp2_session_resume_data(session_, stream->id);
+    notify_output();
+  }
+  if (handler) post(std::move(handler), ec);
+}
+
+void Session::end_body(Stream& stream) {
+  stream.body_ended = true;
+  // Less than the app's own Content-Length: the client must see a cut response.
+  if (stream.declared_length && !stream.no_body && stream.body_bytes < *stream.declared_length)
+    reset(stream, NGHTTP2_INTERNAL_ERROR);
+}
+
+void Session::abort(const std::shared_ptr<Stream>& stream) {
+  if (stream->closed || stream->response_done || closed_) return;
+  if (!stream->head_sent) return refuse(*stream, 500);
+  // RFC 9113 §8.1: a response cut short is a stream reset, never a complete one.
+  reset(*stream, NGHTTP2_INTERNAL_ERROR);
+}
+
+void Session::reset(Stream& stream, std::uint32_t code) {
+  stream.response_done = true;
+  stream.body_ended = true;
+  stream.out.clear();
+  stream.out_offset = 0;
+  stream.queued = 0;
+  release_waiters(stream, gw::errc::client_gone);
+  if (!stream.closed && !closed_) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, code);
+    notify_output();
+  }
+}
+
+void Session::on_client_gone(const std::shared_ptr<Stream>& stream,
+                             std::function<void()> callback) {
+  if (stream->lost) {
+    asio::post(executor_, std::move(callback));
+  } else if (!stream->closed && !stream->response_done) {
+    stream->gone_callback = std::move(callback);
+  }
+}
+
+// The client went away before the response was complete: the app hears it once, its reads
+// and writes fail from now on.
+void Session::lose(Stream& stream) {
+  if (stream.lost) return;
+  stream.lost = true;
+  if (stream.gone_callback) asio::post(executor_, std::move(stream.gone_callback));
+  stream.gone_callback = nullptr;
+  if (!stream.body_done && !stream.body_error) stream.body_error = gw::errc::client_gone;
+  release_waiters(stream, gw::errc::client_gone);
+}
+
+void Session::release_waiters(Stream& stream, error_code ec) {
+  auto waiters = std::move(stream.write_waiters);
+  stream.write_waiters.clear();
+  for (auto& handler : waiters) post(std::move(handler), ec);
+}
+
+void Session::post(gw::Exchange::Handler handler, error_code ec) {
+  asio::post(executor_, [h = std::move(handler), ec] { h(ec); });
+}
+
+void Session::notify_output() {
+  if (!busy_ && host_) host_->on_session_output();
+}
+
+void Session::log_access(const Stream& stream) {
+  if (!context_.access_log || !stream.dispatched) return;
+  context_.access_log->write(stream.head, stream.status, stream.body_bytes,
+                             clock::now() - stream.head.received_at);
+}
+
+}  // namespace junction::http2
