@@ -3,10 +3,14 @@
 
 #include <pybind11/stl.h>
 
+#include "bridge/asgi_http.hpp"
+#include "bridge/asgi_websocket.hpp"
 #include "bridge/wsgi_input.hpp"
 #include "bridge/wsgi_response.hpp"
 
 namespace py = pybind11;
+using junction::bridge::HttpCycle;
+using junction::bridge::WebSocketCycle;
 using junction::bridge::WsgiInput;
 using junction::bridge::WsgiResponse;
 
@@ -17,7 +21,7 @@ namespace junction::bridge {
 void register_python_module() {
   py::module_ m = py::reinterpret_steal<py::module_>(PyModule_New("_junction"));
   if (!m) throw py::error_already_set();
-  m.doc() = "Junction's WSGI objects (implemented in C++)";
+  m.doc() = "Junction's WSGI and ASGI objects (implemented in C++)";
 
   py::class_<WsgiInput, std::shared_ptr<WsgiInput>>(m, "Input",
                                                     "wsgi.input: the request body, streamed")
@@ -37,6 +41,16 @@ void register_python_module() {
           },
           py::arg("status"), py::arg("response_headers"), py::arg("exc_info") = py::none())
       .def("write", &WsgiResponse::write, py::arg("data"));
+  // The ASGI cycles: run_asgi (support.py) wraps receive() and send() in coroutines.
+  py::class_<HttpCycle, std::shared_ptr<HttpCycle>>(m, "HttpCycle", "one ASGI HTTP request")
+      .def("receive", &HttpCycle::receive)
+      .def("send", &HttpCycle::send, py::arg("message"))
+      .def("done", &HttpCycle::done, py::arg("error"));
+  py::class_<WebSocketCycle, std::shared_ptr<WebSocketCycle>>(m, "WebSocketCycle",
+                                                              "one ASGI WebSocket connection")
+      .def("receive", &WebSocketCycle::receive)
+      .def("send", &WebSocketCycle::send, py::arg("message"))
+      .def("done", &WebSocketCycle::done, py::arg("error"));
   py::module_::import("sys").attr("modules")["_junction"] = m;
 }
 

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <optional>
 
+#include "bridge/asgi_app.hpp"
+#include "bridge/event_loop.hpp"
 #include "bridge/python_module.hpp"
 #include "bridge/support_py.hpp"  // generated from support.py
 #include "bridge/worker_pool.hpp"
@@ -60,8 +62,14 @@ struct PythonRuntime::Impl {
   py::object support;  // the _junction_support module
   std::shared_ptr<WsgiSupport> wsgi;
   std::unique_ptr<WorkerPool> pool;
+  std::unique_ptr<EventLoop> loop;
+  std::shared_ptr<AsgiSupport> asgi;
+  std::vector<std::shared_ptr<AsgiApp>> asgi_apps;
+  std::vector<std::pair<std::string, py::object>> lifespans;  // (APP text, Lifespan)
   PyThreadState* released = nullptr;  // the main thread's state while others run Python
   bool stuck = false;
+
+  std::shared_ptr<gateway::App> load_asgi(const AppSpec& spec, py::object app);
 
   void start();
   void set_up_modules(const std::string& venv, const std::vector<std::string>& pythonpath);
@@ -160,6 +168,10 @@ PythonRuntime::~PythonRuntime() {
     impl_->released = nullptr;
   }
   impl_->wsgi.reset();
+  impl_->lifespans.clear();
+  impl_->asgi_apps.clear();
+  impl_->asgi.reset();
+  impl_->loop.reset();
   impl_->support = py::object();
   impl_->pool.reset();
   py::finalize_interpreter();
@@ -180,13 +192,87 @@ std::shared_ptr<gateway::App> PythonRuntime::load(const AppSpec& spec) {
   }
   bool asgi = spec.interface == Interface::asgi || (spec.interface == Interface::detect &&
                                                     impl.support.attr("is_asgi")(app).cast<bool>());
-  if (asgi)
-    throw AppLoadError(kExitAppLoad,
-                       "'" + spec.target() + "' is an ASGI app; this build serves WSGI apps only");
+  if (asgi) return impl.load_asgi(spec, std::move(app));
   if (!impl.pool)
     impl.pool = std::make_unique<WorkerPool>(impl.options.threads, impl.options.backlog);
   std::string script_name = spec.prefix == "/" ? "" : spec.prefix;
   return std::make_shared<WsgiApp>(std::move(app), spec.text, script_name, impl.wsgi, *impl.pool);
+}
+
+std::shared_ptr<gateway::App> PythonRuntime::Impl::load_asgi(const AppSpec& spec, py::object app) {
+  if (!loop) {
+    try {
+      loop = std::make_unique<EventLoop>(options.loop);
+    } catch (py::error_already_set& error) {
+      if (error.matches(support.attr("LoadError")))
+        throw AppLoadError(kExitUsage, py::str(error.value().attr("args")[0]));
+      throw AppLoadError(kExitUsage,
+                         std::string("cannot start the ASGI event loop: ") + error.what());
+    } catch (const std::runtime_error& error) {
+      throw AppLoadError(kExitUsage, error.what());
+    }
+    asgi = std::make_shared<AsgiSupport>(support, *loop);
+    spdlog::info("ASGI apps run on one {} event loop", loop->name());
+  }
+  app = support.attr("asgi3")(app);
+  std::string root_path = spec.prefix == "/" ? "" : spec.prefix;
+  auto wrapped = std::make_shared<AsgiApp>(std::move(app), spec.text, root_path, asgi, *loop);
+  asgi_apps.push_back(wrapped);
+  return wrapped;
+}
+
+void PythonRuntime::start_lifespan() {
+  auto& impl = *impl_;
+  if (impl.options.lifespan == "off") return;
+  auto log = py::cpp_function([](const std::string& level, const std::string& text) {
+    if (level == "debug")
+      spdlog::debug("{}", text);
+    else
+      spdlog::error("{}", text);
+  });
+  for (const auto& app : impl.asgi_apps) {
+    py::object lifespan =
+        impl.support.attr("Lifespan")(app->app(), impl.options.lifespan, app->state(), log);
+    py::tuple result;
+    try {
+      result = impl.loop->run(lifespan.attr("startup")());
+    } catch (py::error_already_set& error) {
+      throw AppLoadError(kExitLifespan,
+                         app->name() + ": ASGI lifespan startup failed: " + error.what());
+    }
+    auto status = result[0].cast<std::string>();
+    if (status == "failed") {
+      auto message = result[1].cast<std::string>();
+      throw AppLoadError(kExitLifespan, app->name() + ": ASGI lifespan startup failed" +
+                                            (message.empty() ? "" : ": " + message));
+    }
+    if (status == "ok") {
+      spdlog::info("{}: ASGI lifespan startup complete", app->name());
+      impl.lifespans.emplace_back(app->name(), std::move(lifespan));
+    }
+  }
+}
+
+void PythonRuntime::shutdown_lifespan(std::chrono::milliseconds timeout) {
+  auto& impl = *impl_;
+  if (impl.lifespans.empty() || impl.stuck) return;
+  PyThreadState* released = std::exchange(impl.released, nullptr);
+  if (released) PyEval_RestoreThread(released);
+  // In reverse order of startup, as nested context managers would.
+  for (auto it = impl.lifespans.rbegin(); it != impl.lifespans.rend(); ++it) {
+    try {
+      py::tuple result = impl.loop->run(it->second.attr("shutdown")(), timeout);
+      if (result[0].cast<std::string>() == "failed")
+        spdlog::error("{}: ASGI lifespan shutdown failed: {}", it->first,
+                      result[1].cast<std::string>());
+      else
+        spdlog::info("{}: ASGI lifespan shutdown complete", it->first);
+    } catch (py::error_already_set& error) {
+      spdlog::error("{}: ASGI lifespan shutdown did not complete: {}", it->first, error.what());
+    }
+  }
+  impl.lifespans.clear();
+  if (released) impl.released = PyEval_SaveThread();
 }
 
 void PythonRuntime::release_gil() {
@@ -194,12 +280,18 @@ void PythonRuntime::release_gil() {
 }
 
 std::size_t PythonRuntime::busy() const {
-  return impl_->pool ? impl_->pool->busy() : 0;
+  std::size_t count = impl_->pool ? impl_->pool->busy() : 0;
+  for (const auto& app : impl_->asgi_apps) count += app->busy();
+  return count;
 }
 
 bool PythonRuntime::stop(std::chrono::milliseconds timeout) {
   auto& impl = *impl_;
   if (impl.pool && !impl.pool->stop(timeout)) {
+    impl.stuck = true;
+    return false;
+  }
+  if (impl.loop && !impl.loop->stop(timeout)) {
     impl.stuck = true;
     return false;
   }

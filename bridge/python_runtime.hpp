@@ -26,6 +26,8 @@ struct AppLoadError : std::runtime_error {
 // Exit codes, as gunicorn uses them: 2 for bad usage, 4 for an app that cannot be loaded.
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitAppLoad = 4;
+// An ASGI app's lifespan startup failed (uvicorn's code for it).
+inline constexpr int kExitLifespan = 3;
 
 class PythonRuntime {
  public:
@@ -40,15 +42,23 @@ class PythonRuntime {
   // Imports an app and wraps it for the router. Throws AppLoadError.
   std::shared_ptr<gateway::App> load(const AppSpec& spec);
 
+  // Runs the ASGI lifespan startup of every ASGI app (unless --lifespan off), on the loop
+  // thread; call with the GIL held, before the listeners accept. Throws AppLoadError
+  // (kExitLifespan) when an app's startup fails, or with --lifespan on when it has none.
+  void start_lifespan();
+  // Runs the lifespan shutdown of the apps whose startup ran, each waited for at most
+  // `timeout`; call after the server drained (the GIL released, as when serving).
+  void shutdown_lifespan(std::chrono::milliseconds timeout);
+
   // Lets other threads run Python: call once the apps are loaded, before serving.
   void release_gil();
 
   // Requests queued for or running in Python: a graceful shutdown waits for them.
   std::size_t busy() const;
 
-  // Stops the pools, waiting up to `timeout` for running requests, and takes the GIL back.
-  // False when Python code is still running: the caller must then exit without returning
-  // from main (finalising the interpreter under running threads would crash).
+  // Stops the WSGI pool and the ASGI loop, waiting up to `timeout` for running requests, and takes
+  // the GIL back. False when Python code is still running: the caller must then exit without
+  // returning from main (finalising the interpreter under running threads would crash).
   bool stop(std::chrono::milliseconds timeout);
 
  private:

@@ -29,6 +29,7 @@ WsgiApp::~WsgiApp() {
 }
 
 void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
+  if (exchange->request().websocket) return refuse_websocket(*exchange);
   bool queued = pool_.try_submit(
       [this, exchange]() mutable {
         run(exchange);
@@ -63,6 +64,16 @@ void WsgiApp::reject(gateway::Exchange& exchange) {
   exchange.start({503, {{"Retry-After", "1"}, {"Content-Type", "text/plain; charset=utf-8"}}});
   exchange.async_write("503 Service Unavailable: the server is overloaded, retry shortly\n", true,
                        nullptr);
+}
+
+void WsgiApp::refuse_websocket(gateway::Exchange& exchange) {
+  // WSGI has no way to hold a connection open for messages (PEP 3333 is one request, one
+  // response). 501: this server cannot do what the request asks, here; a WSGI app must not
+  // see the Upgrade and answer 200, which a WebSocket client would take for a broken server.
+  exchange.start({501, {{"Content-Type", "text/plain; charset=utf-8"}}});
+  exchange.async_write("501 Not Implemented: WebSocket requests need an ASGI app, and " + name_ +
+                           " is a WSGI app (mount an ASGI app at this path)\n",
+                       true, nullptr);
 }
 
 void WsgiApp::run(const std::shared_ptr<gateway::Exchange>& exchange) {

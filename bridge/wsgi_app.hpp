@@ -39,6 +39,7 @@ class WsgiApp final : public gateway::App {
   void report(pybind11::error_already_set& error, const gateway::RequestHead& request,
               bool client_side);
   void reject(gateway::Exchange& exchange);
+  void refuse_websocket(gateway::Exchange& exchange);
 
   pybind11::object app_;
   std::string name_;

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
       router.mount(spec.prefix, python->load(spec));
       spdlog::info("mounted {} at {}", spec.text, spec.prefix);
     }
+    if (python) python->start_lifespan();
   } catch (const bridge::AppLoadError& e) {
     if (!e.traceback.empty()) spdlog::debug("{}", e.traceback);
     std::fprintf(stderr, "junction: %s\n", e.what());
@@ -75,6 +76,9 @@ int main(int argc, char** argv) {
     python->release_gil();
   }
   int code = server.run();
+  if (python)
+    python->shutdown_lifespan(
+        std::chrono::milliseconds(static_cast<long>(config.timeouts.graceful.count() * 1000)));
   if (python && !python->stop(std::chrono::seconds(1))) {
     std::fflush(stdout);
     std::fflush(stderr);

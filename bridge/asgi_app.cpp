@@ -1,0 +1,132 @@
+#include "bridge/asgi_app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "bridge/asgi_http.hpp"
+#include "bridge/asgi_websocket.hpp"
+
+namespace py = pybind11;
+
+namespace junction::bridge {
+namespace {
+
+py::object interned(const char* text) {
+  PyObject* value = PyUnicode_InternFromString(text);
+  if (!value) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
+}  // namespace
+
+AsgiSupport::AsgiSupport(py::handle support_module, EventLoop& loop)
+    : run_asgi(support_module.attr("run_asgi")),
+      client_disconnected(support_module.attr("ClientDisconnected")),
+      format_exception(support_module.attr("format_exception")),
+      cancelled_error(py::module_::import("asyncio").attr("CancelledError")),
+      create_future(loop.loop().attr("create_future")),
+      create_task(loop.loop().attr("create_task")),
+      type(interned("type")),
+      body(interned("body")),
+      more_body(interned("more_body")),
+      status(interned("status")),
+      headers(interned("headers")),
+      trailers(interned("trailers")),
+      more_trailers(interned("more_trailers")),
+      bytes(interned("bytes")),
+      text(interned("text")),
+      code(interned("code")),
+      reason(interned("reason")),
+      subprotocol(interned("subprotocol")),
+      http_request(interned("http.request")),
+      http_disconnect(interned("http.disconnect")),
+      websocket_connect(interned("websocket.connect")),
+      websocket_receive(interned("websocket.receive")),
+      websocket_disconnect(interned("websocket.disconnect")) {}
+
+AsgiApp::AsgiApp(py::object app, std::string name, std::string root_path,
+                 std::shared_ptr<AsgiSupport> support, EventLoop& loop)
+    : app_(std::move(app)),
+      name_(std::move(name)),
+      support_(std::move(support)),
+      loop_(loop),
+      scopes_(std::move(root_path)) {}
+
+AsgiApp::~AsgiApp() {
+  py::gil_scoped_acquire gil;
+  app_ = py::object();
+  state_ = py::dict();
+  support_.reset();
+}
+
+void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
+  live_.fetch_add(1, std::memory_order_relaxed);
+  const auto& request = exchange->request();
+  if (request.websocket) {
+    auto core = std::make_shared<WebSocketCore>(std::move(exchange), *this, loop_);
+    core->watch_client();
+    loop_.post(core, WebSocketCore::kBegin);
+    return;
+  }
+  auto core = std::make_shared<HttpCore>(std::move(exchange), *this, loop_);
+  // A weak reference: the exchange keeps this callback until the request is over, and the
+  // core keeps the exchange.
+  core->exchange_->on_client_gone([weak = std::weak_ptr<HttpCore>(core)] {
+    if (auto core = weak.lock()) core->loop_.post(core, HttpCore::kClientGone);
+  });
+  // Read the first body piece now, so that it usually reaches the loop with the request
+  // itself; not when the client waits for 100 Continue, which the app's first receive() sends
+  // (RFC 9110 §10.1.1: the app may answer without reading the body).
+  core->read_ahead_ = request.has_body && !request.expect_continue;
+  loop_.post(core, HttpCore::kBegin);
+  if (core->read_ahead_) core->start_read();
+}
+
+void AsgiApp::begin(const std::shared_ptr<HttpCore>& core) {
+  const auto& request = core->exchange_->request();
+  auto cycle = std::make_shared<HttpCycle>(core, *this);
+  try {
+    py::object py_cycle = py::cast(cycle);
+    py::dict scope = scopes_.http(request, state_);
+    cycle->set_task(support_->create_task(support_->run_asgi(app_, scope, py_cycle)));
+  } catch (py::error_already_set& error) {
+    cycle->done(error.value());  // reports it, and answers 500
+  }
+}
+
+void AsgiApp::begin(const std::shared_ptr<WebSocketCore>& core) {
+  const auto& request = core->exchange_->request();
+  auto cycle = std::make_shared<WebSocketCycle>(core, *this);
+  try {
+    py::object py_cycle = py::cast(cycle);
+    py::dict scope = scopes_.websocket(request, state_);
+    cycle->set_task(support_->create_task(support_->run_asgi(app_, scope, py_cycle)));
+  } catch (py::error_already_set& error) {
+    cycle->done(error.value());  // reports it, and answers 500
+  }
+}
+
+void AsgiApp::report(py::handle error, const gateway::RequestHead& request,
+                     bool client_side) const {
+  std::string text;
+  try {
+    text = py::str(error);
+    if (client_side) {
+      // The client left: the app's exception is a consequence, not a bug.
+      spdlog::info("{} {}: request ended early: {}", request.method, request.target, text);
+      return;
+    }
+    text =
+        support_->format_exception(py::type::handle_of(error), error, error.attr("__traceback__"))
+            .cast<std::string>();
+  } catch (const std::exception&) {
+    // The traceback module failed us: the exception's own text is what we have.
+  }
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  spdlog::error("{} {}: exception in {}:\n{}", request.method, request.target, name_, text);
+}
+
+void AsgiApp::report(const std::string& problem, const gateway::RequestHead& request) const {
+  spdlog::error("{} {}: {}: {}", request.method, request.target, name_, problem);
+}
+
+}  // namespace junction::bridge

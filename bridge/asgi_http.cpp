@@ -1,0 +1,296 @@
+#include "bridge/asgi_http.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <string_view>
+#include <utility>
+
+#include "bridge/asgi_app.hpp"
+#include "bridge/asgi_messages.hpp"
+#include "gateway/errors.hpp"
+
+namespace py = pybind11;
+
+namespace junction::bridge {
+
+// ---------------------------------------------------------------------------------------------
+// HttpCore
+
+HttpCore::HttpCore(std::shared_ptr<gateway::Exchange> exchange, AsgiApp& app, EventLoop& loop)
+    : exchange_(std::move(exchange)), app_(app), loop_(loop) {
+  if (exchange_->request().has_body) buffer_.reset(new char[kReadSize]);
+}
+
+void HttpCore::start_read() {
+  exchange_->async_read_body({buffer_.get(), kReadSize},
+                             [self = shared_from_this()](gateway::error_code ec, std::size_t n) {
+                               self->loop_.post(self, kBodyRead, ec, n);
+                             });
+}
+
+void HttpCore::on_loop_event(int kind, gateway::error_code ec, std::size_t n) {
+  if (kind == kBegin) return app_.begin(shared_from_this());
+  if (!cycle_) return;  // the app is done with this request
+  switch (kind) {
+    case kBodyRead:
+      return cycle_->on_body_read(ec, n);
+    case kWritten:
+      return cycle_->on_written(ec, n);
+    case kClientGone:
+      return cycle_->on_client_gone();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HttpCycle
+
+HttpCycle::HttpCycle(std::shared_ptr<HttpCore> core, AsgiApp& app)
+    : core_(std::move(core)), app_(app) {
+  core_->cycle_ = this;
+  // The read handle() started ahead (see AsgiApp::handle) is ours to await.
+  read_in_flight_ = core_->read_ahead_;
+}
+
+HttpCycle::~HttpCycle() {
+  core_->cycle_ = nullptr;
+}
+
+py::object HttpCycle::new_future() const {
+  return app_.support().create_future();
+}
+
+py::object HttpCycle::request_event(py::object body, bool more) {
+  const auto& s = app_.support();
+  py::dict event;
+  event[s.type] = s.http_request;
+  event[s.body] = std::move(body);
+  event[s.more_body] = py::bool_(more);
+  return event;
+}
+
+py::object HttpCycle::disconnect_event() const {
+  py::dict event;
+  event[app_.support().type] = app_.support().http_disconnect;
+  return event;
+}
+
+py::object HttpCycle::receive() {
+  // Spec 2.4: once the response is sent or the client is gone, receive() says disconnect.
+  if (client_gone_ || response_ == Response::complete || finished_) return disconnect_event();
+  if (ready_) return std::exchange(ready_, py::object());
+  const auto& request = core_->exchange_->request();
+  if (!body_over_ && !request.has_body) {
+    body_over_ = true;
+    return request_event(py::bytes(), false);
+  }
+  // After the whole body, receive() waits for the disconnect (as uvicorn does), which comes
+  // when the client leaves or the response is complete.
+  if (!body_over_ && !read_in_flight_) {
+    read_in_flight_ = true;
+    core_->start_read();
+  }
+  auto future = new_future();
+  receivers_.push_back(future);
+  return future;
+}
+
+void HttpCycle::on_body_read(gateway::error_code ec, std::size_t n) {
+  read_in_flight_ = false;
+  if (ec && ec != gateway::errc::end_of_body) {
+    // The client left, or its body broke (too large, too slow, bad framing): the connection
+    // answers that itself; for the app it is a disconnect.
+    disconnected();
+    return;
+  }
+  received_ += n;
+  const auto& length = core_->exchange_->request().content_length;
+  // The end is known without another read when the length was declared.
+  bool more = !ec && !(length && received_ >= *length);
+  py::object body = n ? py::bytes(core_->buffer_.get(), n) : py::bytes();
+  body_over_ = !more;
+  if (more) {
+    // Read ahead, so the next receive() finds its piece here: at most this one in flight and
+    // one waiting, whatever the app's pace.
+    read_in_flight_ = true;
+    core_->start_read();
+  }
+  deliver(request_event(std::move(body), more));
+}
+
+void HttpCycle::deliver(py::object event) {
+  while (!receivers_.empty()) {
+    py::object future = std::move(receivers_.front());
+    receivers_.erase(receivers_.begin());
+    // A cancelled receive() (an app that timed it out) must not lose the event.
+    if (set_result(future, event)) return;
+  }
+  ready_ = std::move(event);
+}
+
+void HttpCycle::resolve_receivers() {
+  auto waiting = std::move(receivers_);
+  receivers_.clear();
+  for (auto& future : waiting) set_result(future, disconnect_event());
+}
+
+void HttpCycle::release_sender(py::handle error) {
+  if (!sender_) return;
+  py::object future = std::exchange(sender_, py::object());
+  if (error)
+    set_exception(future, error);
+  else
+    set_result(future, py::none());
+}
+
+void HttpCycle::disconnected() {
+  if (client_gone_) return;
+  client_gone_ = true;
+  resolve_receivers();
+  release_sender(app_.support().client_disconnected("the client disconnected"));
+}
+
+void HttpCycle::on_client_gone() {
+  disconnected();
+}
+
+void HttpCycle::on_written(gateway::error_code ec, std::size_t n) {
+  unacked_ -= std::min(unacked_, n);
+  if (ec) {
+    if (ec != gateway::errc::client_gone)
+      app_.report("the response could not be sent: " + ec.message(), core_->exchange_->request());
+    disconnected();
+    return;
+  }
+  if (unacked_ <= kSendCredit) release_sender(py::handle());
+}
+
+void HttpCycle::raise_closed() const {
+  const char* why = client_gone_ ? "the client disconnected" : "the response is already complete";
+  PyErr_SetString(app_.support().client_disconnected.ptr(), why);
+  throw py::error_already_set();
+}
+
+py::object HttpCycle::send(py::handle message) {
+  if (client_gone_ || finished_) raise_closed();
+  py::object type = message_get(message, app_.support().type);
+  if (!type) throw py::key_error("an ASGI message needs a 'type'");
+  std::string kind = py::str(type);
+  switch (response_) {
+    case Response::none:
+      if (kind != "http.response.start") break;
+      start_response(message);
+      return py::none();
+    case Response::started:
+    case Response::streaming:
+      if (kind != "http.response.body") break;
+      return send_body(message);
+    case Response::trailers:
+      if (kind != "http.response.trailers") break;
+      send_trailers(message);
+      return py::none();
+    case Response::complete:
+      raise_closed();
+  }
+  static const char* const expected[] = {"http.response.start", "http.response.body",
+                                         "http.response.body", "http.response.trailers"};
+  throw std::runtime_error("expected ASGI message '" +
+                           std::string(expected[static_cast<int>(response_)]) + "', got '" + kind +
+                           "'");
+}
+
+void HttpCycle::start_response(py::handle message) {
+  const auto& s = app_.support();
+  py::object status = message_get(message, s.status);
+  if (!status || !PyLong_Check(status.ptr()))
+    throw py::type_error("http.response.start needs an int 'status'");
+  head_.status = status.cast<int>();
+  if (head_.status < 100 || head_.status > 999)
+    throw py::value_error("http.response.start: status " + std::to_string(head_.status) +
+                          " is not a 3-digit HTTP status");
+  head_.headers = header_list(message_get(message, s.headers), "http.response.start headers");
+  trailers_ = truthy(message_get(message, s.trailers));
+  // Nothing goes to the connection yet: the head leaves with the first body bytes, in one hop.
+  response_ = Response::started;
+}
+
+py::object HttpCycle::send_body(py::handle message) {
+  const auto& s = app_.support();
+  py::object body = message_get(message, s.body);
+  std::string chunk = body ? byte_string(body, "http.response.body 'body'") : std::string();
+  bool more = truthy(message_get(message, s.more_body));
+  auto& exchange = *core_->exchange_;
+  if (response_ == Response::started) {
+    exchange.start(std::exchange(head_, {}));
+    response_ = Response::streaming;
+  }
+  if (!more && !trailers_) {
+    // The last piece: nobody waits for it, so no handler and no hop back.
+    exchange.async_write(std::move(chunk), true, nullptr);
+    response_ = Response::complete;
+    resolve_receivers();
+    return py::none();
+  }
+  if (!more) response_ = Response::trailers;
+  if (chunk.empty()) return py::none();
+  auto size = chunk.size();
+  unacked_ += size;
+  exchange.async_write(std::move(chunk), false, [core = core_, size](gateway::error_code ec) {
+    core->loop_.post(core, HttpCore::kWritten, ec, size);
+  });
+  if (unacked_ <= kSendCredit) return py::none();
+  sender_ = new_future();
+  return sender_;
+}
+
+void HttpCycle::send_trailers(py::handle message) {
+  const auto& s = app_.support();
+  auto trailers = header_list(message_get(message, s.headers), "http.response.trailers headers");
+  // Several trailer messages may come (more_trailers); they go out together at the end.
+  for (auto& field : trailers) head_.headers.push_back(std::move(field));
+  if (truthy(message_get(message, s.more_trailers))) return;
+  core_->exchange_->async_finish(std::move(head_.headers), nullptr);
+  response_ = Response::complete;
+  resolve_receivers();
+}
+
+void HttpCycle::answer_500() {
+  auto& exchange = *core_->exchange_;
+  exchange.start({500, {{"Content-Type", "text/plain; charset=utf-8"}}});
+  exchange.async_write("500 Internal Server Error\n", true, nullptr);
+}
+
+void HttpCycle::done(py::handle error) {
+  finished_ = true;
+  const auto& request = core_->exchange_->request();
+  bool head_sent = response_ == Response::streaming || response_ == Response::trailers;
+  if (error && !error.is_none()) {
+    bool cancelled = PyObject_IsInstance(error.ptr(), app_.support().cancelled_error.ptr()) == 1;
+    if (cancelled)
+      spdlog::info("{} {}: cancelled (server shutting down)", request.method, request.target);
+    else
+      app_.report(error, request, client_gone_);
+    if (client_gone_) {
+    } else if (response_ == Response::none || response_ == Response::started) {
+      answer_500();
+    } else if (head_sent) {
+      core_->exchange_->abort();
+    }
+  } else if (!client_gone_) {
+    if (response_ == Response::none || response_ == Response::started) {
+      app_.report("the ASGI app returned without sending a response", request);
+      answer_500();
+    } else if (head_sent) {
+      app_.report("the ASGI app returned without completing its response", request);
+      core_->exchange_->abort();
+    }
+  }
+  resolve_receivers();
+  release_sender(app_.support().client_disconnected("the request is over"));
+  ready_ = py::object();
+  task_ = py::object();
+  core_->cycle_ = nullptr;
+  core_->exchange_.reset();
+  app_.finished();
+}
+
+}  // namespace junction::bridge

@@ -1,0 +1,112 @@
+// One ASGI HTTP request (ASGI HTTP spec 2.4): the receive() and send() behind the app's
+// awaitables, onto the Exchange.
+//
+// Two objects, split by thread. HttpCore is what I/O-thread handlers hold: the exchange, the
+// body buffer, no Python object, so the last reference may drop on any thread. HttpCycle is the
+// Python object the request's coroutine holds (loop thread only); it reaches its core, and the
+// core reaches it through a pointer only the loop thread reads.
+//
+// Round trips to the I/O thread are what cost (../shared/DESIGN.md): receive() answers at once
+// when a body piece is already here (one piece is read ahead while the app works on the last),
+// send() of the head only records it, and send() of body bytes returns at once while less than
+// kSendCredit bytes are unacknowledged by the connection; past that, it awaits the socket.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bridge/event_loop.hpp"
+#include "gateway/exchange.hpp"
+
+namespace junction::bridge {
+
+class AsgiApp;
+class HttpCycle;
+
+class HttpCore final : public LoopTarget, public std::enable_shared_from_this<HttpCore> {
+ public:
+  enum Event { kBegin, kBodyRead, kWritten, kClientGone };
+  static constexpr std::size_t kReadSize = 64 * 1024;
+
+  HttpCore(std::shared_ptr<gateway::Exchange> exchange, AsgiApp& app, EventLoop& loop);
+
+  // Any thread: reads the next body piece into the buffer; the result arrives as kBodyRead.
+  void start_read();
+  void on_loop_event(int kind, gateway::error_code ec, std::size_t n) override;
+
+ private:
+  friend class HttpCycle;
+  friend class AsgiApp;
+
+  std::shared_ptr<gateway::Exchange> exchange_;
+  AsgiApp& app_;
+  EventLoop& loop_;
+  std::unique_ptr<char[]> buffer_;  // for requests with a body
+  bool read_ahead_ = false;         // handle() started the first read (set before kBegin)
+  HttpCycle* cycle_ = nullptr;      // loop thread only
+};
+
+class HttpCycle {
+ public:
+  static constexpr std::size_t kSendCredit = 64 * 1024;
+
+  HttpCycle(std::shared_ptr<HttpCore> core, AsgiApp& app);
+  ~HttpCycle();
+
+  // receive(): an event dict, or a future that will carry one.
+  pybind11::object receive();
+  // send(message): None when the message is taken, or a future to await (backpressure).
+  // Raises the ClientDisconnected OSError once the client is gone or the response is over.
+  pybind11::object send(pybind11::handle message);
+  // The app's coroutine ended (`error` None: it returned).
+  void done(pybind11::handle error);
+
+  // Events from the I/O thread.
+  void on_body_read(gateway::error_code ec, std::size_t n);
+  void on_written(gateway::error_code ec, std::size_t n);
+  void on_client_gone();
+
+  void set_task(pybind11::object task) { task_ = std::move(task); }
+
+ private:
+  enum class Response { none, started, streaming, trailers, complete };
+
+  pybind11::object request_event(pybind11::object body, bool more);
+  pybind11::object disconnect_event() const;
+  pybind11::object new_future() const;
+  void deliver(pybind11::object event);  // to the first receive() still waiting, else keep it
+  void resolve_receivers();              // with http.disconnect: the cycle is over for them
+  void release_sender(pybind11::handle error);
+  void start_response(pybind11::handle message);
+  pybind11::object send_body(pybind11::handle message);
+  void send_trailers(pybind11::handle message);
+  void answer_500();
+  void disconnected();
+  [[noreturn]] void raise_closed() const;
+
+  std::shared_ptr<HttpCore> core_;
+  AsgiApp& app_;
+  pybind11::object task_;
+
+  // Request body.
+  bool read_in_flight_ = false;
+  bool body_over_ = false;  // the last http.request event has been made
+  std::uint64_t received_ = 0;
+  pybind11::object ready_;                   // an event made before anyone asked for it
+  std::vector<pybind11::object> receivers_;  // receive() futures waiting
+
+  // Response.
+  Response response_ = Response::none;
+  gateway::ResponseHead head_;
+  bool trailers_ = false;
+  bool client_gone_ = false;
+  bool finished_ = false;  // done() ran
+  std::size_t unacked_ = 0;
+  pybind11::object sender_;  // the send() future waiting for the socket
+};
+
+}  // namespace junction::bridge

@@ -1,0 +1,70 @@
+#include "bridge/asgi_messages.hpp"
+
+namespace py = pybind11;
+
+namespace junction::bridge {
+
+py::object message_get(py::handle message, py::handle key) {
+  if (PyDict_Check(message.ptr())) {
+    PyObject* value = PyDict_GetItemWithError(message.ptr(), key.ptr());
+    if (!value && PyErr_Occurred()) throw py::error_already_set();
+    if (!value || value == Py_None) return py::object();
+    return py::reinterpret_borrow<py::object>(value);
+  }
+  py::object value = message.attr("get")(key);
+  return value.is_none() ? py::object() : value;
+}
+
+bool truthy(const py::object& value) {
+  if (!value) return false;
+  int result = PyObject_IsTrue(value.ptr());
+  if (result < 0) throw py::error_already_set();
+  return result == 1;
+}
+
+std::string byte_string(py::handle value, const char* what) {
+  if (PyBytes_Check(value.ptr()))
+    return {PyBytes_AS_STRING(value.ptr()),
+            static_cast<std::size_t>(PyBytes_GET_SIZE(value.ptr()))};
+  if (PyByteArray_Check(value.ptr()))
+    return {PyByteArray_AS_STRING(value.ptr()),
+            static_cast<std::size_t>(PyByteArray_GET_SIZE(value.ptr()))};
+  if (PyMemoryView_Check(value.ptr())) return py::bytes(py::reinterpret_borrow<py::object>(value));
+  throw py::type_error(std::string(what) + " must be bytes, not " +
+                       py::type::handle_of(value).attr("__name__").cast<std::string>());
+}
+
+gateway::Headers header_list(py::handle value, const char* what) {
+  gateway::Headers headers;
+  if (!value) return headers;
+  for (py::handle item : value) {
+    if (!PySequence_Check(item.ptr()) || PySequence_Size(item.ptr()) != 2)
+      throw py::type_error(std::string(what) + " must be [name, value] pairs of bytes");
+    auto pair = py::reinterpret_borrow<py::sequence>(item);
+    headers.emplace_back(byte_string(pair[0], "a header name"),
+                         byte_string(pair[1], "a header value"));
+  }
+  return headers;
+}
+
+namespace {
+
+bool done(const py::object& future) {
+  return future.attr("done")().cast<bool>();
+}
+
+}  // namespace
+
+bool set_result(const py::object& future, py::handle value) {
+  if (done(future)) return false;
+  future.attr("set_result")(value);
+  return true;
+}
+
+bool set_exception(const py::object& future, py::handle error) {
+  if (done(future)) return false;
+  future.attr("set_exception")(error);
+  return true;
+}
+
+}  // namespace junction::bridge

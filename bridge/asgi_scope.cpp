@@ -1,0 +1,141 @@
+#include "bridge/asgi_scope.hpp"
+
+#include <string_view>
+
+#include "bridge/cgi.hpp"
+#include "gateway/text.hpp"
+
+namespace py = pybind11;
+
+namespace junction::bridge {
+namespace {
+
+py::object interned(const char* text) {
+  PyObject* value = PyUnicode_InternFromString(text);
+  if (!value) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
+py::object bytes(std::string_view data) {
+  PyObject* value = PyBytes_FromStringAndSize(data.data(), static_cast<Py_ssize_t>(data.size()));
+  if (!value) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
+py::object str(std::string_view data, const char* errors = "replace") {
+  PyObject* value = PyUnicode_DecodeUTF8(data.data(), static_cast<Py_ssize_t>(data.size()), errors);
+  if (!value) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
+void set(py::dict& scope, py::handle key, py::handle value) {
+  if (PyDict_SetItem(scope.ptr(), key.ptr(), value.ptr()) != 0) throw py::error_already_set();
+}
+
+py::object http_version(gateway::HttpVersion version) {
+  static const char* const names[] = {"1.0", "1.1", "2"};
+  if (version.major == 2) return interned(names[2]);
+  return interned(version.minor == 0 ? names[0] : names[1]);
+}
+
+// [host, port] of a TCP peer; None for a unix-socket client, which has no address (as uvicorn).
+py::object client_address(const gateway::Address& address) {
+  if (address.port == 0) return py::none();
+  return py::make_tuple(address.host, address.port);
+}
+
+// A unix socket's server is [path, None] (spec "Connection Scope").
+py::object server_address(const gateway::Address& address) {
+  if (address.port == 0) return py::make_tuple(address.host, py::none());
+  return py::make_tuple(address.host, address.port);
+}
+
+}  // namespace
+
+ScopeBuilder::ScopeBuilder(std::string root_path) : root_path_text_(std::move(root_path)) {
+  keys_.type = interned("type");
+  keys_.asgi = interned("asgi");
+  keys_.http_version = interned("http_version");
+  keys_.method = interned("method");
+  keys_.scheme = interned("scheme");
+  keys_.path = interned("path");
+  keys_.raw_path = interned("raw_path");
+  keys_.query_string = interned("query_string");
+  keys_.root_path = interned("root_path");
+  keys_.headers = interned("headers");
+  keys_.client = interned("client");
+  keys_.server = interned("server");
+  keys_.state = interned("state");
+  keys_.extensions = interned("extensions");
+  keys_.subprotocols = interned("subprotocols");
+  http_type_ = interned("http");
+  websocket_type_ = interned("websocket");
+  http_asgi_["version"] = "3.0";
+  http_asgi_["spec_version"] = "2.4";
+  websocket_asgi_["version"] = "3.0";
+  websocket_asgi_["spec_version"] = "2.4";
+  root_path_ = str(root_path_text_);
+}
+
+py::dict ScopeBuilder::common(const gateway::RequestHead& request, py::handle state,
+                              py::handle type, py::handle asgi, py::handle scheme) const {
+  py::dict scope;
+  set(scope, keys_.type, type);
+  // A fresh copy each time: an app may write into its scope's dicts.
+  auto asgi_copy = py::reinterpret_steal<py::object>(PyDict_Copy(asgi.ptr()));
+  if (!asgi_copy) throw py::error_already_set();
+  set(scope, keys_.asgi, asgi_copy);
+  set(scope, keys_.http_version, http_version(request.version));
+  set(scope, keys_.scheme, scheme);
+  // path: the full path, decoded (UTF-8, as uvicorn: invalid sequences replaced); root_path is
+  // the mount prefix, which the path still starts with (the spec since 2.x, as Starlette
+  // routes expect). raw_path: the path bytes as received, without the query.
+  set(scope, keys_.path, str(percent_decode(request.path)));
+  set(scope, keys_.raw_path, bytes(request.path));
+  set(scope, keys_.query_string, bytes(request.query));
+  set(scope, keys_.root_path, root_path_);
+  // Header names lower-cased (spec: "header names should be lowercased"), order and repeats
+  // kept; values as received.
+  py::list headers(request.headers.size());
+  std::string lower;
+  for (std::size_t i = 0; i < request.headers.size(); ++i) {
+    const auto& [name, value] = request.headers[i];
+    lower.assign(name);
+    for (auto& c : lower) c = gateway::ascii_lower(c);
+    PyObject* pair = PyTuple_New(2);
+    if (!pair) throw py::error_already_set();
+    PyTuple_SET_ITEM(pair, 0, bytes(lower).release().ptr());
+    PyTuple_SET_ITEM(pair, 1, bytes(value).release().ptr());
+    PyList_SET_ITEM(headers.ptr(), static_cast<Py_ssize_t>(i), pair);
+  }
+  set(scope, keys_.headers, headers);
+  set(scope, keys_.client, client_address(request.client));
+  set(scope, keys_.server, server_address(request.server));
+  auto state_copy = py::reinterpret_steal<py::object>(PyDict_Copy(state.ptr()));
+  if (!state_copy) throw py::error_already_set();
+  set(scope, keys_.state, state_copy);
+  set(scope, keys_.extensions, py::dict());
+  return scope;
+}
+
+py::dict ScopeBuilder::http(const gateway::RequestHead& request, py::handle state) const {
+  py::object scheme = interned(request.scheme == "https" ? "https" : "http");
+  py::dict scope = common(request, state, http_type_, http_asgi_, scheme);
+  set(scope, keys_.method, str(request.method, "strict"));
+  return scope;
+}
+
+py::dict ScopeBuilder::websocket(const gateway::RequestHead& request, py::handle state) const {
+  py::object scheme = interned(request.scheme == "https" ? "wss" : "ws");
+  py::dict scope = common(request, state, websocket_type_, websocket_asgi_, scheme);
+  // Sec-WebSocket-Protocol may be repeated and holds a comma-separated list (RFC 6455 §11.3.4).
+  py::list subprotocols;
+  for (const auto& [name, value] : request.headers)
+    if (gateway::iequals(name, "sec-websocket-protocol"))
+      gateway::for_each_list_element(
+          value, [&](std::string_view token) { subprotocols.append(str(token)); });
+  set(scope, keys_.subprotocols, subprotocols);
+  return scope;
+}
+
+}  // namespace junction::bridge

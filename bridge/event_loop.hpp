@@ -1,0 +1,90 @@
+// The ASGI side's one asyncio loop thread, and the door I/O threads use to reach it
+// (../shared/DESIGN.md, "Threads and the GIL").
+//
+// I/O threads never run Python. They push events (a new request, body bytes read, a write
+// taken, a client gone) into a queue; the first push into an empty queue writes an eventfd the
+// loop watches with loop.add_reader, and the loop thread drains the whole queue in one GIL
+// hold. So a burst of requests costs one wake-up and one GIL acquisition, not one
+// call_soon_threadsafe each (which would take the GIL, append to the loop's deque and write its
+// self-pipe per event).
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/exchange.hpp"
+
+namespace junction::bridge {
+
+// Something living on the loop thread that I/O-thread events are addressed to.
+class LoopTarget {
+ public:
+  virtual ~LoopTarget() = default;
+  // On the loop thread, with the GIL held. `kind`, `ec` and `n` mean what the target says.
+  virtual void on_loop_event(int kind, gateway::error_code ec, std::size_t n) = 0;
+};
+
+class EventLoop {
+ public:
+  // Creates the loop ("auto": uvloop when importable, else asyncio; "asyncio"; "uvloop") with
+  // the GIL held, and starts its thread, which takes the GIL once the caller releases it.
+  // Throws std::runtime_error with a message for the user (uvloop asked for but missing).
+  explicit EventLoop(const std::string& kind);
+  ~EventLoop();  // stop() must have run
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Any thread, no GIL needed, never blocks for long.
+  void post(std::shared_ptr<LoopTarget> target, int kind, gateway::error_code ec = {},
+            std::size_t n = 0);
+
+  // The loop object, for code running on the loop thread (create_future, create_task).
+  pybind11::handle loop() const noexcept { return loop_; }
+  // "uvloop" or "asyncio", for the log.
+  const std::string& name() const noexcept { return name_; }
+  bool on_loop_thread() const noexcept { return std::this_thread::get_id() == thread_id_; }
+
+  // From another thread, with the GIL held (it is released while waiting): runs `coroutine` on
+  // the loop and returns its result; Python exceptions propagate. Waits at most `timeout`
+  // (zero: no limit), then raises TimeoutError.
+  pybind11::object run(pybind11::object coroutine, std::chrono::milliseconds timeout = {});
+
+  // Cancels the tasks still running, waits up to `timeout` for them, stops the loop and joins
+  // its thread. Call with the GIL released. False when the loop thread did not finish.
+  bool stop(std::chrono::milliseconds timeout);
+
+ private:
+  struct Event {
+    std::shared_ptr<LoopTarget> target;
+    int kind;
+    gateway::error_code ec;
+    std::size_t n;
+  };
+
+  void thread_main();
+  void drain();  // the add_reader callback
+
+  pybind11::object loop_;
+  pybind11::object support_;
+  pybind11::object drain_;    // the add_reader callback
+  pybind11::object control_;  // {"grace": seconds} the loop thread reads when stopping
+  std::string name_;
+  int eventfd_ = -1;
+  std::mutex mutex_;
+  std::vector<Event> queue_;    // guarded by mutex_
+  std::vector<Event> running_;  // the loop thread's batch
+  bool signalled_ = false;      // guarded by mutex_: the eventfd was written and not yet read
+  std::thread thread_;
+  std::thread::id thread_id_;
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace junction::bridge
