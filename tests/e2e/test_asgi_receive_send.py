@@ -56,6 +56,22 @@ def test_big_body_arrives_in_several_events(server):
     assert r["events"] > 1, r["events"]
 
 
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_slow_reader_gets_the_whole_body(server, framing):
+    """An app that awaits something between receive() calls (here asyncio.sleep(0.002), as a
+    framework writing each piece to a file would) still gets every byte: the server holds the
+    client back; it must not end the body early (more_body=False before the end) or drop bytes."""
+    data = random.Random(3).randbytes(MiB + 17)
+    if framing == "chunked":
+        raw = request("POST", "/echo?pause_ms=2", headers=[("Transfer-Encoding", "chunked")]) \
+            + chunked(*(data[i:i + 65536] for i in range(0, len(data), 65536)))
+    else:
+        raw = request("POST", "/echo?pause_ms=2", body=data)
+    r = echo(server, raw)
+    assert (r["length"], r["sha256"]) == (len(data), hashlib.sha256(data).hexdigest()), (
+        r["length"], r["events"])
+
+
 def test_expect_100_continue(server):
     """With Expect: 100-continue the client gets 100 Continue once the app calls receive(),
     then sends the body, then gets the answer."""

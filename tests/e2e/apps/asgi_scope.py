@@ -3,8 +3,9 @@ mount prefix, scope["root_path"], taken off):
 
   /scope...            the scope as JSON (bytes as latin-1 strings, tuples as lists)
   /stream?n=N          N chunks `chunk i\\n`, each its own http.response.body with more_body
-  /echo                reads http.request events until more_body is false: {"events": count,
-                       "length", "sha256", "body" (latin-1, the first 4096 bytes)}
+  /echo[?pause_ms=N]   reads http.request events until more_body is false (sleeping N ms before
+                       each receive() after the first): {"events": count, "length", "sha256",
+                       "body" (latin-1, the first 4096 bytes)}
   /hash                like /echo without "body" (for big uploads)
   /after?record=P      answers, then awaits receive() once more: records the event's type
   /wait-disconnect?record=P   reads the body, sends nothing, records what receive() gives next
@@ -80,9 +81,11 @@ async def send_json(send, obj, status=200):
     await send({"type": "http.response.body", "body": body})
 
 
-async def read_body(receive, keep: int):
+async def read_body(receive, keep: int, pause: float = 0.0):
     events, length, h, kept = 0, 0, hashlib.sha256(), bytearray()
     while True:
+        if pause and events:
+            await asyncio.sleep(pause)  # a slow consumer: the server must wait, not drop bytes
         msg = await receive()
         if msg["type"] != "http.request":
             raise RuntimeError(f"unexpected {msg['type']} while reading the body")
@@ -163,7 +166,8 @@ async def app(scope, receive, send):
             await asyncio.sleep(0.01)
         return await send({"type": "http.response.body", "body": b"", "more_body": False})
     if path == "/echo":
-        return await send_json(send, await read_body(receive, 4096))
+        pause = float(q.get("pause_ms", "0")) / 1000
+        return await send_json(send, await read_body(receive, 4096, pause))
     if path == "/hash":
         out = await read_body(receive, 0)
         del out["body"]
