@@ -29,7 +29,12 @@ std::string byte_string(py::handle value, const char* what) {
   if (PyByteArray_Check(value.ptr()))
     return {PyByteArray_AS_STRING(value.ptr()),
             static_cast<std::size_t>(PyByteArray_GET_SIZE(value.ptr()))};
-  if (PyMemoryView_Check(value.ptr())) return py::bytes(py::reinterpret_borrow<py::object>(value));
+  if (PyMemoryView_Check(value.ptr())) {
+    auto bytes = py::reinterpret_steal<py::object>(PyBytes_FromObject(value.ptr()));
+    if (!bytes) throw py::error_already_set();
+    return {PyBytes_AS_STRING(bytes.ptr()),
+            static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr()))};
+  }
   throw py::type_error(std::string(what) + " must be bytes, not " +
                        py::type::handle_of(value).attr("__name__").cast<std::string>());
 }

@@ -1,10 +1,12 @@
 // The `_junction` module: the C++ objects a WSGI app sees (wsgi.input, start_response).
 #include "bridge/python_module.hpp"
 
+#include <pybind11/eval.h>
 #include <pybind11/stl.h>
 
 #include "bridge/asgi_http.hpp"
 #include "bridge/asgi_websocket.hpp"
+#include "bridge/support_py.hpp"  // generated from support.py
 #include "bridge/wsgi_input.hpp"
 #include "bridge/wsgi_response.hpp"
 
@@ -15,6 +17,15 @@ using junction::bridge::WsgiInput;
 using junction::bridge::WsgiResponse;
 
 namespace junction::bridge {
+
+py::object install_support_module() {
+  py::dict modules = py::module_::import("sys").attr("modules");
+  if (modules.contains("_junction_support")) return modules["_junction_support"];
+  py::object module = py::module_::import("types").attr("ModuleType")("_junction_support");
+  py::exec(kSupportPy, module.attr("__dict__"));
+  modules["_junction_support"] = module;
+  return module;
+}
 
 // Built by hand rather than with PYBIND11_EMBEDDED_MODULE: its static registration lives in an
 // object file nothing refers to, which the linker drops from a static library.

@@ -12,7 +12,6 @@
 #include "bridge/asgi_app.hpp"
 #include "bridge/event_loop.hpp"
 #include "bridge/python_module.hpp"
-#include "bridge/support_py.hpp"  // generated from support.py
 #include "bridge/worker_pool.hpp"
 #include "bridge/wsgi_app.hpp"
 
@@ -141,10 +140,7 @@ void PythonRuntime::Impl::set_up_modules(const std::string& venv,
   front.append(fs::current_path().string());
   path[py::slice(0, 0, 1)] = front;
 
-  py::module_ module = py::module_::import("types").attr("ModuleType")("_junction_support");
-  py::exec(kSupportPy, module.attr("__dict__"));
-  py::module_::import("sys").attr("modules")["_junction_support"] = module;
-  support = module;
+  support = install_support_module();
   register_python_module();
 
   wsgi = std::make_shared<WsgiSupport>();
