@@ -25,7 +25,7 @@
 #   * HTTP/1.1 keep-alive on, no limit on requests per connection, idle timeout >= 2 s (wrk
 #     never leaves a connection idle, so the timeout never fires); lifespan on where the
 #     server has a switch (the app supports it); each server's response head is saved: the
-#     peers all send status, Content-Type, Content-Length, Date and Server.
+#     servers all send status, Content-Type, Content-Length, Date and Server.
 # Per server:
 #   * junction: --io-threads 1 --no-access-log [--venv $JUNCTION_VENV --loop uvloop]
 #     asgi:asgi_app:app, VIRTUAL_ENV unset.
