@@ -12,7 +12,7 @@ import random
 import pytest
 
 from wire import Conn, chunked, request
-from wsgi_util import assert_serves, q, wait_for_lines
+from wsgi_util import assert_serves, q, read_lines, wait_for_lines
 
 APP = "apps.asgi_scope:app"
 MiB = 1 << 20
@@ -85,6 +85,21 @@ def test_expect_100_continue(server):
         r = c.read_response()
     assert r.status == 200
     assert json.loads(r.body)["body"] == body.decode()
+
+
+def test_100_continue_waits_for_the_first_receive(server, tmp_path):
+    """The 100 Continue is sent when the app first calls receive(), not when the head arrives:
+    by the time the client sees it, the app has recorded that it is calling receive()."""
+    rec = tmp_path / "late"
+    body = b"late body"
+    with Conn(server.address, timeout=10) as c:
+        c.send(request("POST", f"/late-receive?record={q(rec)}", headers=[
+            ("Expect", "100-continue"), ("Content-Length", str(len(body)))]))
+        assert c.read_head().status == 100
+        assert read_lines(rec) == ["receive called"]
+        c.send(body)
+        r = c.read_response()
+    assert r.status == 200 and json.loads(r.body)["body"] == body.decode()
 
 
 def test_streamed_response(server):

@@ -7,6 +7,7 @@ mount prefix, scope["root_path"], taken off):
                        each receive() after the first): {"events": count, "length", "sha256",
                        "body" (latin-1, the first 4096 bytes)}
   /hash                like /echo without "body" (for big uploads)
+  /late-receive?record=P  waits 0.3 s, records "receive called", then answers like /echo
   /after?record=P      answers, then awaits receive() once more: records the event's type
   /wait-disconnect?record=P   reads the body, sends nothing, records what receive() gives next
   /stream-until-gone?record=P  streams a chunk every 20 ms (at most 30 s) while a task awaits
@@ -168,6 +169,10 @@ async def app(scope, receive, send):
     if path == "/echo":
         pause = float(q.get("pause_ms", "0")) / 1000
         return await send_json(send, await read_body(receive, 4096, pause))
+    if path == "/late-receive":
+        await asyncio.sleep(0.3)  # a server that answers 100 Continue early has sent it by now
+        _record(q.get("record", ""), "receive called")
+        return await send_json(send, await read_body(receive, 4096))
     if path == "/hash":
         out = await read_body(receive, 0)
         del out["body"]
