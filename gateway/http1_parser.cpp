@@ -100,6 +100,10 @@ int RequestParser::on_message_begin() noexcept {
   host_count_ = 0;
   content_length_count_ = 0;
   transfer_encoding_.clear();
+  connection_upgrade_ = upgrade_websocket_ = false;
+  websocket_key_count_ = 0;
+  websocket_key_.clear();
+  websocket_version_.clear();
   keep_alive_ = false;
   message_begun_ = true;
   body_received_ = 0;
@@ -167,6 +171,20 @@ int RequestParser::on_header_value_complete() noexcept {
     // RFC 9110 §10.1.1: 100-continue is the only expectation defined.
     if (!iequals(trim(value_), "100-continue")) return fail(417, "unsupported expectation");
     head_.expect_continue = true;
+  } else if (iequals(field_, "connection")) {
+    for_each_list_element(value_, [&](std::string_view option) {
+      connection_upgrade_ = connection_upgrade_ || iequals(option, "upgrade");
+    });
+  } else if (iequals(field_, "upgrade")) {
+    // RFC 9110 §7.8: a list of protocols, each with an optional "/version".
+    for_each_list_element(value_, [&](std::string_view protocol) {
+      upgrade_websocket_ = upgrade_websocket_ || iequals(protocol, "websocket");
+    });
+  } else if (iequals(field_, "sec-websocket-key")) {
+    if (++websocket_key_count_ == 1) websocket_key_ = value_;
+  } else if (iequals(field_, "sec-websocket-version")) {
+    if (!websocket_version_.empty()) websocket_version_ += ',';
+    websocket_version_ += value_;
   }
   head_.headers.emplace_back(std::move(field_), std::move(value_));
   field_.clear();
@@ -254,14 +272,43 @@ int RequestParser::check_head() noexcept {
   if (!head_.has_body || !http11) head_.expect_continue = false;
   expects_body_ = head_.has_body;
   keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  return check_websocket(http11);
+}
+
+// RFC 6455 §4.2.1: the opening handshake. A request asks for a WebSocket when Upgrade names
+// "websocket" and Connection lists "upgrade" (RFC 9110 §7.8: an Upgrade not listed there, or
+// in HTTP/1.0, is ignored, and the request served as plain HTTP, as every other Upgrade is).
+// Asking, it must be a bodiless GET with a key and version 13, or it is refused here.
+int RequestParser::check_websocket(bool http11) noexcept {
+  if (!upgrade_websocket_ || !connection_upgrade_ || !http11) return 0;
+  if (parser_.method != HTTP_GET) return fail(400, "WebSocket handshake must be GET");
+  if (head_.has_body) return fail(400, "WebSocket handshake with a body");
+  // §4.4: an unsupported version is answered with the versions we speak (the connection adds
+  // Sec-WebSocket-Version: 13 to a 426).
+  if (trim(websocket_version_) != "13") return fail(426, "WebSocket version 13 required");
+  // §4.2.1 item 5: the key is 16 bytes in base64, 24 characters ending in "==".
+  auto base64 = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+  };
+  std::string_view key = trim(websocket_key_);
+  if (websocket_key_count_ != 1 || key.size() != 24 || !key.ends_with("==") ||
+      !std::all_of(key.begin(), key.end() - 2, base64))
+    return fail(400, "missing or invalid Sec-WebSocket-Key");
+  head_.websocket = true;
+  // An app may refuse with plain HTTP; what the client sends after its handshake may be frames,
+  // not a request, so the connection closes after that answer.
+  keep_alive_ = false;
   return 0;
 }
 
 int RequestParser::on_headers_complete() noexcept {
   if (int rc = check_head(); rc != 0) return rc;
   in_trailers_ = true;
-  // Upgrade requests are served as plain HTTP until a protocol that takes them over exists;
-  // clearing the flag keeps llhttp parsing HTTP after this message.
+  // Upgrade requests other than WebSocket are served as plain HTTP until a protocol that takes
+  // them over exists; clearing the flag keeps llhttp parsing HTTP after this message. A
+  // WebSocket handshake's connection reads no further request (keep_alive_ is off): the bytes
+  // after its head go to the WebSocket, or nowhere.
   parser_.upgrade = 0;
   pending_event_ = pause_head;
   return HPE_PAUSED;

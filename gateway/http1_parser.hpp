@@ -73,6 +73,7 @@ class RequestParser {
   int fail(int status, const char* reason) noexcept;
   Result fail_now(int status, const char* reason) noexcept;
   int check_head() noexcept;
+  int check_websocket(bool http11) noexcept;
   bool folded(std::string_view head_bytes) noexcept;
   bool split_target() noexcept;
 
@@ -91,6 +92,12 @@ class RequestParser {
   int host_count_ = 0;
   int content_length_count_ = 0;
   std::string transfer_encoding_;  // all Transfer-Encoding values, joined with ','
+  // The WebSocket opening handshake's fields (RFC 6455 §4.2.1).
+  bool connection_upgrade_ = false;  // Connection lists the "upgrade" token
+  bool upgrade_websocket_ = false;   // Upgrade lists the "websocket" protocol
+  int websocket_key_count_ = 0;
+  std::string websocket_key_;
+  std::string websocket_version_;  // all Sec-WebSocket-Version values, joined with ','
   bool keep_alive_ = false;
   bool message_begun_ = false;
   bool expects_body_ = false;

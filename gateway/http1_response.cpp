@@ -66,6 +66,8 @@ std::string_view reason_phrase(int status) noexcept {
       return "Expectation Failed";
     case 422:
       return "Unprocessable Content";
+    case 426:
+      return "Upgrade Required";
     case 429:
       return "Too Many Requests";
     case 431:
