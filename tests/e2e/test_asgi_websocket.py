@@ -13,7 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from wsgi_util import assert_serves, get, q, wait_for_lines
+from wsgi_util import assert_serves, get, log_has, q, wait_for_lines
 
 APP = "apps.ws_app:app"
 
@@ -111,6 +111,40 @@ def test_close_before_accept_is_403(server):
         ws(server, "/deny")
     assert e.value.response.status_code == 403
     assert get(server, "/http").body == b"plain http"
+
+
+def test_abrupt_client_close_reaches_app(server, tmp_path):
+    """The client's TCP connection goes away without a close frame: the app gets
+    websocket.disconnect with 1005 or 1006 (no status received / abnormal closure)."""
+    rec = tmp_path / "ws"
+    with ws(server, f"/echo?record={q(rec)}") as c:
+        c.send("hi")
+        assert c.recv(timeout=10) == "hi"
+        c.socket.shutdown(2)  # the close handshake on leaving the block then fails quietly
+    lines = wait_for_lines(rec, timeout=10)
+    assert lines in (["disconnect 1005"], ["disconnect 1006"]), lines
+    with ws(server, "/echo") as c2:
+        c2.send("next")
+        assert c2.recv(timeout=10) == "next"
+
+
+def test_exception_before_accept_is_http_500(server):
+    with pytest.raises(InvalidStatus) as e:
+        ws(server, "/raise-before-accept")
+    assert e.value.response.status_code == 500
+    assert log_has(server, "RuntimeError: ws boom before accept")
+    assert get(server, "/http").status == 200
+
+
+def test_exception_after_accept_closes_1011(server):
+    with ws(server, "/raise-after-accept") as c:
+        assert c.recv(timeout=10) == "accepted"
+        c.send("go")
+        with pytest.raises(ConnectionClosed):
+            c.recv(timeout=10)
+        assert c.close_code == 1011
+    assert log_has(server, "RuntimeError: ws boom after accept")
+    assert get(server, "/http").status == 200
 
 
 def test_websocket_to_wsgi_app_is_an_http_error(start_app):

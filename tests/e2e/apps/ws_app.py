@@ -7,6 +7,8 @@
                      the extra header x-ws-test: accepted; sends the scope as JSON text
   /scope             accepts and sends the scope as JSON text (see apps.asgi_scope)
   /deny              closes before accepting (the client gets HTTP 403)
+  /raise-before-accept   raises RuntimeError before accepting
+  /raise-after-accept    accepts, sends "accepted", raises RuntimeError on the next message
   /http              (HTTP) 200 "plain http"
 """
 
@@ -74,6 +76,13 @@ async def app(scope, receive, send):
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": json.dumps(scope_json(scope))})
         return await _until_disconnect(receive)
+    if path == "/raise-before-accept":
+        raise RuntimeError("ws boom before accept")
+    if path == "/raise-after-accept":
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "accepted"})
+        await receive()
+        raise RuntimeError("ws boom after accept")
     if path == "/deny":
         await send({"type": "websocket.close", "code": 1008})
         return
