@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "bridge/asgi_http.hpp"
 #include "bridge/asgi_websocket.hpp"
 
@@ -18,7 +20,7 @@ py::object interned(const char* text) {
 
 }  // namespace
 
-AsgiSupport::AsgiSupport(py::handle support_module, EventLoop& loop)
+AsgiSupport::AsgiSupport(py::handle support_module, EventLoop& loop, std::size_t limit)
     : run_asgi(support_module.attr("run_asgi")),
       client_disconnected(support_module.attr("ClientDisconnected")),
       format_exception(support_module.attr("format_exception")),
@@ -41,7 +43,8 @@ AsgiSupport::AsgiSupport(py::handle support_module, EventLoop& loop)
       http_disconnect(interned("http.disconnect")),
       websocket_connect(interned("websocket.connect")),
       websocket_receive(interned("websocket.receive")),
-      websocket_disconnect(interned("websocket.disconnect")) {}
+      websocket_disconnect(interned("websocket.disconnect")),
+      limit(limit) {}
 
 AsgiApp::AsgiApp(py::object app, std::string name, std::string root_path,
                  std::shared_ptr<AsgiSupport> support, EventLoop& loop)
@@ -59,6 +62,10 @@ AsgiApp::~AsgiApp() {
 }
 
 void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
+  if (support_->in_flight.fetch_add(1, std::memory_order_relaxed) >= support_->limit) {
+    support_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    return reject(*exchange);
+  }
   live_.fetch_add(1, std::memory_order_relaxed);
   const auto& request = exchange->request();
   if (request.websocket) {
@@ -79,6 +86,21 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   core->read_ahead_ = request.has_body && !request.expect_continue;
   loop_.post(core, HttpCore::kBegin);
   if (core->read_ahead_) core->start_read();
+}
+
+void AsgiApp::reject(gateway::Exchange& exchange) {
+  // Overload: say so at once rather than let tasks pile up without bound (as uvicorn's
+  // --limit-concurrency). One warning a second at most.
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count();
+  auto last = last_overload_warning_.load(std::memory_order_relaxed);
+  if (now != last && last_overload_warning_.compare_exchange_strong(last, now))
+    spdlog::warn("{}: {} ASGI requests in progress: answering 503 (see --limit-concurrency)", name_,
+                 support_->limit);
+  exchange.start({503, {{"Retry-After", "1"}, {"Content-Type", "text/plain; charset=utf-8"}}});
+  exchange.async_write("503 Service Unavailable: the server is overloaded, retry shortly\n", true,
+                       nullptr);
 }
 
 void AsgiApp::begin(const std::shared_ptr<HttpCore>& core) {

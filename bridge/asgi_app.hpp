@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -33,7 +34,11 @@ struct AsgiSupport {
   pybind11::object http_request, http_disconnect, websocket_connect, websocket_receive,
       websocket_disconnect;
 
-  AsgiSupport(pybind11::handle support_module, EventLoop& loop);
+  // Requests and WebSockets of every ASGI app in progress, bounded by --limit-concurrency.
+  std::atomic<std::size_t> in_flight{0};
+  std::size_t limit = 1000;
+
+  AsgiSupport(pybind11::handle support_module, EventLoop& loop, std::size_t limit);
 };
 
 class AsgiApp final : public gateway::App {
@@ -52,7 +57,10 @@ class AsgiApp final : public gateway::App {
   // --- Loop thread, GIL held -----------------------------------------------------------------
   void begin(const std::shared_ptr<HttpCore>& core);
   void begin(const std::shared_ptr<WebSocketCore>& core);
-  void finished() noexcept { live_.fetch_sub(1, std::memory_order_relaxed); }
+  void finished() noexcept {
+    live_.fetch_sub(1, std::memory_order_relaxed);
+    support_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
   // Logs an exception from the app with its traceback; `client_side` when it only followed
   // from the client leaving.
   void report(pybind11::handle error, const gateway::RequestHead& request, bool client_side) const;
@@ -73,6 +81,9 @@ class AsgiApp final : public gateway::App {
   ScopeBuilder scopes_;
   pybind11::dict state_;
   std::atomic<std::size_t> live_{0};
+  std::atomic<std::int64_t> last_overload_warning_{0};
+
+  void reject(gateway::Exchange& exchange);
 };
 
 }  // namespace junction::bridge

@@ -207,7 +207,7 @@ std::shared_ptr<gateway::App> PythonRuntime::Impl::load_asgi(const AppSpec& spec
     } catch (const std::runtime_error& error) {
       throw AppLoadError(kExitUsage, error.what());
     }
-    asgi = std::make_shared<AsgiSupport>(support, *loop);
+    asgi = std::make_shared<AsgiSupport>(support, *loop, options.limit_concurrency);
     spdlog::info("ASGI apps run on one {} event loop", loop->name());
   }
   app = support.attr("asgi3")(app);

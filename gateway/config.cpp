@@ -201,6 +201,12 @@ Config parse_command_line(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"auto", "asyncio", "uvloop"}))
       ->capture_default_str()
       ->type_name("LOOP");
+  app.add_option("--limit-concurrency", python.limit_concurrency,
+                 "ASGI: requests and WebSocket connections in progress at once (all ASGI apps "
+                 "together); past that, 503 with Retry-After")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str()
+      ->type_name("N");
   app.add_option("--lifespan", python.lifespan,
                  "ASGI lifespan events: on requires the app to support them, off skips them, "
                  "auto runs them when the app supports them")

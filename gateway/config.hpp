@@ -51,6 +51,7 @@ struct PythonOptions {
   unsigned backlog = 256;               // WSGI requests that may wait for a thread; then 503
   std::string loop = "auto";      // ASGI event loop: auto (uvloop when installed), asyncio, uvloop
   std::string lifespan = "auto";  // ASGI lifespan protocol: auto, on, off
+  unsigned limit_concurrency = 1000;  // ASGI requests and WebSockets at once; then 503
 };
 
 // HTTP/2 (http2/): which protocols a listener speaks, and the settings we announce (RFC 9113
