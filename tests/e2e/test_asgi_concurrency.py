@@ -47,3 +47,28 @@ def test_keep_alive_connections_in_parallel(start_app):
 
     with ThreadPoolExecutor(16) as pool:
         assert all(pool.map(one, range(16)))
+
+
+def test_limit_concurrency_answers_503_with_retry_after(start_app):
+    """With --limit-concurrency 4, 10 requests that each hold the app for a while: 4 are
+    served, the other 6 get 503 with Retry-After at once, and the server serves on."""
+    server = start_app("apps.asgi_scope:app", extra=["--limit-concurrency", "4"])
+    barrier = threading.Barrier(10)
+
+    def one(_):
+        with Conn(server.address, timeout=60) as c:
+            barrier.wait(20)
+            r = c.roundtrip(request("GET", "/sleep?ms=1500"))
+            return r.status, r.header("retry-after"), r.body
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(one, range(10)))
+    statuses = sorted(s for s, _, _ in results)
+    assert statuses.count(200) >= 4 and statuses.count(503) >= 1, results
+    assert statuses.count(200) + statuses.count(503) == 10, results
+    for status, retry_after, body in results:
+        if status == 503:
+            assert retry_after == "1"
+            assert b"overloaded" in body
+    assert get_json(server, "/stats")["max_in_flight"] <= 4
+    assert any("--limit-concurrency" in line for line in server.stderr.snapshot())
