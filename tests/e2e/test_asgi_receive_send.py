@@ -72,6 +72,16 @@ def test_slow_reader_gets_the_whole_body(server, framing):
         r["length"], r["events"])
 
 
+def test_app_that_never_reads_the_body(server):
+    """An app may answer without calling receive(): each such request gets its answer and the
+    server goes on (bodies of several sizes, each on its own connection)."""
+    for i in range(50):
+        with Conn(server.address, timeout=10) as c:
+            r = c.roundtrip(request("POST", "/stats", body=b"x" * (1 + 997 * i)))
+        assert r.status == 200, (i, r.status)
+    assert_serves(server, "/scope")
+
+
 def test_expect_100_continue(server):
     """With Expect: 100-continue the client gets 100 Continue once the app calls receive(),
     then sends the body, then gets the answer."""
