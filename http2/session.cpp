@@ -162,7 +162,9 @@ bool Session::receive(std::span<const char> bytes) {
     // nghttp2 answers protocol errors itself; what comes back here is fatal for the session.
     terminated_ = true;
     nghttp2_session_terminate_session(
-        session_, rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+        session_, rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                      ? NGHTTP2_ENHANCE_YOUR_CALM
+                      : NGHTTP2_PROTOCOL_ERROR);
   }
   // Now outside nghttp2: hand complete heads to apps, body bytes to waiting reads.
   auto ready = std::move(ready_);
