@@ -50,6 +50,8 @@
 #include "gateway/http1_response.hpp"
 #include "gateway/router.hpp"
 #include "gateway/text.hpp"
+#include "gateway/websocket.hpp"
+#include "gateway/websocket_session.hpp"
 
 namespace junction::gateway {
 
@@ -107,6 +109,8 @@ class Http1Connection final : public Connection,
     stream.native_non_blocking(true, ec);
     stream.async_wait(asio::socket_base::wait_write, [](error_code) {});
   };
+  // A stream Beast can carry a WebSocket over (websocket_session.hpp).
+  static constexpr bool kCanWebSocket = supports_websocket_v<Stream>;
 
   Http1Connection(Stream stream, const ConnectionContext& context, Address client, Address server)
       : stream_(std::move(stream)),
@@ -148,6 +152,10 @@ class Http1Connection final : public Connection,
     shutting_down_ = true;
     keep_alive_ = false;
     if (waiting_idle_) cancel_reads();
+    // An upgraded connection says goodbye in its own protocol (RFC 6455 §7.4.1: 1001).
+    if constexpr (kCanWebSocket) {
+      if (auto session = websocket_.lock()) session->going_away();
+    }
   }
 
   void terminate() override {
@@ -236,6 +244,9 @@ class Http1Connection final : public Connection,
     }
 
     // 4. Close or go on.
+    if constexpr (kCanWebSocket) {
+      if (accept_handler_) co_return co_await async_serve_websocket();
+    }
     if (response_done_) log_access();
     auto aborted = aborted_ || client_gone_;
     end_exchange();
@@ -304,6 +315,49 @@ class Http1Connection final : public Connection,
       release_deadline();
       if (ec) co_return false;
     }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // WebSocket (RFC 6455): the app accepted the opening handshake
+
+  // Sends the 101 answer, hands the connection to the app as a WebSocket and waits until that
+  // is over; then the connection closes. No HTTP deadline runs meanwhile: the session has its
+  // own (websocket_session.hpp).
+  awaitable<Outcome> async_serve_websocket() {
+    auto handler = std::exchange(accept_handler_, nullptr);
+    auto fail = [&] {
+      asio::post(get_executor(), [h = std::move(handler)] { h(errc::client_gone, nullptr); });
+      end_exchange();
+      return Outcome::abort;
+    };
+    // The watch read may be filling the buffer: what it brings are the client's first frames.
+    watch_cancel_.emit(asio::cancellation_type::terminal);
+    while (watch_in_flight_) co_await async_wait_event();
+    release_deadline();
+    if (closed_ || client_gone_ || peer_closed_) co_return fail();
+
+    auto self = this->shared_from_this();
+    auto session = std::make_shared<WebSocketSession<Stream>>(stream_, std::string(buffered()),
+                                                              context_.limits, self);
+    read_begin_ = read_end_ = 0;
+    websocket_ = session;
+    auto [ec] = co_await session->async_accept(exchange_->request(), std::move(websocket_accept_),
+                                               use_awaitable);
+    if (ec || closed_) co_return fail();
+
+    status_ = 101;
+    log_access();
+    asio::post(get_executor(), [h = std::move(handler), session] { h({}, session); });
+    end_exchange();
+    session->start([self] {
+      self->websocket_over_ = true;
+      self->notify();
+    });
+    if (shutting_down_) session->going_away();
+    // Only the app holds the session from here: one it drops ends the connection too.
+    session.reset();
+    while (!websocket_over_ && !closed_) co_await async_wait_event();
+    co_return Outcome::abort;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -533,6 +587,36 @@ class Http1Connection final : public Connection,
     notify();
   }
 
+  // Takes the exchange over as a WebSocket; the coroutine answers 101 (async_serve_websocket).
+  void do_accept_websocket(const ExchangeImpl* exchange, WebSocketAccept accept,
+                           Exchange::AcceptHandler handler) {
+    auto fail = [&](error_code ec) {
+      asio::post(get_executor(), [h = std::move(handler), ec] { h(ec, nullptr); });
+    };
+    if (!current(exchange) || client_gone_) return fail(errc::client_gone);
+    if constexpr (!kCanWebSocket) {
+      (void)accept;
+      return fail(errc::unsupported);
+    } else {
+      if (!exchange->request().websocket) return fail(errc::unsupported);
+      if (head_started_ || head_sent_ || response_done_ || accept_handler_)
+        return fail(errc::response_state);
+      // RFC 6455 §4.2.2: the subprotocol is a token; extra fields must be sendable.
+      bool valid = accept.subprotocol.empty() || valid_field_name(accept.subprotocol);
+      for (const auto& [name, value] : accept.headers)
+        valid = valid && valid_field_name(name) && valid_response_field_value(value);
+      if (!valid) return fail(errc::invalid_response);
+      websocket_accept_ = std::move(accept);
+      accept_handler_ = std::move(handler);
+      // The exchange is answered (by the 101 to come): nothing else may be written, and the
+      // connection carries no further HTTP request.
+      response_done_ = true;
+      keep_alive_ = false;
+      gone_callback_ = nullptr;
+      notify();
+    }
+  }
+
   void do_on_client_gone(ExchangeImpl* exchange, std::function<void()> callback) {
     if (exchange->lost_) {
       asio::post(get_executor(), std::move(callback));
@@ -677,7 +761,15 @@ class Http1Connection final : public Connection,
 
   void queue_error(int status, std::string_view detail) {
     keep_alive_ = false;
-    if (!head_sent_) append_error_response(out_, status, detail);
+    if (!head_sent_) {
+      auto at = out_.size();
+      append_error_response(out_, status, detail);
+      // RFC 6455 §4.4: a WebSocket version we do not speak is answered with the one we do;
+      // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+      if (status == 426)
+        out_.insert(out_.find("\r\n", at) + 2,
+                    "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+    }
     head_sent_ = true;
     flush();
   }
@@ -1052,6 +1144,12 @@ class Http1Connection final : public Connection,
   std::uint64_t body_bytes_sent_ = 0;
   int status_ = 0;
 
+  // A WebSocket the app accepted: the answer still to send, then the session while it lasts.
+  WebSocketAccept websocket_accept_;
+  Exchange::AcceptHandler accept_handler_;
+  std::weak_ptr<WebSocketSession<Stream>> websocket_;
+  bool websocket_over_ = false;
+
   // A body piece read from a file by sendfile(2), in the output queue: `before` (the output
   // queued ahead of it) goes first. The fd is the app's, open until the handler runs.
   struct FilePiece {
@@ -1120,6 +1218,12 @@ class Http1Connection<Stream>::ExchangeImpl final
   }
   void abort() override {
     run([](Http1Connection& c, ExchangeImpl* self) { c.do_abort(self); });
+  }
+  void async_accept_websocket(WebSocketAccept accept, AcceptHandler handler) override {
+    run([a = std::move(accept), h = std::move(handler)](Http1Connection& c,
+                                                        ExchangeImpl* self) mutable {
+      c.do_accept_websocket(self, std::move(a), std::move(h));
+    });
   }
   void on_client_gone(std::function<void()> callback) override {
     run([cb = std::move(callback)](Http1Connection& c, ExchangeImpl* self) mutable {
