@@ -683,9 +683,12 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
 }
 
 error_code Session::writable(const Stream& stream) const noexcept {
-  if (stream.closed || stream.lost || closed_) return gw::errc::client_gone;
-  if (!stream.head_started || stream.body_ended || stream.response_done)
-    return gw::errc::response_state;
+  if (stream.lost || closed_) return gw::errc::client_gone;
+  if (!stream.head_started || stream.body_ended) return gw::errc::response_state;
+  // A bodiless response (HEAD, 204, 304) ended with its head; the app's body is dropped, as
+  // over HTTP/1.1, even once the stream has closed.
+  if (stream.closed || stream.response_done)
+    return stream.no_body ? error_code{} : gw::errc::client_gone;
   return {};
 }
 
