@@ -74,7 +74,7 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
     loop_.post(core, WebSocketCore::kBegin);
     return;
   }
-  auto core = std::make_shared<HttpCore>(std::move(exchange), *this, loop_);
+  auto core = std::make_shared<HttpCore>(exchange, *this, loop_);
   // A weak reference: the exchange keeps this callback until the request is over, and the
   // core keeps the exchange.
   core->exchange_->on_client_gone([weak = std::weak_ptr<HttpCore>(core)] {
@@ -85,7 +85,7 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   // (RFC 9110 §10.1.1: the app may answer without reading the body).
   core->read_ahead_ = request.has_body && !request.expect_continue;
   loop_.post(core, HttpCore::kBegin);
-  if (core->read_ahead_) core->start_read();
+  if (core->read_ahead_) core->start_read(*exchange);
 }
 
 void AsgiApp::reject(gateway::Exchange& exchange) {

@@ -22,10 +22,19 @@ HttpCore::HttpCore(std::shared_ptr<gateway::Exchange> exchange, AsgiApp& app, Ev
 }
 
 void HttpCore::start_read() {
-  exchange_->async_read_body({buffer_.get(), kReadSize},
-                             [self = shared_from_this()](gateway::error_code ec, std::size_t n) {
-                               self->loop_.post(self, kBodyRead, ec, n);
-                             });
+  start_read(*exchange_);
+}
+
+void HttpCore::start_read(gateway::Exchange& exchange) {
+  exchange.async_read_body({buffer_.get(), kReadSize},
+                           [self = shared_from_this()](gateway::error_code ec, std::size_t n) {
+                             self->loop_.post(self, kBodyRead, ec, n);
+                           });
+}
+
+void HttpCore::finish_body() {
+  exchange_->async_read_body({buffer_.get(), 0},
+                             [self = shared_from_this()](gateway::error_code, std::size_t) {});
 }
 
 void HttpCore::on_loop_event(int kind, gateway::error_code ec, std::size_t n) {
@@ -77,7 +86,13 @@ py::object HttpCycle::disconnect_event() const {
 py::object HttpCycle::receive() {
   // Spec 2.4: once the response is sent or the client is gone, receive() says disconnect.
   if (client_gone_ || response_ == Response::complete || finished_) return disconnect_event();
-  if (ready_) return std::exchange(ready_, py::object());
+  if (ready_) {
+    if (!body_over_ && !read_in_flight_) {
+      read_in_flight_ = true;
+      core_->start_read();
+    }
+    return std::exchange(ready_, py::object());
+  }
   const auto& request = core_->exchange_->request();
   if (!body_over_ && !request.has_body) {
     body_over_ = true;
@@ -108,23 +123,27 @@ void HttpCycle::on_body_read(gateway::error_code ec, std::size_t n) {
   bool more = !ec && !(length && received_ >= *length);
   py::object body = n ? py::bytes(core_->buffer_.get(), n) : py::bytes();
   body_over_ = !more;
-  if (more) {
-    // Read ahead, so the next receive() finds its piece here: at most this one in flight and
-    // one waiting, whatever the app's pace.
+  // Ended by its length: one more (empty) read lets the connection see the end of the message,
+  // so it watches the socket for a client that leaves while the app works. Nobody waits for it.
+  if (!more && !ec) core_->finish_body();
+  // Read ahead only when the piece went to a waiting receive(): at most one piece waits here
+  // and one read is in flight, whatever the app's pace (receive() reads on when it takes the
+  // waiting one).
+  if (deliver(request_event(std::move(body), more)) && more) {
     read_in_flight_ = true;
     core_->start_read();
   }
-  deliver(request_event(std::move(body), more));
 }
 
-void HttpCycle::deliver(py::object event) {
+bool HttpCycle::deliver(py::object event) {
   while (!receivers_.empty()) {
     py::object future = std::move(receivers_.front());
     receivers_.erase(receivers_.begin());
     // A cancelled receive() (an app that timed it out) must not lose the event.
-    if (set_result(future, event)) return;
+    if (set_result(future, event)) return true;
   }
   ready_ = std::move(event);
+  return false;
 }
 
 void HttpCycle::resolve_receivers() {

@@ -36,6 +36,11 @@ class HttpCore final : public LoopTarget, public std::enable_shared_from_this<Ht
 
   // Any thread: reads the next body piece into the buffer; the result arrives as kBodyRead.
   void start_read();
+  // The same from handle(), which must not touch exchange_ once kBegin is posted (the loop
+  // thread may be done with the request and have dropped it).
+  void start_read(gateway::Exchange& exchange);
+  // Any thread: the body's declared length has arrived; lets the connection parse its end.
+  void finish_body();
   void on_loop_event(int kind, gateway::error_code ec, std::size_t n) override;
 
  private:
@@ -78,8 +83,9 @@ class HttpCycle {
   pybind11::object request_event(pybind11::object body, bool more);
   pybind11::object disconnect_event() const;
   pybind11::object new_future() const;
-  void deliver(pybind11::object event);  // to the first receive() still waiting, else keep it
-  void resolve_receivers();              // with http.disconnect: the cycle is over for them
+  // To the first receive() still waiting (true), else kept for the next one (false).
+  bool deliver(pybind11::object event);
+  void resolve_receivers();  // with http.disconnect: the cycle is over for them
   void release_sender(pybind11::handle error);
   void start_response(pybind11::handle message);
   pybind11::object send_body(pybind11::handle message);

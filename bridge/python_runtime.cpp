@@ -200,8 +200,10 @@ std::shared_ptr<gateway::App> PythonRuntime::Impl::load_asgi(const AppSpec& spec
     try {
       loop = std::make_unique<EventLoop>(options.loop);
     } catch (py::error_already_set& error) {
-      if (error.matches(support.attr("LoadError")))
-        throw AppLoadError(kExitUsage, py::str(error.value().attr("args")[0]));
+      if (error.matches(support.attr("LoadError"))) {
+        py::tuple args = error.value().attr("args");
+        throw AppLoadError(kExitUsage, args[0].cast<std::string>());
+      }
       throw AppLoadError(kExitUsage,
                          std::string("cannot start the ASGI event loop: ") + error.what());
     } catch (const std::runtime_error& error) {
