@@ -289,3 +289,158 @@ def start_app(start_server):
         return start_server("--pythonpath", str(E2E_DIR), *extra, *apps, **kw)
 
     return start
+
+
+# --- HTTP/2 (test_http2_*.py) ------------------------------------------------------------------
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class H2Client:
+    """One h2c prior-knowledge connection driven by the `h2` library, plus raw frames.
+
+    `conn` is the h2 state machine (send through it, then flush()); send_raw() writes bytes
+    the state machine never sees (for frames h2 refuses to build). pump() reads and records:
+    per stream `responses[sid]` = {"status", "headers", "data", "ended", "reset"}, and for the
+    connection `goaway` (the ConnectionTerminated event) and `closed` (EOF or reset).
+    """
+
+    def __init__(self, address, *, timeout: float = 10.0):
+        import socket
+
+        import h2.config
+        import h2.connection
+
+        self.sock = socket.create_connection(address, timeout=timeout)
+        self.timeout = timeout
+        self.conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.conn.update_settings({0x4: 16 << 20})  # INITIAL_WINDOW_SIZE: big downloads
+        self.conn.increment_flow_control_window(1 << 30)
+        self.responses: dict[int, dict] = {}
+        self.goaway = None
+        self.closed = False
+        self.events: list = []
+        self.flush()
+
+    def __enter__(self) -> "H2Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and not self.closed:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.closed = True
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def request(self, method: str, path: str, *, body: bytes = b"", headers=(),
+                authority: str = "localhost", end: bool = True) -> int:
+        """Open a stream; send the body (all of it, waiting for window) unless end=False."""
+        sid = self.conn.get_next_available_stream_id()
+        fields = [(":method", method), (":scheme", "http"), (":path", path),
+                  (":authority", authority), *headers]
+        self.conn.send_headers(sid, fields, end_stream=end and not body)
+        self.responses[sid] = {"status": None, "headers": [], "data": bytearray(),
+                               "ended": False, "reset": None}
+        self.flush()
+        if body:
+            self.send_body(sid, body, end=end)
+        return sid
+
+    def send_body(self, sid: int, body: bytes, *, end: bool = True) -> None:
+        view = memoryview(body)
+        while view:
+            n = min(len(view), self.conn.local_flow_control_window(sid),
+                    self.conn.max_outbound_frame_size)
+            if n <= 0:
+                self.pump(lambda: self.conn.local_flow_control_window(sid) > 0 or self.done(sid))
+                if self.done(sid):
+                    return
+                continue
+            self.conn.send_data(sid, view[:n].tobytes(), end_stream=end and n == len(view))
+            view = view[n:]
+            self.flush()
+        if end and not body:
+            self.conn.end_stream(sid)
+            self.flush()
+
+    def done(self, sid: int) -> bool:
+        r = self.responses.get(sid)
+        return bool(r and (r["ended"] or r["reset"] is not None)) or self.goaway is not None \
+            or self.closed
+
+    def pump(self, until, timeout: Optional[float] = None) -> bool:
+        """Read and handle frames until until() is true, the connection ends, or the timeout."""
+        import socket
+
+        import h2.events
+
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not until():
+            if self.closed:
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(1 << 20)
+            except socket.timeout:
+                return False
+            except OSError:
+                data = b""
+            if not data:
+                self.closed = True
+                return bool(until())
+            for ev in self.conn.receive_data(data):
+                self.events.append(ev)
+                r = self.responses.get(getattr(ev, "stream_id", None) or 0)
+                if isinstance(ev, h2.events.ResponseReceived) and r is not None:
+                    r["headers"] = list(ev.headers)
+                    r["status"] = int(dict(ev.headers)[":status"])
+                elif isinstance(ev, h2.events.DataReceived):
+                    if r is not None:
+                        r["data"] += ev.data
+                    self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded) and r is not None:
+                    r["ended"] = True
+                elif isinstance(ev, h2.events.StreamReset) and r is not None:
+                    r["reset"] = ev.error_code
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    self.goaway = ev
+            self.flush()
+        return True
+
+    def response(self, sid: int, timeout: Optional[float] = None) -> dict:
+        """Wait for the stream to end; returns its record (status, headers, data, reset)."""
+        self.pump(lambda: self.done(sid), timeout)
+        return self.responses[sid]
+
+    def get(self, path: str, **kw) -> dict:
+        return self.response(self.request("GET", path, **kw))
+
+
+@pytest.fixture
+def h2client():
+    """A factory: h2client(address) opens an H2Client; all are closed on teardown."""
+    clients: list[H2Client] = []
+
+    def make(address, **kw) -> H2Client:
+        c = H2Client(address, **kw)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
