@@ -33,7 +33,7 @@ packages=(
   libboost1.81-dev node-llhttp libnghttp2-dev libssl-dev
   pybind11-dev python3-dev python3-venv
   catch2 libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
-  curl nghttp2-client wrk nginx-light
+  curl nghttp2-client wrk nginx-light golang-go
   clang-format util-linux procps
 )
 
@@ -59,6 +59,44 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" >"$stamp"
 else
   log "Python requirements already installed"
+fi
+
+# --- h2spec (HTTP/2 conformance, tests/e2e/test_http2_h2spec.py) ------------------------
+# Built once into .tools/h2spec (delete it to rebuild) with Debian's Go (golang-go, 1.19).
+# First the pinned commit; the v2 tags do not resolve through the Go module proxy. Where the
+# pin cannot be fetched either (a module proxy that refuses the pseudo-version and no direct
+# access to github.com), the newest tag the proxy serves, v2.2.1: it has no go.mod, so
+# `go install ...@v2.2.1` would take the newest golang.org/x/net and friends, which need a newer
+# Go; a throwaway module pins versions Go 1.19 builds. .tools/h2spec.version says which ran.
+H2SPEC_PIN=af83a65f0b62
+H2SPEC_FALLBACK=(github.com/summerwind/h2spec@v2.2.1+incompatible golang.org/x/net@v0.17.0
+  golang.org/x/sys@v0.13.0 golang.org/x/text@v0.13.0 github.com/spf13/cobra@v1.7.0
+  github.com/spf13/pflag@v1.0.5 github.com/fatih/color@v1.15.0
+  github.com/mattn/go-colorable@v0.1.13 github.com/mattn/go-isatty@v0.0.19)
+build_h2spec() {
+  local go=/usr/lib/go/bin/go tmp
+  [[ -x "$go" ]] || go="$(command -v go)"
+  mkdir -p .tools
+  log "building h2spec@$H2SPEC_PIN with $("$go" version)"
+  if GOFLAGS= GOBIN="$PWD/.tools" "$go" install "github.com/summerwind/h2spec/cmd/h2spec@$H2SPEC_PIN" >&2; then
+    echo "h2spec@$H2SPEC_PIN" >.tools/h2spec.version
+    return
+  fi
+  log "h2spec@$H2SPEC_PIN cannot be fetched (above); building ${H2SPEC_FALLBACK[0]} instead"
+  tmp="$(mktemp -d)"
+  if (cd "$tmp" && export GOFLAGS= && "$go" mod init h2spec-build >/dev/null 2>&1 &&
+    "$go" get "${H2SPEC_FALLBACK[@]}" >&2 &&
+    "$go" build -o "$OLDPWD/.tools/h2spec" github.com/summerwind/h2spec/cmd/h2spec >&2); then
+    echo "${H2SPEC_FALLBACK[0]#*/*/}" >.tools/h2spec.version
+  else
+    log "warning: h2spec could not be built; tests/e2e/test_http2_h2spec.py will fail"
+  fi
+  rm -rf "$tmp"
+}
+if [[ -x .tools/h2spec ]]; then
+  log "h2spec already built ($(cat .tools/h2spec.version 2>/dev/null || echo unknown version))"
+else
+  build_h2spec
 fi
 
 # --- Build ----------------------------------------------------------------------------

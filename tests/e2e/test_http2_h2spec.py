@@ -28,6 +28,8 @@ def h2spec_bin() -> Path:
     path = Path(os.environ.get("H2SPEC", REPO / ".tools/h2spec"))
     if not path.exists():
         pytest.fail(f"h2spec is missing at {path}: run `bash scripts/setup.sh` (it builds it)")
+    version = path.with_name("h2spec.version")
+    print(version.read_text().strip() if version.exists() else path)
     return path
 
 
