@@ -193,7 +193,7 @@ py::object HttpCycle::send(py::handle message) {
   if (client_gone_ || finished_) raise_closed();
   py::object type = message_get(message, app_.support().type);
   if (!type) throw py::key_error("an ASGI message needs a 'type'");
-  std::string kind = py::str(type);
+  std::string_view kind = message_type(type);
   switch (response_) {
     case Response::none:
       if (kind != "http.response.start") break;
@@ -213,8 +213,8 @@ py::object HttpCycle::send(py::handle message) {
   static const char* const expected[] = {"http.response.start", "http.response.body",
                                          "http.response.body", "http.response.trailers"};
   throw std::runtime_error("expected ASGI message '" +
-                           std::string(expected[static_cast<int>(response_)]) + "', got '" + kind +
-                           "'");
+                           std::string(expected[static_cast<int>(response_)]) + "', got '" +
+                           std::string(kind) + "'");
 }
 
 void HttpCycle::start_response(py::handle message) {

@@ -15,6 +15,14 @@ py::object message_get(py::handle message, py::handle key) {
   return value.is_none() ? py::object() : value;
 }
 
+std::string_view message_type(py::handle type) {
+  if (!PyUnicode_Check(type.ptr())) throw py::type_error("an ASGI message 'type' must be a str");
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(type.ptr(), &size);
+  if (!data) throw py::error_already_set();
+  return {data, static_cast<std::size_t>(size)};
+}
+
 bool truthy(const py::object& value) {
   if (!value) return false;
   int result = PyObject_IsTrue(value.ptr());

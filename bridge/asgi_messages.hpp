@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <string_view>
 
 #include "gateway/exchange.hpp"
 
@@ -13,6 +14,9 @@ namespace junction::bridge {
 // message.get(key): a null object when absent (or None).
 pybind11::object message_get(pybind11::handle message, pybind11::handle key);
 bool truthy(const pybind11::object& value);
+
+// A message's "type" as UTF-8, without a copy (valid while `type` lives); TypeError if not a str.
+std::string_view message_type(pybind11::handle type);
 
 // bytes, bytearray or memoryview as bytes; anything else raises TypeError naming `what` (the
 // spec wants byte strings, and taking a str as latin-1 would hide a bug).

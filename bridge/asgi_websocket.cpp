@@ -195,7 +195,7 @@ py::object WebSocketCycle::send(py::handle message) {
   if (gone_ || finished_) raise_closed();
   py::object type = message_get(message, app_.support().type);
   if (!type) throw py::key_error("an ASGI message needs a 'type'");
-  std::string kind = py::str(type);
+  std::string_view kind = message_type(type);
   if (state_ == State::connecting) {
     if (kind == "websocket.accept") {
       accept(message);
@@ -208,7 +208,8 @@ py::object WebSocketCycle::send(py::handle message) {
       return py::none();
     }
     throw std::runtime_error(
-        "expected ASGI message 'websocket.accept' or 'websocket.close', got '" + kind + "'");
+        "expected ASGI message 'websocket.accept' or 'websocket.close', got '" + std::string(kind) +
+        "'");
   }
   if (state_ == State::open && kind == "websocket.send") return send_message(message);
   if (state_ == State::open && kind == "websocket.close") {
@@ -219,7 +220,7 @@ py::object WebSocketCycle::send(py::handle message) {
     return py::none();
   }
   if (state_ == State::closing || state_ == State::closed) raise_closed();
-  throw std::runtime_error("unexpected ASGI message '" + kind + "' on a WebSocket");
+  throw std::runtime_error("unexpected ASGI message '" + std::string(kind) + "' on a WebSocket");
 }
 
 void WebSocketCycle::accept(py::handle message) {
