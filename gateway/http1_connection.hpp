@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <algorithm>
+#include <any>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -57,12 +58,27 @@ namespace junction::gateway {
 
 namespace asio = boost::asio;
 
+// RFC 7540 §3.2: what an HTTP/1.1 connection hands over when a request upgrades to h2c.
+struct H2cUpgrade {
+  RequestHead head;      // the request, to be answered on stream 1
+  std::string settings;  // the HTTP2-Settings payload, base64url-decoded (§3.2.1)
+  std::string buffered;  // bytes read after the head: the client preface, frames
+};
+
+// Takes an h2c upgrade: answers 101 and runs HTTP/2 on `stream` (moved out), true; or refuses
+// it (nghttp2 rejects the settings), false, with `stream` and `upgrade` untouched. The http2
+// layer installs it (gateway/ does not know HTTP/2); a connection uses the hook for its own
+// Stream type only.
+template <class Stream>
+using H2cUpgradeHook = std::function<bool(Stream& stream, H2cUpgrade& upgrade)>;
+
 // What every connection of a server shares; outlives them all.
 struct ConnectionContext {
   const Limits& limits;
   const Timeouts& timeouts;
   const Router& router;
   AccessLog* access_log = nullptr;  // null: off
+  std::any h2c_upgrade;             // an H2cUpgradeHook<Stream>; empty: HTTP/1.1 only
 };
 
 // The face a connection shows the server, for graceful shutdown.
@@ -142,6 +158,13 @@ class Http1Connection final : public Connection,
     while (!closed_) {
       auto outcome = co_await async_serve_one();
       if (outcome == Outcome::next) continue;
+      if (outcome == Outcome::upgraded) {
+        // The socket went to HTTP/2: nothing of it is ours to close.
+        closed_ = true;
+        watchdog_.cancel();
+        wake_.cancel();
+        co_return;
+      }
       graceful = outcome == Outcome::close;
       break;
     }
@@ -166,7 +189,7 @@ class Http1Connection final : public Connection,
 
  private:
   class ExchangeImpl;
-  enum class Outcome { next, close, abort };
+  enum class Outcome { next, close, abort, upgraded };
   enum class Deadline { none, idle, header, body, send, closing };
 
   // ---------------------------------------------------------------------------------------
@@ -210,8 +233,14 @@ class Http1Connection final : public Connection,
     }
     release_deadline();
 
-    // 2. Hand the exchange to its app.
-    begin_exchange(parser_.take_head());
+    // 2. Hand the exchange to its app, or the connection to HTTP/2 (RFC 7540 §3.2).
+    auto head = parser_.take_head();
+    if (const auto* settings = parser_.h2c_settings()) {
+      H2cUpgrade upgrade{std::move(head), *settings, {}};
+      if (auto outcome = co_await async_upgrade_h2c(upgrade)) co_return *outcome;
+      head = std::move(upgrade.head);
+    }
+    begin_exchange(std::move(head));
     context_.router.resolve(exchange_->request()).handle(exchange_);
 
     // 3. Serve body reads until the response is complete.
@@ -358,6 +387,36 @@ class Http1Connection final : public Connection,
     session.reset();
     while (!websocket_over_ && !closed_) co_await async_wait_event();
     co_return Outcome::abort;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // h2c (RFC 7540 §3.2): a bodiless request asked to switch to HTTP/2
+
+  // Hands the socket to HTTP/2 when this server speaks it (the hook is there) and nghttp2 takes
+  // the settings: our earlier responses leave first, then the HTTP/2 connection answers 101
+  // and the request on stream 1. nullopt: serve `upgrade.head` as HTTP/1.1 (§3.2 lets a server
+  // ignore Upgrade), with `upgrade.head` untouched.
+  awaitable<std::optional<Outcome>> async_upgrade_h2c(H2cUpgrade& upgrade) {
+    const auto* hook = std::any_cast<H2cUpgradeHook<Stream>>(&context_.h2c_upgrade);
+    if (!hook || !*hook || shutting_down_) co_return std::nullopt;
+    // The watch read may be filling the buffer: what it brings is the client's preface.
+    watch_cancel_.emit(asio::cancellation_type::terminal);
+    while (watch_in_flight_) co_await async_wait_event();
+    while (!closed_ && !write_failed_ && output_queued()) {
+      flush();
+      co_await async_wait_event();
+    }
+    if (closed_ || write_failed_ || peer_closed_) co_return Outcome::abort;
+    upgrade.head.client = client_;
+    upgrade.head.server = server_;
+    upgrade.head.received_at = clock::now();
+    upgrade.buffered.assign(buffered());
+    if (!(*hook)(stream_, upgrade)) {
+      upgrade.buffered.clear();
+      co_return std::nullopt;
+    }
+    read_begin_ = read_end_ = 0;
+    co_return Outcome::upgraded;
   }
 
   // ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 #include "gateway/text.hpp"
 
@@ -101,6 +102,10 @@ int RequestParser::on_message_begin() noexcept {
   content_length_count_ = 0;
   transfer_encoding_.clear();
   connection_upgrade_ = upgrade_websocket_ = false;
+  connection_http2_settings_ = upgrade_h2c_ = h2c_offered_ = false;
+  http2_settings_count_ = 0;
+  http2_settings_.clear();
+  h2c_settings_.clear();
   websocket_key_count_ = 0;
   websocket_key_.clear();
   websocket_version_.clear();
@@ -174,12 +179,16 @@ int RequestParser::on_header_value_complete() noexcept {
   } else if (iequals(field_, "connection")) {
     for_each_list_element(value_, [&](std::string_view option) {
       connection_upgrade_ = connection_upgrade_ || iequals(option, "upgrade");
+      connection_http2_settings_ = connection_http2_settings_ || iequals(option, "http2-settings");
     });
   } else if (iequals(field_, "upgrade")) {
     // RFC 9110 §7.8: a list of protocols, each with an optional "/version".
     for_each_list_element(value_, [&](std::string_view protocol) {
       upgrade_websocket_ = upgrade_websocket_ || iequals(protocol, "websocket");
+      upgrade_h2c_ = upgrade_h2c_ || protocol == "h2c";
     });
+  } else if (iequals(field_, "http2-settings")) {
+    if (++http2_settings_count_ == 1) http2_settings_ = value_;
   } else if (iequals(field_, "sec-websocket-key")) {
     if (++websocket_key_count_ == 1) websocket_key_ = value_;
   } else if (iequals(field_, "sec-websocket-version")) {
@@ -272,7 +281,61 @@ int RequestParser::check_head() noexcept {
   if (!head_.has_body || !http11) head_.expect_continue = false;
   expects_body_ = head_.has_body;
   keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
-  return check_websocket(http11);
+  if (int rc = check_websocket(http11); rc != 0) return rc;
+  check_h2c(http11);
+  return 0;
+}
+
+namespace {
+
+// RFC 4648 §5 (base64url), without the padding RFC 7540 §3.2.1 leaves out (accepted if sent).
+bool decode_base64url(std::string_view text, std::string& out) {
+  while (text.ends_with('=')) text.remove_suffix(1);
+  if (text.size() % 4 == 1) return false;
+  out.clear();
+  std::uint32_t bits = 0;
+  int count = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'A' && c <= 'Z') {
+      v = c - 'A';
+    } else if (c >= 'a' && c <= 'z') {
+      v = c - 'a' + 26;
+    } else if (c >= '0' && c <= '9') {
+      v = c - '0' + 52;
+    } else if (c == '-') {
+      v = 62;
+    } else if (c == '_') {
+      v = 63;
+    } else {
+      return false;
+    }
+    bits = (bits << 6) | std::uint32_t(v);
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out.push_back(char((bits >> count) & 0xff));
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+// RFC 7540 §3.2: an upgrade to HTTP/2 over cleartext. Connection must list both "upgrade" and
+// "http2-settings" (§3.2.1), and exactly one HTTP2-Settings must be base64url. A request with
+// a body is not upgraded (the server may ignore Upgrade, RFC 9110 §7.8), nor a WebSocket
+// handshake. Whether HTTP/2 is on, and whether nghttp2 takes the settings, the connection asks.
+void RequestParser::check_h2c(bool http11) noexcept {
+  if (!upgrade_h2c_ || !connection_upgrade_ || !connection_http2_settings_ || !http11 ||
+      http2_settings_count_ != 1 || head_.has_body || head_.websocket)
+    return;
+  // An empty value is an empty SETTINGS payload: every setting keeps its initial value.
+  try {
+    h2c_offered_ = decode_base64url(trim(http2_settings_), h2c_settings_);
+  } catch (...) {
+    h2c_offered_ = false;
+  }
 }
 
 // RFC 6455 §4.2.1: the opening handshake. A request asks for a WebSocket when Upgrade names
@@ -305,8 +368,9 @@ int RequestParser::check_websocket(bool http11) noexcept {
 int RequestParser::on_headers_complete() noexcept {
   if (int rc = check_head(); rc != 0) return rc;
   in_trailers_ = true;
-  // Upgrade requests other than WebSocket are served as plain HTTP until a protocol that takes
-  // them over exists; clearing the flag keeps llhttp parsing HTTP after this message. A
+  // Upgrade requests other than WebSocket and h2c are served as plain HTTP; clearing the flag
+  // keeps llhttp parsing HTTP after this message. An h2c upgrade the connection takes leaves
+  // this parser behind (h2c_settings()), one it ignores is plain HTTP too. A
   // WebSocket handshake's connection reads no further request (keep_alive_ is off): the bytes
   // after its head go to the WebSocket, or nowhere.
   parser_.upgrade = 0;

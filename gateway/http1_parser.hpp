@@ -49,6 +49,12 @@ class RequestParser {
   bool in_message() const noexcept { return message_begun_ && !(in_trailers_ && !expects_body_); }
   std::uint64_t body_received() const noexcept { return body_received_; }
   bool body_complete() const noexcept { return !in_message(); }
+  // After Event::head: the request offers to switch to HTTP/2 (RFC 7540 §3.2): HTTP/1.1, no
+  // body, Upgrade lists h2c, Connection lists upgrade and http2-settings, and one HTTP2-Settings
+  // that is base64url (§3.2.1). Holds the decoded SETTINGS payload; null otherwise.
+  const std::string* h2c_settings() const noexcept {
+    return h2c_offered_ ? &h2c_settings_ : nullptr;
+  }
 
   // After Event::error: the status to answer (400, 408, 413, 414, 417, 431, 501) and why.
   int status() const noexcept { return status_; }
@@ -74,6 +80,7 @@ class RequestParser {
   Result fail_now(int status, const char* reason) noexcept;
   int check_head() noexcept;
   int check_websocket(bool http11) noexcept;
+  void check_h2c(bool http11) noexcept;
   bool folded(std::string_view head_bytes) noexcept;
   bool split_target() noexcept;
 
@@ -95,6 +102,13 @@ class RequestParser {
   // The WebSocket opening handshake's fields (RFC 6455 §4.2.1).
   bool connection_upgrade_ = false;  // Connection lists the "upgrade" token
   bool upgrade_websocket_ = false;   // Upgrade lists the "websocket" protocol
+  // The h2c upgrade's fields (RFC 7540 §3.2).
+  bool connection_http2_settings_ = false;  // Connection lists "http2-settings"
+  bool upgrade_h2c_ = false;                // Upgrade lists the "h2c" protocol
+  int http2_settings_count_ = 0;
+  std::string http2_settings_;  // the HTTP2-Settings value, still base64url
+  bool h2c_offered_ = false;
+  std::string h2c_settings_;  // decoded
   int websocket_key_count_ = 0;
   std::string websocket_key_;
   std::string websocket_version_;  // all Sec-WebSocket-Version values, joined with ','

@@ -117,6 +117,18 @@ struct Server::Impl {
         context{c.limits, c.timeouts, router, access_log.get()},
         http2_options(c.http2) {
     for (unsigned i = 0; i < c.io_threads; ++i) threads.push_back(std::make_unique<IoThread>());
+    // RFC 7540 §3.2: an HTTP/1.1 connection that upgrades to h2c goes on as an Http2Connection
+    // on the same thread, spawned like any other connection.
+    http2::enable_h2c_upgrade<Socket>(context, http2_options, [this](std::shared_ptr<Http2> h2) {
+      ++live;
+      spawn(thread_of(h2->get_executor()), std::move(h2));
+    });
+  }
+
+  IoThread& thread_of(const Executor& executor) {
+    for (auto& thread : threads)
+      if (&thread->context == &executor.context()) return *thread;
+    return *threads.front();
   }
 
   asio::io_context& main_context() { return threads.front()->context; }

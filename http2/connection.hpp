@@ -19,7 +19,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -67,6 +69,14 @@ class Http2Connection final : public gateway::Connection,
   // before anything is read. Before async_run().
   void prefill(std::string_view bytes) { initial_.assign(bytes); }
 
+  // RFC 7540 §3.2: the connection was HTTP/1.1 until `head` asked to upgrade to h2c with the
+  // (decoded) `settings`, which Session::accepts_upgrade() took. The 101 goes out first, then
+  // our SETTINGS; the request is stream 1. Before async_run().
+  void upgrade(gateway::RequestHead head, std::string settings) {
+    upgrade_.emplace(Upgrade{std::move(head), std::move(settings)});
+    out_ = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+  }
+
   executor_type get_executor() { return stream_.get_executor(); }
 
   // The connection coroutine. Returns once the connection is closed.
@@ -74,10 +84,13 @@ class Http2Connection final : public gateway::Connection,
     auto self = this->shared_from_this();
     co_await asio::this_coro::throw_if_cancelled(false);
     session_ = std::make_shared<Session>(get_executor(), session_context_, *this, client_, server_);
-    bool ok = session_->start();
+    bool upgraded = upgrade_.has_value();
+    bool ok = upgrade_ ? session_->start(&upgrade_->head, upgrade_->settings) : session_->start();
+    upgrade_.reset();
     if (ok && shutting_down_) session_->shutdown();
     arm_watchdog();
-    if (ok && !initial_.empty()) {
+    // An upgrade's stream 1 goes to its app from receive(), with what came after its head.
+    if (ok && (!initial_.empty() || upgraded)) {
       ok = session_->receive(initial_);
       initial_ = {};
     }
@@ -242,8 +255,14 @@ class Http2Connection final : public gateway::Connection,
     arm_watchdog();
   }
 
+  struct Upgrade {
+    gateway::RequestHead head;
+    std::string settings;
+  };
+
   Stream stream_;
   SessionContext session_context_;
+  std::optional<Upgrade> upgrade_;
   std::shared_ptr<Session> session_;
   std::string initial_;
   std::unique_ptr<char[]> read_buffer_;
@@ -267,5 +286,31 @@ class Http2Connection final : public gateway::Connection,
   clock::time_point closing_deadline_;
   bool closed_ = false;
 };
+
+// RFC 7540 §3.2: lets the HTTP/1.1 connections of `context` (on Stream) upgrade to h2c when
+// `options` speak HTTP/2 beside HTTP/1.1 (--http auto); under --http 1 they ignore Upgrade.
+// `run` starts each new connection (the server spawns it, so shutdown reaches it). `context`
+// and `options` outlive every connection.
+template <class Stream>
+void enable_h2c_upgrade(gateway::ConnectionContext& context, const gateway::Http2Options& options,
+                        std::function<void(std::shared_ptr<Http2Connection<Stream>>)> run) {
+  if (options.mode != gateway::Http2Options::Mode::automatic) {
+    context.h2c_upgrade.reset();
+    return;
+  }
+  context.h2c_upgrade = gateway::H2cUpgradeHook<Stream>(
+      [&context, &options, run = std::move(run)](Stream& stream, gateway::H2cUpgrade& upgrade) {
+        if (!Session::accepts_upgrade(upgrade.settings, upgrade.head.method == "HEAD"))
+          return false;
+        auto client = upgrade.head.client;
+        auto server = upgrade.head.server;
+        auto connection = std::make_shared<Http2Connection<Stream>>(
+            std::move(stream), context, options, std::move(client), std::move(server));
+        connection->prefill(upgrade.buffered);
+        connection->upgrade(std::move(upgrade.head), std::move(upgrade.settings));
+        run(std::move(connection));
+        return true;
+      });
+}
 
 }  // namespace junction::http2

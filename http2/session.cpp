@@ -117,23 +117,69 @@ std::size_t Session::max_header_list_size() const noexcept {
       static_cast<std::uint32_t>(context_.limits.header_block_size));
 }
 
-bool Session::start() {
-  auto* cbs = callbacks();
-  if (!cbs) return false;
+namespace {
+
+// The options every server session runs with.
+nghttp2_option* new_options() {
   nghttp2_option* option = nullptr;
-  if (nghttp2_option_new(&option) != 0) return false;
+  if (nghttp2_option_new(&option) != 0) return nullptr;
   // Request bodies open the windows only as apps read them (see the header comment).
   nghttp2_option_set_no_auto_window_update(option, 1);
   // Flood defences nghttp2 implements: SETTINGS entries per frame, queued SETTINGS/PING acks
   // (a client that floods and never reads), CONTINUATION frames per header block
   // (CVE-2024-28182) and the RST_STREAM token bucket (CVE-2023-44487), behind our own count.
-  nghttp2_option_set_max_settings(option, kMaxSettingsEntries);
-  nghttp2_option_set_max_outbound_ack(option, kMaxOutboundAcks);
-  nghttp2_option_set_max_continuations(option, kMaxContinuations);
+  nghttp2_option_set_max_settings(option, Session::kMaxSettingsEntries);
+  nghttp2_option_set_max_outbound_ack(option, Session::kMaxOutboundAcks);
+  nghttp2_option_set_max_continuations(option, Session::kMaxContinuations);
   nghttp2_option_set_stream_reset_rate_limit(option, 1000, 33);
+  return option;
+}
+
+// RFC 7540 §3.2: the upgrade's HTTP2-Settings count as the client's first SETTINGS, and the
+// request as stream 1. nghttp2 refuses a malformed payload; values it must not accept (§6.5.2)
+// make it queue a GOAWAY instead, so a session that wants to write after it (nothing else is
+// queued yet) refused them too.
+bool upgrade_session(nghttp2_session* session, std::string_view settings, bool head_request) {
+  auto rv =
+      nghttp2_session_upgrade2(session, reinterpret_cast<const std::uint8_t*>(settings.data()),
+                               settings.size(), head_request, nullptr);
+  return rv == 0 && nghttp2_session_want_write(session) == 0;
+}
+
+}  // namespace
+
+bool Session::accepts_upgrade(std::string_view settings, bool head_request) {
+  // No callbacks: the scratch session has no Session behind it.
+  static nghttp2_session_callbacks* none = [] {
+    nghttp2_session_callbacks* cbs = nullptr;
+    nghttp2_session_callbacks_new(&cbs);
+    return cbs;
+  }();
+  auto* cbs = none;
+  auto* option = new_options();
+  if (!cbs || !option) {
+    if (option) nghttp2_option_del(option);
+    return false;
+  }
+  nghttp2_session* scratch = nullptr;
+  int rv = nghttp2_session_server_new2(&scratch, cbs, nullptr, option);
+  nghttp2_option_del(option);
+  if (rv != 0) return false;
+  bool ok = upgrade_session(scratch, settings, head_request);
+  nghttp2_session_del(scratch);
+  return ok;
+}
+
+bool Session::start(const gw::RequestHead* upgraded, std::string_view upgrade_settings) {
+  auto* cbs = callbacks();
+  if (!cbs) return false;
+  auto* option = new_options();
+  if (!option) return false;
   int rv = nghttp2_session_server_new2(&session_, cbs, this, option);
   nghttp2_option_del(option);
   if (rv != 0) return false;
+  // Before our SETTINGS are queued: upgrade_session() tells a refusal by queued output.
+  if (upgraded && !open_upgraded(*upgraded, upgrade_settings)) return false;
 
   const auto& o = context_.options;
   nghttp2_settings_entry settings[] = {
@@ -148,6 +194,42 @@ bool Session::start() {
   if (o.connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
     nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
                                           static_cast<std::int32_t>(o.connection_window_size));
+  return true;
+}
+
+// Stream 1 of an h2c upgrade: the HTTP/1.1 request, as HTTP/2 would have carried it.
+bool Session::open_upgraded(const gw::RequestHead& request, std::string_view settings) {
+  if (!upgrade_session(session_, settings, request.method == "HEAD")) return false;
+  try {
+    auto stream = std::make_shared<Stream>();
+    stream->id = 1;
+    auto& head = stream->head;
+    head = request;
+    head.version = {2, 0};
+    head.expect_continue = false;
+    head.websocket = false;
+    // RFC 9113 §8.2.2: no connection-specific fields in HTTP/2; names are lower case (§8.2.1).
+    std::vector<std::string> named;  // what Connection names is hop-by-hop too
+    for (const auto& [name, value] : request.headers)
+      if (gw::iequals(name, "connection"))
+        gw::for_each_list_element(value,
+                                  [&](std::string_view option) { named.push_back(lower(option)); });
+    head.headers.clear();
+    for (const auto& [name, value] : request.headers) {
+      auto field = lower(name);
+      if (is_hop_by_hop(field) || field == "http2-settings" || field == "te" ||
+          std::find(named.begin(), named.end(), field) != named.end())
+        continue;
+      head.headers.emplace_back(std::move(field), value);
+    }
+    stream->header_fields = head.headers.size();
+    stream->body_done = true;
+    stream->last_body = head.received_at;
+    streams_.emplace(1, stream);
+    ready_.push_back(std::move(stream));
+  } catch (...) {
+    return false;
+  }
   return true;
 }
 

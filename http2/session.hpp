@@ -138,7 +138,15 @@ class Session : public std::enable_shared_from_this<Session> {
   executor_type get_executor() const noexcept { return executor_; }
 
   // Queues our SETTINGS and the connection window. False when nghttp2 cannot start.
-  bool start();
+  // `upgraded`: the HTTP/1.1 request of an h2c upgrade (RFC 7540 §3.2) with its decoded
+  // HTTP2-Settings payload; it becomes stream 1, half-closed (remote), handed to its app by the
+  // next receive(). False too when nghttp2 rejects the settings.
+  bool start(const gateway::RequestHead* upgraded = nullptr,
+             std::string_view upgrade_settings = {});
+
+  // Whether nghttp2 takes `settings` (an HTTP2-Settings payload, decoded) for an h2c upgrade:
+  // checked on a scratch session before the 101 commits the connection to HTTP/2.
+  static bool accepts_upgrade(std::string_view settings, bool head_request);
 
   // Feeds bytes read from the client, then hands new streams and body bytes to apps.
   // False on a connection error: a GOAWAY may be queued; produce() it, then close.
@@ -189,6 +197,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   std::shared_ptr<Stream> find(std::int32_t id) const noexcept;
+  bool open_upgraded(const gateway::RequestHead& request, std::string_view settings);
   void dispatch(const std::shared_ptr<Stream>& stream);
   void serve_read(Stream& stream);
   void complete_read(Stream& stream, error_code ec, std::size_t n);
