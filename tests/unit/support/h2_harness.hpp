@@ -67,6 +67,25 @@ inline std::string h2_request_block(bool post) {
   return block;
 }
 
+// RFC 4648 §5 base64url without padding, as HTTP2-Settings carries it (RFC 7540 §3.2.1).
+inline std::string base64url(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t bits = 0;
+  int count = 0;
+  for (unsigned char c : bytes) {
+    bits = (bits << 8) | c;
+    count += 8;
+    while (count >= 6) {
+      count -= 6;
+      out.push_back(kAlphabet[(bits >> count) & 0x3f]);
+    }
+  }
+  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 0x3f]);
+  return out;
+}
+
 // A frame found in raw server output.
 struct RawFrame {
   std::uint8_t type = 0;
@@ -240,6 +259,23 @@ class H2Client {
   }
 
   nghttp2_session* session() noexcept { return session_; }
+
+  // An HTTP2-Settings payload (RFC 7540 §3.2.1, before base64url) carrying `settings`.
+  static std::string upgrade_settings(std::vector<nghttp2_settings_entry> settings) {
+    std::string out(settings.size() * 6, '\0');
+    auto n = nghttp2_pack_settings_payload(reinterpret_cast<std::uint8_t*>(out.data()), out.size(),
+                                           settings.data(), settings.size());
+    out.resize(n < 0 ? 0 : std::size_t(n));
+    return out;
+  }
+
+  // The client's side of an h2c upgrade (RFC 7540 §3.2): `settings` were sent in HTTP2-Settings
+  // and the request is stream 1. Before anything else is submitted; true when nghttp2 took it.
+  bool upgrade(std::string_view settings, bool head_request = false) {
+    return nghttp2_session_upgrade2(session_,
+                                    reinterpret_cast<const std::uint8_t*>(settings.data()),
+                                    settings.size(), head_request, nullptr) == 0;
+  }
 
   struct Goaway {
     std::int32_t last_stream_id;
