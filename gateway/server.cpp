@@ -120,8 +120,9 @@ struct Server::Impl {
     // RFC 7540 §3.2: an HTTP/1.1 connection that upgrades to h2c goes on as an Http2Connection
     // on the same thread, spawned like any other connection.
     http2::enable_h2c_upgrade<Socket>(context, http2_options, [this](std::shared_ptr<Http2> h2) {
+      auto& thread = thread_of(h2->get_executor());
       ++live;
-      spawn(thread_of(h2->get_executor()), std::move(h2));
+      spawn(thread, std::move(h2));
     });
   }
 
