@@ -71,20 +71,20 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   if (request.websocket) {
     auto core = std::make_shared<WebSocketCore>(std::move(exchange), *this, loop_);
     core->watch_client();
-    loop_.post(core, WebSocketCore::kBegin);
+    loop_.post_batched(core->io_, core, WebSocketCore::kBegin);
     return;
   }
   auto core = std::make_shared<HttpCore>(exchange, *this, loop_);
   // A weak reference: the exchange keeps this callback until the request is over, and the
   // core keeps the exchange.
   core->exchange_->on_client_gone([weak = std::weak_ptr<HttpCore>(core)] {
-    if (auto core = weak.lock()) core->loop_.post(core, HttpCore::kClientGone);
+    if (auto core = weak.lock()) core->loop_.post_batched(core->io_, core, HttpCore::kClientGone);
   });
   // Read the first body piece now, so that it usually reaches the loop with the request
   // itself; not when the client waits for 100 Continue, which the app's first receive() sends
   // (RFC 9110 §10.1.1: the app may answer without reading the body).
   core->read_ahead_ = request.has_body && !request.expect_continue;
-  loop_.post(core, HttpCore::kBegin);
+  loop_.post_batched(core->io_, core, HttpCore::kBegin);
   if (core->read_ahead_) core->start_read(*exchange);
 }
 

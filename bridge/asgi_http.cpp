@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -17,7 +19,7 @@ namespace junction::bridge {
 // HttpCore
 
 HttpCore::HttpCore(std::shared_ptr<gateway::Exchange> exchange, AsgiApp& app, EventLoop& loop)
-    : exchange_(std::move(exchange)), app_(app), loop_(loop) {
+    : exchange_(std::move(exchange)), io_(exchange_->executor()), app_(app), loop_(loop) {
   if (exchange_->request().has_body) buffer_.reset(new char[kReadSize]);
 }
 
@@ -28,7 +30,7 @@ void HttpCore::start_read() {
 void HttpCore::start_read(gateway::Exchange& exchange) {
   exchange.async_read_body({buffer_.get(), kReadSize},
                            [self = shared_from_this()](gateway::error_code ec, std::size_t n) {
-                             self->loop_.post(self, kBodyRead, ec, n);
+                             self->loop_.post_batched(self->io_, self, kBodyRead, ec, n);
                            });
 }
 
@@ -232,29 +234,47 @@ void HttpCycle::start_response(py::handle message) {
   response_ = Response::started;
 }
 
+void HttpCycle::to_connection(std::function<void(gateway::Exchange&)> op) {
+  // Through the loop's outbox: a round of responses reaches each I/O thread in one hand-off.
+  // The exchange travels with the operation, so dropping ours afterwards is safe.
+  auto exchange = core_->exchange_;
+  auto io = exchange->executor();
+  core_->loop_.send_to_io(io,
+                          [exchange = std::move(exchange), op = std::move(op)] { op(*exchange); });
+}
+
 py::object HttpCycle::send_body(py::handle message) {
   const auto& s = app_.support();
   py::object body = message_get(message, s.body);
   std::string chunk = body ? byte_string(body, "http.response.body 'body'") : std::string();
   bool more = truthy(message_get(message, s.more_body));
-  auto& exchange = *core_->exchange_;
+  std::optional<gateway::ResponseHead> head;
   if (response_ == Response::started) {
-    exchange.start(std::exchange(head_, {}));
+    head = std::exchange(head_, {});
     response_ = Response::streaming;
   }
   if (!more && !trailers_) {
-    // The last piece: nobody waits for it, so no handler and no hop back.
-    exchange.async_write(std::move(chunk), true, nullptr);
+    // The last piece: nobody waits for it, so no handler and no hop back; with the head, the
+    // whole response is one operation.
+    to_connection(
+        [head = std::move(head), chunk = std::move(chunk)](gateway::Exchange& exchange) mutable {
+          if (head) exchange.start(std::move(*head));
+          exchange.async_write(std::move(chunk), true, nullptr);
+        });
     response_ = Response::complete;
     resolve_receivers();
     return py::none();
   }
   if (!more) response_ = Response::trailers;
-  if (chunk.empty()) return py::none();
   auto size = chunk.size();
   unacked_ += size;
-  exchange.async_write(std::move(chunk), false, [core = core_, size](gateway::error_code ec) {
-    core->loop_.post(core, HttpCore::kWritten, ec, size);
+  to_connection([head = std::move(head), chunk = std::move(chunk), core = core_,
+                 size](gateway::Exchange& exchange) mutable {
+    if (head) exchange.start(std::move(*head));
+    if (chunk.empty()) return;
+    exchange.async_write(std::move(chunk), false, [core, size](gateway::error_code ec) {
+      core->loop_.post_batched(core->io_, core, HttpCore::kWritten, ec, size);
+    });
   });
   if (unacked_ <= kSendCredit) return py::none();
   sender_ = new_future();
@@ -267,15 +287,22 @@ void HttpCycle::send_trailers(py::handle message) {
   // Several trailer messages may come (more_trailers); they go out together at the end.
   for (auto& field : trailers) head_.headers.push_back(std::move(field));
   if (truthy(message_get(message, s.more_trailers))) return;
-  core_->exchange_->async_finish(std::move(head_.headers), nullptr);
+  to_connection([trailers = std::move(head_.headers)](gateway::Exchange& exchange) mutable {
+    exchange.async_finish(std::move(trailers), nullptr);
+  });
   response_ = Response::complete;
   resolve_receivers();
 }
 
 void HttpCycle::answer_500() {
-  auto& exchange = *core_->exchange_;
-  exchange.start({500, {{"Content-Type", "text/plain; charset=utf-8"}}});
-  exchange.async_write("500 Internal Server Error\n", true, nullptr);
+  to_connection([](gateway::Exchange& exchange) {
+    exchange.start({500, {{"Content-Type", "text/plain; charset=utf-8"}}});
+    exchange.async_write("500 Internal Server Error\n", true, nullptr);
+  });
+}
+
+void HttpCycle::abort() {
+  to_connection([](gateway::Exchange& exchange) { exchange.abort(); });
 }
 
 void HttpCycle::done(py::handle error) {
@@ -292,7 +319,7 @@ void HttpCycle::done(py::handle error) {
     } else if (response_ == Response::none || response_ == Response::started) {
       answer_500();
     } else if (head_sent) {
-      core_->exchange_->abort();
+      abort();
     }
   } else if (!client_gone_) {
     if (response_ == Response::none || response_ == Response::started) {
@@ -300,7 +327,7 @@ void HttpCycle::done(py::handle error) {
       answer_500();
     } else if (head_sent) {
       app_.report("the ASGI app returned without completing its response", request);
-      core_->exchange_->abort();
+      abort();
     }
   }
   resolve_receivers();

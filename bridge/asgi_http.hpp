@@ -15,6 +15,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ class HttpCore final : public LoopTarget, public std::enable_shared_from_this<Ht
   friend class AsgiApp;
 
   std::shared_ptr<gateway::Exchange> exchange_;
+  const boost::asio::any_io_executor io_;  // the exchange's I/O thread, for batched events
   AsgiApp& app_;
   EventLoop& loop_;
   std::unique_ptr<char[]> buffer_;  // for requests with a body
@@ -91,6 +93,9 @@ class HttpCycle {
   pybind11::object send_body(pybind11::handle message);
   void send_trailers(pybind11::handle message);
   void answer_500();
+  void abort();
+  // Runs `op` on the exchange from its I/O thread, batched with the round's other operations.
+  void to_connection(std::function<void(gateway::Exchange&)> op);
   void disconnected();
   [[noreturn]] void raise_closed() const;
 

@@ -17,11 +17,11 @@ namespace junction::bridge {
 
 WebSocketCore::WebSocketCore(std::shared_ptr<gateway::Exchange> exchange, AsgiApp& app,
                              EventLoop& loop)
-    : exchange_(std::move(exchange)), app_(app), loop_(loop) {}
+    : exchange_(std::move(exchange)), io_(exchange_->executor()), app_(app), loop_(loop) {}
 
 void WebSocketCore::watch_client() {
   exchange_->on_client_gone([weak = std::weak_ptr<WebSocketCore>(shared_from_this())] {
-    if (auto core = weak.lock()) core->loop_.post(core, kClientGone);
+    if (auto core = weak.lock()) core->loop_.post_batched(core->io_, core, kClientGone);
   });
 }
 
@@ -30,7 +30,7 @@ void WebSocketCore::accept(gateway::WebSocketAccept accept) {
       std::move(accept), [self = shared_from_this()](gateway::error_code ec,
                                                      std::shared_ptr<gateway::WebSocket> socket) {
         self->socket_ = std::move(socket);
-        self->loop_.post(self, kAccepted, ec);
+        self->loop_.post_batched(self->io_, self, kAccepted, ec);
       });
 }
 
@@ -38,7 +38,7 @@ void WebSocketCore::start_receive() {
   socket_->async_receive(
       [self = shared_from_this()](gateway::error_code ec, gateway::WebSocketMessage message) {
         self->incoming_ = std::move(message);
-        self->loop_.post(self, kReceived, ec);
+        self->loop_.post_batched(self->io_, self, kReceived, ec);
       });
 }
 
@@ -263,7 +263,7 @@ py::object WebSocketCycle::send_message(py::handle message) {
   auto size = out.data.size();
   unacked_ += size;
   core_->socket_->async_send(std::move(out), [core = core_, size](gateway::error_code ec) {
-    core->loop_.post(core, WebSocketCore::kSent, ec, size);
+    core->loop_.post_batched(core->io_, core, WebSocketCore::kSent, ec, size);
   });
   if (unacked_ <= kSendCredit) return py::none();
   sender_ = new_future();

@@ -40,6 +40,7 @@ class WebSocketCore final : public LoopTarget, public std::enable_shared_from_th
   void start_receive();                          // result: kReceived, in incoming_
 
   std::shared_ptr<gateway::Exchange> exchange_;
+  const boost::asio::any_io_executor io_;  // the exchange's I/O thread, for batched events
   AsgiApp& app_;
   EventLoop& loop_;
   // Written by the I/O thread before it posts the event that announces them.

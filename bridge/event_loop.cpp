@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -29,6 +30,8 @@ EventLoop::EventLoop(const std::string& kind) {
   control_ = py::dict();
   control_["grace"] = 1.0;
   drain_ = py::cpp_function([this] { drain(); });
+  flush_outbox_ = py::cpp_function([this] { flush_outbox(); });
+  call_soon_ = loop_.attr("call_soon");
   // The thread takes the GIL (blocking until the caller releases it) and runs the loop.
   std::promise<void> started;
   auto ready = started.get_future();
@@ -64,6 +67,58 @@ void EventLoop::post(std::shared_ptr<LoopTarget> target, int kind, gateway::erro
     std::uint64_t one = 1;
     // EAGAIN only when the counter is near overflow, which a pending read rules out.
     [[maybe_unused]] auto written = ::write(eventfd_, &one, sizeof one);
+  }
+}
+
+void EventLoop::post_batched(const boost::asio::any_io_executor& io,
+                             std::shared_ptr<LoopTarget> target, int kind, gateway::error_code ec,
+                             std::size_t n) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({std::move(target), kind, ec, n});
+  }
+  // One wake-up per round of this I/O thread: the posted flush runs after the handlers that
+  // are ready now (the other sockets of this epoll round).
+  thread_local bool flush_posted = false;
+  if (flush_posted) return;
+  flush_posted = true;
+  boost::asio::post(io, [this] {
+    flush_posted = false;
+    signal_if_waiting();
+  });
+}
+
+void EventLoop::signal_if_waiting() {
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.empty() || signalled_) return;
+    signalled_ = true;
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(eventfd_, &one, sizeof one);
+}
+
+void EventLoop::send_to_io(const boost::asio::any_io_executor& io, std::function<void()> op) {
+  if (outbox_.empty()) call_soon_(flush_outbox_);
+  outbox_.push_back({io, std::move(op)});
+}
+
+void EventLoop::flush_outbox() {
+  auto outgoing = std::move(outbox_);
+  outbox_.clear();
+  // Group by I/O thread, keeping the order within each; usually there is one group.
+  std::vector<bool> sent(outgoing.size(), false);
+  for (std::size_t i = 0; i < outgoing.size(); ++i) {
+    if (sent[i]) continue;
+    std::vector<std::function<void()>> ops;
+    for (std::size_t j = i; j < outgoing.size(); ++j) {
+      if (sent[j] || outgoing[j].io != outgoing[i].io) continue;
+      ops.push_back(std::move(outgoing[j].op));
+      sent[j] = true;
+    }
+    boost::asio::post(outgoing[i].io, [ops = std::move(ops)] {
+      for (const auto& op : ops) op();
+    });
   }
 }
 
@@ -111,6 +166,9 @@ bool EventLoop::stop(std::chrono::milliseconds timeout) {
   support_ = py::object();
   drain_ = py::object();
   control_ = py::object();
+  flush_outbox_ = py::object();
+  call_soon_ = py::object();
+  outbox_.clear();
   std::lock_guard lock(mutex_);
   queue_.clear();  // events nobody will run any more; their targets drop Python objects here
   return true;

@@ -12,8 +12,10 @@
 #include <pybind11/pybind11.h>
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +47,15 @@ class EventLoop {
   // Any thread, no GIL needed, never blocks for long.
   void post(std::shared_ptr<LoopTarget> target, int kind, gateway::error_code ec = {},
             std::size_t n = 0);
+  // The same from an I/O thread running `io`: the loop is woken once that thread has handled
+  // every socket that is ready now, so a round of requests costs one wake-up, not one each.
+  void post_batched(const boost::asio::any_io_executor& io, std::shared_ptr<LoopTarget> target,
+                    int kind, gateway::error_code ec = {}, std::size_t n = 0);
+
+  // Loop thread: runs `op` on the I/O thread of `io` once the tasks ready now have run. The
+  // operations of one round go to each I/O thread in one hand-off (one post, one wake-up)
+  // instead of one per call; their order is kept.
+  void send_to_io(const boost::asio::any_io_executor& io, std::function<void()> op);
 
   // The loop object, for code running on the loop thread (create_future, create_task).
   pybind11::handle loop() const noexcept { return loop_; }
@@ -71,6 +82,8 @@ class EventLoop {
 
   void thread_main();
   void drain();  // the add_reader callback
+  void signal_if_waiting();
+  void flush_outbox();  // loop thread, scheduled with call_soon by send_to_io
 
   pybind11::object loop_;
   pybind11::object support_;
@@ -85,6 +98,14 @@ class EventLoop {
   std::thread thread_;
   std::thread::id thread_id_;
   std::atomic<bool> finished_{false};
+  // Operations for the I/O threads, loop thread only.
+  struct Outgoing {
+    boost::asio::any_io_executor io;
+    std::function<void()> op;
+  };
+  std::vector<Outgoing> outbox_;
+  pybind11::object flush_outbox_;  // a callable for call_soon
+  pybind11::object call_soon_;
 };
 
 }  // namespace junction::bridge
