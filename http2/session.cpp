@@ -32,6 +32,10 @@ nghttp2_session_callbacks* callbacks() {
   static nghttp2_session_callbacks* table = [] {
     nghttp2_session_callbacks* cbs = nullptr;
     if (nghttp2_session_callbacks_new(&cbs) != 0) return cbs;
+    nghttp2_session_callbacks_set_on_begin_frame_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+          return self(user).on_begin_frame(*hd);
+        });
     nghttp2_session_callbacks_set_on_begin_headers_callback(
         cbs, [](nghttp2_session*, const nghttp2_frame* frame, void* user) {
           return self(user).on_begin_headers(*frame);
@@ -362,6 +366,34 @@ void Session::on_tick(clock::time_point now) {
 std::shared_ptr<Session::Stream> Session::find(std::int32_t id) const noexcept {
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second;
+}
+
+int Session::on_begin_frame(const nghttp2_frame_hd& hd) noexcept {
+  // RFC 9113 §5.1.1: a new stream id must be greater than every id the client used, and its
+  // first use closes the lower idle ids. nghttp2 ignores a HEADERS on a lower id it no longer
+  // holds, because that may be a late trailer on a stream the server reset; an id the client
+  // skipped cannot be that, so its HEADERS is a connection error (PROTOCOL_ERROR).
+  if (hd.type != NGHTTP2_HEADERS || hd.stream_id % 2 == 0 || terminated_) return 0;
+  std::int32_t id = hd.stream_id;
+  highest_client_stream_ =
+      std::max(highest_client_stream_, nghttp2_session_get_last_proc_stream_id(session_));
+  if (id > highest_client_stream_) {
+    if (id > highest_client_stream_ + 2) {
+      constexpr std::size_t kMaxSkippedRanges = 64;
+      if (skipped_streams_.size() == kMaxSkippedRanges)
+        skipped_streams_.erase(skipped_streams_.begin());  // forget the oldest: only laxer
+      skipped_streams_.emplace_back(highest_client_stream_ + 2, id - 2);
+    }
+    highest_client_stream_ = id;
+    return 0;
+  }
+  for (const auto& [first, last] : skipped_streams_) {
+    if (id < first || id > last) continue;
+    terminated_ = true;
+    nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
 }
 
 int Session::on_begin_headers(const nghttp2_frame& frame) noexcept {

@@ -186,6 +186,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_client_gone(const std::shared_ptr<Stream>& stream, std::function<void()> callback);
 
   // nghttp2 callbacks (static trampolines in session.cpp forward here).
+  int on_begin_frame(const nghttp2_frame_hd& hd) noexcept;
   int on_begin_headers(const nghttp2_frame& frame) noexcept;
   int on_header(const nghttp2_frame& frame, std::string_view name, std::string_view value) noexcept;
   int on_frame_recv(const nghttp2_frame& frame) noexcept;
@@ -234,6 +235,10 @@ class Session : public std::enable_shared_from_this<Session> {
   RateCounter resets_;
   RateCounter empty_data_;
   RateCounter control_frames_;
+  // Client stream ids (RFC 9113 §5.1.1): the highest opened so far, and the ranges it skipped,
+  // which are closed for good. A few ranges at most are kept (clients count up by 2).
+  std::int32_t highest_client_stream_ = 0;
+  std::vector<std::pair<std::int32_t, std::int32_t>> skipped_streams_;
 };
 
 }  // namespace junction::http2

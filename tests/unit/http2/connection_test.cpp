@@ -332,5 +332,28 @@ TEST_CASE("http2: an idle connection closes after --timeout-keep-alive with GOAW
   });
 }
 
+// RFC 9113 §5.1.1: a HEADERS on a stream id the client skipped (lower than one it already
+// used) is a connection error, PROTOCOL_ERROR (h2spec 5.1.1/2); nghttp2 alone would ignore it.
+TEST_CASE("http2: a HEADERS on a lower, never used stream id ends in GOAWAY PROTOCOL_ERROR") {
+  CHECK(to_string(run_guarded(
+            [] {
+              H2Harness h;
+              auto app = std::make_shared<HoldApp>();
+              h.router.mount("/", app);
+              auto flags = NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM;
+              auto bytes = std::string(http2::kClientPreface) +
+                           h2_frame(NGHTTP2_SETTINGS, 0, 0, {}) +
+                           h2_frame(NGHTTP2_HEADERS, flags, 5, h2_request_block(false)) +
+                           h2_frame(NGHTTP2_HEADERS, flags, 3, h2_request_block(false));
+              h.start();
+              h.peer->send(bytes);
+              bool closed = h.run_until([&] { return h.finished(); });
+              return expect(closed, "closed") &&
+                     expect(h2_goaway_code(h.peer->output()) == NGHTTP2_PROTOCOL_ERROR,
+                            "PROTOCOL_ERROR");
+            },
+            20s)) == std::string("passed"));
+}
+
 }  // namespace
 }  // namespace junction::test
