@@ -2,23 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-
 #include "bridge/asgi_http.hpp"
+#include "bridge/asgi_messages.hpp"
 #include "bridge/asgi_websocket.hpp"
 
 namespace py = pybind11;
 
 namespace junction::bridge {
-namespace {
-
-py::object interned(const char* text) {
-  PyObject* value = PyUnicode_InternFromString(text);
-  if (!value) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(value);
-}
-
-}  // namespace
 
 AsgiSupport::AsgiSupport(py::handle support_module, EventLoop& loop, std::size_t limit)
     : run_asgi(support_module.attr("run_asgi")),
@@ -89,18 +79,11 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
 }
 
 void AsgiApp::reject(gateway::Exchange& exchange) {
-  // Overload: say so at once rather than let tasks pile up without bound (as uvicorn's
-  // --limit-concurrency). One warning a second at most.
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::steady_clock::now().time_since_epoch())
-                 .count();
-  auto last = last_overload_warning_.load(std::memory_order_relaxed);
-  if (now != last && last_overload_warning_.compare_exchange_strong(last, now))
-    spdlog::warn("{}: {} ASGI requests in progress: answering 503 (see --limit-concurrency)", name_,
-                 support_->limit);
-  exchange.start({503, {{"Retry-After", "1"}, {"Content-Type", "text/plain; charset=utf-8"}}});
-  exchange.async_write("503 Service Unavailable: the server is overloaded, retry shortly\n", true,
-                       nullptr);
+  // As uvicorn's --limit-concurrency: tasks must not pile up on the loop without bound.
+  overload_.answer(exchange, [this] {
+    return fmt::format("{}: {} ASGI requests in progress: answering 503 (see --limit-concurrency)",
+                       name_, support_->limit);
+  });
 }
 
 void AsgiApp::begin(const std::shared_ptr<HttpCore>& core) {

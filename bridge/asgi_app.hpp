@@ -13,6 +13,7 @@
 
 #include "bridge/asgi_scope.hpp"
 #include "bridge/event_loop.hpp"
+#include "bridge/overload.hpp"
 #include "gateway/exchange.hpp"
 
 namespace junction::bridge {
@@ -81,7 +82,7 @@ class AsgiApp final : public gateway::App {
   ScopeBuilder scopes_;
   pybind11::dict state_;
   std::atomic<std::size_t> live_{0};
-  std::atomic<std::int64_t> last_overload_warning_{0};
+  OverloadAnswer overload_;
 
   void reject(gateway::Exchange& exchange);
 };

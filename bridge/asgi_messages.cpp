@@ -4,6 +4,12 @@ namespace py = pybind11;
 
 namespace junction::bridge {
 
+py::object interned(const char* text) {
+  PyObject* value = PyUnicode_InternFromString(text);
+  if (!value) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
 py::object message_get(py::handle message, py::handle key) {
   if (PyDict_Check(message.ptr())) {
     PyObject* value = PyDict_GetItemWithError(message.ptr(), key.ptr());

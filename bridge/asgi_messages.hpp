@@ -11,6 +11,9 @@
 
 namespace junction::bridge {
 
+// The interned str for `text`: a key or type looked up once, whose hash is computed once.
+pybind11::object interned(const char* text);
+
 // message.get(key): a null object when absent (or None).
 pybind11::object message_get(pybind11::handle message, pybind11::handle key);
 bool truthy(const pybind11::object& value);

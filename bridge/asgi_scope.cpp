@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "bridge/asgi_messages.hpp"
 #include "bridge/cgi.hpp"
 #include "gateway/text.hpp"
 
@@ -9,12 +10,6 @@ namespace py = pybind11;
 
 namespace junction::bridge {
 namespace {
-
-py::object interned(const char* text) {
-  PyObject* value = PyUnicode_InternFromString(text);
-  if (!value) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(value);
-}
 
 py::object bytes(std::string_view data) {
   PyObject* value = PyBytes_FromStringAndSize(data.data(), static_cast<Py_ssize_t>(data.size()));

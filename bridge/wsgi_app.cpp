@@ -50,20 +50,12 @@ void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
 }
 
 void WsgiApp::reject(gateway::Exchange& exchange) {
-  // Overload: say so at once rather than queue without bound (../shared/DESIGN.md). One warning
-  // a second is enough to see it in the log without flooding it.
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::steady_clock::now().time_since_epoch())
-                 .count();
-  auto last = last_overload_warning_.load(std::memory_order_relaxed);
-  if (now != last && last_overload_warning_.compare_exchange_strong(last, now))
-    spdlog::warn(
-        "{}: every WSGI thread is busy and the backlog is full: answering 503 (see "
-        "--threads and --backlog)",
+  overload_.answer(exchange, [this] {
+    return fmt::format(
+        "{}: every WSGI thread is busy and the backlog is full: answering 503 (see --threads "
+        "and --backlog)",
         name_);
-  exchange.start({503, {{"Retry-After", "1"}, {"Content-Type", "text/plain; charset=utf-8"}}});
-  exchange.async_write("503 Service Unavailable: the server is overloaded, retry shortly\n", true,
-                       nullptr);
+  });
 }
 
 void WsgiApp::refuse_websocket(gateway::Exchange& exchange) {

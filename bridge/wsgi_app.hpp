@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "bridge/overload.hpp"
 #include "bridge/wsgi_environ.hpp"
 #include "gateway/exchange.hpp"
 
@@ -46,7 +47,7 @@ class WsgiApp final : public gateway::App {
   std::shared_ptr<WsgiSupport> support_;
   std::optional<EnvironBuilder> environ_;
   WorkerPool& pool_;
-  std::atomic<std::int64_t> last_overload_warning_{0};
+  OverloadAnswer overload_;
 };
 
 }  // namespace junction::bridge
