@@ -257,10 +257,16 @@ bool Session::receive(std::span<const char> bytes) {
   ready_.clear();
   for (auto& stream : ready)
     if (!stream->closed && !terminated_) dispatch(stream);
+  serve_fed();
+  return rv >= 0 && !terminated_;
+}
+
+// Streams that got body bytes, their end or their close while nghttp2 ran: their waiting
+// reads are served now, outside it.
+void Session::serve_fed() {
   auto fed = std::move(fed_);
   fed_.clear();
   for (auto& stream : fed) serve_read(*stream);
-  return rv >= 0 && !terminated_;
 }
 
 bool Session::produce(std::string& out, std::size_t limit) {
@@ -270,10 +276,17 @@ bool Session::produce(std::string& out, std::size_t limit) {
     busy_ = true;
     auto n = nghttp2_session_mem_send(session_, &data);
     busy_ = false;
-    if (n < 0) return false;
+    if (n < 0) {
+      serve_fed();
+      return false;
+    }
     if (n == 0) break;
     out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
   }
+  // nghttp2 closes streams while it sends too (our RST_STREAM, the last DATA of a finished
+  // exchange): a read waiting on one of them must hear it now, not at the next receive(),
+  // which may never come.
+  serve_fed();
   return true;
 }
 
@@ -322,6 +335,7 @@ void Session::close() {
     if (!stream->response_done) lose(*stream);
     complete_read(*stream, gw::errc::client_gone, 0);
   }
+  serve_fed();
 }
 
 void Session::on_tick(clock::time_point now) {
