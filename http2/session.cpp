@@ -277,17 +277,24 @@ bool Session::produce(std::string& out, std::size_t limit) {
     auto n = nghttp2_session_mem_send(session_, &data);
     busy_ = false;
     if (n < 0) {
-      serve_fed();
+      serve_fed_soon();
       return false;
     }
     if (n == 0) break;
     out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
   }
   // nghttp2 closes streams while it sends too (our RST_STREAM, the last DATA of a finished
-  // exchange): a read waiting on one of them must hear it now, not at the next receive(),
-  // which may never come.
-  serve_fed();
+  // exchange): a read waiting on one of them must hear it soon, not at the next receive(),
+  // which may never come. Posted: serving a read may ask for output, and we are producing it.
+  serve_fed_soon();
   return true;
+}
+
+void Session::serve_fed_soon() {
+  if (fed_.empty()) return;
+  asio::post(executor_, [self = shared_from_this()] {
+    if (!self->busy_) self->serve_fed();
+  });
 }
 
 bool Session::done() const noexcept {

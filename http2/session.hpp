@@ -202,6 +202,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void dispatch(const std::shared_ptr<Stream>& stream);
   void serve_read(Stream& stream);
   void serve_fed();
+  void serve_fed_soon();
   void complete_read(Stream& stream, error_code ec, std::size_t n);
   void fail_body(Stream& stream, gateway::errc error, int status);
   void refuse(Stream& stream, int status);
