@@ -56,17 +56,22 @@ def run_failing(binary):
      "junction: 'apps.loading.value:value' is not callable (it is a int)"),
     ("apps.loading.boom:app",
      "junction: importing module 'apps.loading.boom' raised RuntimeError: boom"),
-    ("apps.loading.asgi_app:app",
-     "junction: 'apps.loading.asgi_app:app' is an ASGI app; this build serves WSGI apps only"),
-    ("apps.loading.asgi_app:obj",
-     "junction: 'apps.loading.asgi_app:obj' is an ASGI app; this build serves WSGI apps only"),
-], ids=["module-not-found", "no-attribute", "not-callable", "import-raises", "asgi-function",
-        "asgi-object"])
+], ids=["module-not-found", "no-attribute", "not-callable", "import-raises"])
 def test_load_failure_exits_4_with_one_line(run_failing, app, message):
     """Each load failure exits 4 quickly with exactly the contract's one line on stderr."""
     code, lines = run_failing(app)
     assert code == 4, (code, lines)
     assert lines == [message]
+
+
+@pytest.mark.parametrize("app", ["apps.loading.asgi_app:app", "apps.loading.asgi_app:obj"],
+                         ids=["asgi-function", "asgi-object"])
+def test_asgi_apps_are_detected_and_served(start_app, app):
+    """A coroutine function and an object with an async __call__ load as ASGI apps (no
+    asgi: prefix needed) and answer."""
+    server = start_app(app)
+    r = get(server, "/")
+    assert (r.status, r.body) == (200, b"asgi")
 
 
 def test_missing_submodule_names_the_module(run_failing):

@@ -1,4 +1,5 @@
-"""ASGI apps, which this build refuses: a coroutine function and an object whose __call__ is one."""
+"""ASGI apps, detected without the asgi: prefix: a coroutine function and an object whose
+__call__ is one."""
 
 
 async def app(scope, receive, send):
