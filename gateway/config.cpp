@@ -225,9 +225,9 @@ Config parse_command_line(int argc, const char* const* argv) {
                                                   {"1", Http2Options::Mode::http1},
                                                   {"2", Http2Options::Mode::http2}};
   app.add_option("--http", http2.mode,
-                 "Protocols on plain-text listeners: auto serves HTTP/1.1 and HTTP/2 with prior "
-                 "knowledge (h2c, told apart by the HTTP/2 preface); 1 serves HTTP/1.1 only; 2 "
-                 "serves HTTP/2 only")
+                 "Protocols: auto serves HTTP/1.1 and HTTP/2 (over TLS, ALPN offers h2 and "
+                 "http/1.1; in plain text, HTTP/2 with prior knowledge, told apart by its "
+                 "preface); 1 serves HTTP/1.1 only; 2 serves HTTP/2 only")
       ->transform(CLI::CheckedTransformer(modes))
       ->default_str("auto")
       ->type_name("auto|1|2");
@@ -260,6 +260,44 @@ Config parse_command_line(int argc, const char* const* argv) {
       ->check(CLI::Range(std::uint32_t{64}, std::uint32_t{16} << 20))
       ->type_name("BYTES");
 
+  auto& tls = config.tls;
+  std::vector<std::string> tls_certs, tls_keys;
+  app.add_option("--tls-cert", tls_certs,
+                 "TLS: a PEM certificate (followed by its chain); every listener then speaks "
+                 "TLS. Give --tls-cert/--tls-key several times to serve several names: the pair "
+                 "whose certificate matches the client's SNI name is used, the first otherwise")
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE");
+  app.add_option("--tls-key", tls_keys, "TLS: the PEM private key of the --tls-cert before it")
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE");
+  app.add_option("--tls-key-password-file", tls.key_password_file,
+                 "TLS: a file whose first line is the passphrase of encrypted keys")
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE");
+  app.add_option("--tls-min-version", tls.min_version,
+                 "TLS: the oldest protocol version accepted (TLS 1.0 and 1.1 never are)")
+      ->check(CLI::IsMember({"1.2", "1.3"}))
+      ->capture_default_str()
+      ->type_name("1.2|1.3");
+  app.add_option("--tls-client-ca", tls.client_ca,
+                 "TLS: PEM CA certificates that client certificates are verified against")
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE");
+  std::map<std::string, TlsOptions::ClientVerify> verify_modes{
+      {"none", TlsOptions::ClientVerify::none},
+      {"optional", TlsOptions::ClientVerify::optional},
+      {"required", TlsOptions::ClientVerify::required}};
+  app.add_option("--tls-client-verify", tls.client_verify,
+                 "TLS: client certificates. none: not asked for; optional: asked for, and the "
+                 "app sees whether it verified (SSL_CLIENT_VERIFY); required: a client without "
+                 "a valid one is refused in the handshake")
+      ->transform(CLI::CheckedTransformer(verify_modes))
+      ->default_str("none")
+      ->type_name("none|optional|required");
+  add_seconds(app, "--tls-handshake-timeout", config.tls.handshake_timeout,
+              "TLS: a client must finish its handshake within this time, or it is closed");
+
   app.add_option("--health-path", config.health_path,
                  "Answer GET/HEAD on this exact path with 200 'ok', without Python (default: "
                  "off)")
@@ -284,6 +322,18 @@ Config parse_command_line(int argc, const char* const* argv) {
   if (config.diagnostics && config.health_path.empty()) {
     throw CommandLineExit{2, "junction: --diagnostics needs --health-path\n"};
   }
+  if (tls_certs.size() != tls_keys.size())
+    throw CommandLineExit{2, fmt::format("junction: every --tls-cert needs its --tls-key (got {} "
+                                         "certificate(s), {} key(s))\n",
+                                         tls_certs.size(), tls_keys.size())};
+  for (std::size_t i = 0; i < tls_certs.size(); ++i)
+    tls.certificates.push_back({tls_certs[i], tls_keys[i]});
+  bool tls_options_set = !tls.key_password_file.empty() || !tls.client_ca.empty() ||
+                         tls.client_verify != TlsOptions::ClientVerify::none;
+  if (!tls.enabled() && tls_options_set)
+    throw CommandLineExit{2, "junction: the --tls-* options need --tls-cert and --tls-key\n"};
+  if (tls.client_verify != TlsOptions::ClientVerify::none && tls.client_ca.empty())
+    throw CommandLineExit{2, "junction: --tls-client-verify needs --tls-client-ca\n"};
   if (binds.empty()) binds.push_back("127.0.0.1:8000");
   for (const auto& text : binds) {
     std::string error;

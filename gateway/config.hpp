@@ -69,6 +69,23 @@ struct Http2Options {
   std::optional<std::uint32_t> max_header_list_size;
 };
 
+// TLS termination (tls/). With certificates set, every listener speaks TLS.
+struct TlsOptions {
+  struct CertificatePair {
+    std::string cert_file;  // PEM: the certificate, then its chain
+    std::string key_file;   // PEM private key
+  };
+  enum class ClientVerify { none, optional, required };
+  // The first pair is the default; the others are chosen by SNI against their DNS names.
+  std::vector<CertificatePair> certificates;
+  std::string key_password_file;    // the passphrase of encrypted keys (first line); empty: none
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::string client_ca;            // PEM CA bundle client certificates are checked against
+  ClientVerify client_verify = ClientVerify::none;
+  seconds_d handshake_timeout{10.0};
+  bool enabled() const { return !certificates.empty(); }
+};
+
 struct Config {
   std::vector<BindAddress> binds;
   unsigned io_threads = 1;
@@ -77,6 +94,7 @@ struct Config {
   Limits limits;
   Timeouts timeouts;
   Http2Options http2;
+  TlsOptions tls;
   std::string health_path;   // empty: off
   bool diagnostics = false;  // echo/sleep aids on the health path, for front-end tests
   PythonOptions python;

@@ -38,6 +38,23 @@ struct Address {
   int port = 0;      // 0 for unix sockets
 };
 
+// What the TLS handshake of a connection settled, for apps (WSGI's mod_ssl variables, the
+// ASGI TLS extension). One per connection, shared by its requests.
+struct TlsInfo {
+  std::string protocol;              // "TLSv1.2", "TLSv1.3" (mod_ssl SSL_PROTOCOL)
+  std::string cipher;                // OpenSSL's name, "TLS_AES_128_GCM_SHA256" (SSL_CIPHER)
+  std::uint16_t protocol_version{};  // the wire version, 0x0303 or 0x0304 (ASGI tls_version)
+  std::uint16_t cipher_suite{};      // the IANA cipher suite number (ASGI cipher_suite)
+  std::string server_name;           // SNI host name the client sent; empty when none
+  std::string server_cert;           // PEM of the certificate we presented
+  // mod_ssl SSL_CLIENT_VERIFY: "SUCCESS", "NONE" (no certificate) or "FAILED:reason".
+  std::string client_verify = "NONE";
+  std::string client_subject;             // RFC 4514 DN of the client certificate; empty: none
+  std::string client_issuer;              // RFC 4514 DN of its issuer
+  std::vector<std::string> client_chain;  // PEM, the client's own certificate first
+  std::string client_error;               // why verification failed; empty when it did not
+};
+
 struct RequestHead {
   std::string method;
   std::string target;     // the request-target exactly as received
@@ -56,6 +73,7 @@ struct RequestHead {
   bool websocket = false;
   Address client;
   Address server;
+  std::shared_ptr<const TlsInfo> tls;  // null on plain-text connections
   std::chrono::steady_clock::time_point received_at;
 };
 

@@ -147,6 +147,10 @@ class Http1Connection final : public Connection,
     read_end_ = n;
   }
 
+  // The connection came over TLS: its requests are https and carry what the handshake settled.
+  // Before async_run().
+  void set_tls(std::shared_ptr<const TlsInfo> tls) noexcept { tls_ = std::move(tls); }
+
   executor_type get_executor() { return stream_.get_executor(); }
 
   // The connection coroutine. Returns once the connection is closed.
@@ -289,6 +293,10 @@ class Http1Connection final : public Connection,
     ++requests_;
     head.client = client_;
     head.server = server_;
+    if (tls_) {
+      head.scheme = "https";
+      head.tls = tls_;
+    }
     head.received_at = clock::now();
     keep_alive_ = parser_.keep_alive() && !shutting_down_;
     is_head_request_ = head.method == "HEAD";
@@ -1170,6 +1178,7 @@ class Http1Connection final : public Connection,
   Deadline timed_out_ = Deadline::none;
 
   Address client_;
+  std::shared_ptr<const TlsInfo> tls_;
   Address server_;
   std::uint64_t requests_ = 0;
   bool shutting_down_ = false;

@@ -23,6 +23,8 @@
 #include "gateway/access_log.hpp"
 #include "gateway/http1_connection.hpp"
 #include "http2/connection.hpp"
+#include "tls/context.hpp"
+#include "tls/websocket.hpp"
 
 namespace junction::gateway {
 
@@ -33,6 +35,9 @@ using Acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executo
 using Socket = asio::basic_stream_socket<Protocol, asio::io_context::executor_type>;
 using Http1 = Http1Connection<Socket>;
 using Http2 = http2::Http2Connection<Socket>;
+using TlsSocket = tls::TlsStream<Socket>;
+using Http1Tls = Http1Connection<TlsSocket>;
+using Http2Tls = http2::Http2Connection<TlsSocket>;
 using Executor = asio::io_context::executor_type;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>,
@@ -64,13 +69,14 @@ Address to_address(const Protocol::endpoint& endpoint) {
   }
 }
 
-std::string describe(const Protocol::endpoint& endpoint) {
+std::string describe(const Protocol::endpoint& endpoint, bool tls) {
   auto address = to_address(endpoint);
+  const char* scheme = tls ? "https" : "http";
   switch (endpoint.data()->sa_family) {
     case AF_INET:
-      return fmt::format("http://{}:{}", address.host, address.port);
+      return fmt::format("{}://{}:{}", scheme, address.host, address.port);
     case AF_INET6:
-      return fmt::format("http://[{}]:{}", address.host, address.port);
+      return fmt::format("{}://[{}]:{}", scheme, address.host, address.port);
     default:
       return "unix:" + address.host;
   }
@@ -110,6 +116,10 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};  // read by connection threads
   std::optional<asio::signal_set> signals;
   std::function<std::size_t()> app_work;  // see Server::set_app_work
+  // TLS (null: plain text). The contexts are replaced by a reload; both are touched only on
+  // the main thread (accepts, signals), and a connection keeps the set it started with.
+  std::shared_ptr<tls::TicketKeys> ticket_keys;
+  std::shared_ptr<const tls::ServerContexts> tls_contexts;
 
   Impl(const Config& c, const Router& router)
       : config(c),
@@ -161,8 +171,9 @@ struct Server::Impl {
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw StartupError(fmt::format("cannot listen on {}: {}", bind.text, ec.message()));
     auto local = acceptor.local_endpoint(ec);
-    listener->name =
-        bind.kind == BindAddress::Kind::unix_socket ? "unix:" + bind.path : describe(local);
+    listener->name = bind.kind == BindAddress::Kind::unix_socket
+                         ? "unix:" + bind.path
+                         : describe(local, tls_contexts != nullptr);
     listener->address =
         bind.kind == BindAddress::Kind::unix_socket ? Address{bind.path, 0} : to_address(local);
     spdlog::info("Listening on {}", listener->name);
@@ -210,6 +221,23 @@ struct Server::Impl {
       if (!ec) server = to_address(local);
     }
     ++live;
+    if (tls_contexts) {
+      auto ssl = tls_contexts->new_ssl();
+      if (!ssl) {
+        spdlog::error("cannot make a TLS session for a connection from {}", client.host);
+        --live;
+        return;
+      }
+      TlsSocket stream(std::move(socket), std::move(ssl));
+      asio::co_spawn(thread.context,
+                     async_handshake(thread, std::move(stream), tls_contexts, std::move(client),
+                                     std::move(server)),
+                     [this](std::exception_ptr e) {
+                       if (e) --live;
+                       log_failure(e);
+                     });
+      return;
+    }
     switch (config.http2.mode) {
       case Http2Options::Mode::http1:
         return spawn(thread, std::make_shared<Http1>(std::move(socket), context, std::move(client),
@@ -228,10 +256,12 @@ struct Server::Impl {
                    });
   }
 
-  // A connection whose protocol is not known yet: it is closed (not cut mid-request) by a
-  // shutdown, and by the header timeout when its first bytes do not come.
-  struct Detecting final : Connection {
-    explicit Detecting(Socket s) : socket(std::move(s)) {}
+  // A connection whose protocol is not known yet (its first bytes, or its TLS handshake, are
+  // still to come): it is closed (not cut mid-request) by a shutdown, and by a deadline when
+  // the client is too slow.
+  template <class S>
+  struct Pending final : Connection {
+    explicit Pending(S s) : socket(std::move(s)) {}
     void on_shutdown() override { stop(); }
     void terminate() override { stop(); }
     void stop() {
@@ -240,10 +270,92 @@ struct Server::Impl {
       socket.cancel(ignored);
       stopped = true;
     }
-    Socket socket;
+    S socket;
     bool done = false;
     bool stopped = false;
   };
+  using Detecting = Pending<Socket>;
+
+  // Registers `pending` for shutdown and stops it after `timeout`; the timer is returned so
+  // the caller cancels it once the connection is known.
+  template <class P>
+  Timer watch_pending(IoThread& thread, const std::shared_ptr<P>& pending, seconds_d timeout) {
+    thread.connections.insert(pending.get());
+    if (stopping) pending->stop();
+    Timer deadline(thread.context);
+    deadline.expires_after(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+    deadline.async_wait([pending](error_code ec) {
+      if (!ec) pending->stop();
+    });
+    return deadline;
+  }
+
+  // The TLS handshake, then HTTP/2 or HTTP/1.1 as ALPN settled (RFC 7301; RFC 9113 §3.2: h2
+  // is only ever chosen by ALPN over TLS; no ALPN means HTTP/1.1, or HTTP/2 under --http 2).
+  asio::awaitable<void, Executor> async_handshake(
+      IoThread& thread, TlsSocket stream, std::shared_ptr<const tls::ServerContexts> contexts,
+      Address client, Address server) {
+    using Handshaking = Pending<TlsSocket>;
+    auto handshaking = std::make_shared<Handshaking>(std::move(stream));
+    auto deadline = watch_pending(thread, handshaking, config.tls.handshake_timeout);
+    auto [ec] = co_await handshaking->socket.async_handshake(
+        asio::as_tuple(asio::use_awaitable_t<Executor>{}));
+    handshaking->done = true;
+    deadline.cancel();
+    thread.connections.erase(handshaking.get());
+    if (!ec && handshaking->stopped) ec = asio::error::operation_aborted;
+    if (ec) {
+      if (tls::is_plain_http(ec) && !handshaking->stopped)
+        co_await async_refuse_plain_http(thread, handshaking->socket.next_layer());
+      spdlog::debug("TLS handshake with {} failed: {}", client.host, ec.message());
+      error_code ignored;
+      handshaking->socket.next_layer().close(ignored);
+      --live;
+      co_return;
+    }
+    // OpenSSL counts its references to the contexts; the set itself (its callbacks) is needed
+    // only until here.
+    auto* ssl = handshaking->socket.native_handle();
+    auto info = contexts->describe(ssl);
+    auto alpn = tls::ServerContexts::negotiated(ssl);
+    bool http2 = alpn == tls::Alpn::http2 ||
+                 (alpn == tls::Alpn::none && config.http2.mode == Http2Options::Mode::http2);
+    if (http2) {
+      auto connection =
+          std::make_shared<Http2Tls>(std::move(handshaking->socket), context, http2_options,
+                                     std::move(client), std::move(server));
+      connection->set_tls(std::move(info));
+      spawn(thread, std::move(connection));
+    } else {
+      auto connection = std::make_shared<Http1Tls>(std::move(handshaking->socket), context,
+                                                   std::move(client), std::move(server));
+      connection->set_tls(std::move(info));
+      spawn(thread, std::move(connection));
+    }
+  }
+
+  // A plain HTTP request on a TLS port: a 400 that says so (as nginx answers), then a short
+  // lingering close so that the rest of the request does not turn the answer into a reset.
+  asio::awaitable<void, Executor> async_refuse_plain_http(IoThread& thread, Socket& socket) {
+    error_code ec;
+    asio::write(socket, asio::buffer(tls::kPlainHttpAnswer), ec);  // non-blocking: fits at once
+    if (ec) co_return;
+    socket.shutdown(asio::socket_base::shutdown_send, ec);
+    Timer linger(thread.context);
+    linger.expires_after(std::chrono::seconds(1));
+    linger.async_wait([&socket](error_code e) {
+      error_code ignored;
+      if (!e) socket.cancel(ignored);
+    });
+    char sink[4096];
+    for (int reads = 0; reads < 256; ++reads) {
+      auto [read_ec, n] = co_await socket.async_read_some(
+          asio::buffer(sink), asio::as_tuple(asio::use_awaitable_t<Executor>{}));
+      if (read_ec) break;
+    }
+    linger.cancel();
+  }
 
   // h2c with prior knowledge (RFC 9113 §3.3) shares the listener with HTTP/1.1: the first bytes
   // tell them apart. They come from one read that HTTP/1.1 then parses as its own (prefill),
@@ -253,14 +365,7 @@ struct Server::Impl {
                                                Address server) {
     static_assert(Http1::kReadBufferSize >= http2::kClientPreface.size());
     auto detecting = std::make_shared<Detecting>(std::move(socket));
-    thread.connections.insert(detecting.get());
-    if (stopping) detecting->stop();
-    Timer deadline(thread.context);
-    deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        config.timeouts.request_header));
-    deadline.async_wait([detecting](error_code ec) {
-      if (!ec) detecting->stop();
-    });
+    auto deadline = watch_pending(thread, detecting, config.timeouts.request_header);
     std::unique_ptr<char[]> buffer(new char[Http1::kReadBufferSize]);
     std::size_t n = 0;
     error_code ec;
@@ -349,7 +454,31 @@ struct Server::Impl {
     }
   }
 
+  // SIGHUP: every certificate and key is read again. New connections get the new set; open
+  // ones keep theirs. A file that does not load keeps the whole old set.
+  void reload() {
+    if (!tls_contexts) {
+      spdlog::info("SIGHUP: no TLS certificates to reload");
+      return;
+    }
+    try {
+      tls_contexts = tls::ServerContexts::load(config.tls, config.http2.mode, ticket_keys);
+      spdlog::info("SIGHUP: TLS certificates reloaded");
+      for (const auto& line : tls_contexts->summary()) spdlog::info("{}", line);
+    } catch (const tls::LoadError& e) {
+      spdlog::error("SIGHUP: TLS reload failed, the previous certificates stay in use: {}",
+                    e.what());
+    }
+  }
+
   void on_signal(int number) {
+    if (number == SIGHUP) {
+      if (!stopping) reload();
+      signals->async_wait([this](error_code ec, int n) {
+        if (!ec) on_signal(n);
+      });
+      return;
+    }
     if (stopping) {
       spdlog::warn("{} again: closing every connection now", strsignal(number));
       for_each_connection([](Connection& c) { c.terminate(); });
@@ -424,12 +553,23 @@ void Server::set_app_work(std::function<std::size_t()> pending) {
 }
 
 void Server::listen() {
-  for (const auto& bind : impl_->config.binds) impl_->open(bind);
+  auto& impl = *impl_;
+  if (impl.config.tls.enabled()) {
+    impl.ticket_keys = std::make_shared<tls::TicketKeys>();
+    try {
+      impl.tls_contexts =
+          tls::ServerContexts::load(impl.config.tls, impl.config.http2.mode, impl.ticket_keys);
+    } catch (const tls::LoadError& e) {
+      throw StartupError(e.what());
+    }
+    for (const auto& line : impl.tls_contexts->summary()) spdlog::info("{}", line);
+  }
+  for (const auto& bind : impl.config.binds) impl.open(bind);
 }
 
 int Server::run() {
   auto& impl = *impl_;
-  impl.signals.emplace(impl.main_context(), SIGINT, SIGTERM);
+  impl.signals.emplace(impl.main_context(), SIGINT, SIGTERM, SIGHUP);
   impl.signals->async_wait([&impl](error_code ec, int n) {
     if (!ec) impl.on_signal(n);
   });

@@ -77,6 +77,10 @@ class Http2Connection final : public gateway::Connection,
     out_ = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
   }
 
+  // The connection came over TLS (ALPN h2): its requests carry what the handshake settled.
+  // Before async_run().
+  void set_tls(std::shared_ptr<const gateway::TlsInfo> tls) noexcept { tls_ = std::move(tls); }
+
   executor_type get_executor() { return stream_.get_executor(); }
 
   // The connection coroutine. Returns once the connection is closed.
@@ -84,6 +88,7 @@ class Http2Connection final : public gateway::Connection,
     auto self = this->shared_from_this();
     co_await asio::this_coro::throw_if_cancelled(false);
     session_ = std::make_shared<Session>(get_executor(), session_context_, *this, client_, server_);
+    session_->set_tls(std::move(tls_));
     bool upgraded = upgrade_.has_value();
     bool ok = upgrade_ ? session_->start(&upgrade_->head, upgrade_->settings) : session_->start();
     upgrade_.reset();
@@ -270,6 +275,7 @@ class Http2Connection final : public gateway::Connection,
   asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> wake_;
   asio::cancellation_signal run_cancel_;
   gateway::Address client_;
+  std::shared_ptr<const gateway::TlsInfo> tls_;
   gateway::Address server_;
 
   std::string out_;

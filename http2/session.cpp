@@ -425,6 +425,7 @@ int Session::on_begin_headers(const nghttp2_frame& frame) noexcept {
     stream->head.version = {2, 0};
     stream->head.client = client_;
     stream->head.server = server_;
+    stream->head.tls = tls_;
     stream->head.received_at = clock::now();
     stream->last_body = stream->head.received_at;
     streams_.emplace(stream->id, std::move(stream));

@@ -137,6 +137,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   executor_type get_executor() const noexcept { return executor_; }
 
+  // The connection is TLS: every request carries what its handshake settled. Before start().
+  void set_tls(std::shared_ptr<const gateway::TlsInfo> tls) noexcept { tls_ = std::move(tls); }
+
   // Queues our SETTINGS and the connection window. False when nghttp2 cannot start.
   // `upgraded`: the HTTP/1.1 request of an h2c upgrade (RFC 7540 §3.2) with its decoded
   // HTTP2-Settings payload; it becomes stream 1, half-closed (remote), handed to its app by the
@@ -223,6 +226,7 @@ class Session : public std::enable_shared_from_this<Session> {
   SessionHost* host_;
   gateway::Address client_;
   gateway::Address server_;
+  std::shared_ptr<const gateway::TlsInfo> tls_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<std::int32_t, std::shared_ptr<Stream>> streams_;
   std::vector<std::shared_ptr<Stream>> ready_;  // heads complete, for receive() to dispatch

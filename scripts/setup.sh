@@ -33,7 +33,7 @@ packages=(
   libboost1.81-dev node-llhttp libnghttp2-dev libssl-dev
   pybind11-dev python3-dev python3-venv
   catch2 libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
-  curl nghttp2-client wrk nginx-light golang-go
+  curl nghttp2-client wrk nginx-light golang-go testssl.sh openssl
   clang-format util-linux procps
 )
 
