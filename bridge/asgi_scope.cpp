@@ -63,6 +63,13 @@ ScopeBuilder::ScopeBuilder(std::string root_path) : root_path_text_(std::move(ro
   keys_.state = interned("state");
   keys_.extensions = interned("extensions");
   keys_.subprotocols = interned("subprotocols");
+  keys_.tls = interned("tls");
+  keys_.server_cert = interned("server_cert");
+  keys_.client_cert_chain = interned("client_cert_chain");
+  keys_.client_cert_name = interned("client_cert_name");
+  keys_.client_cert_error = interned("client_cert_error");
+  keys_.tls_version = interned("tls_version");
+  keys_.cipher_suite = interned("cipher_suite");
   http_type_ = interned("http");
   websocket_type_ = interned("websocket");
   http_asgi_["version"] = "3.0";
@@ -109,19 +116,45 @@ py::dict ScopeBuilder::common(const gateway::RequestHead& request, py::handle st
   auto state_copy = py::reinterpret_steal<py::object>(PyDict_Copy(state.ptr()));
   if (!state_copy) throw py::error_already_set();
   set(scope, keys_.state, state_copy);
-  set(scope, keys_.extensions, py::dict());
+  py::dict extensions;
+  // Only a TLS connection has the extension: its absence tells the app there was no TLS (ASGI
+  // TLS extension, "When to use this extension").
+  if (request.tls) set(extensions, keys_.tls, tls_extension(*request.tls));
+  set(scope, keys_.extensions, extensions);
   return scope;
 }
 
+// ASGI TLS extension, "TLS Connection Scope": None marks what is unknown or absent, never "".
+py::dict ScopeBuilder::tls_extension(const gateway::TlsInfo& tls) const {
+  auto optional_str = [](const std::string& text) -> py::object {
+    return text.empty() ? py::none() : str(text);
+  };
+  py::dict extension;
+  set(extension, keys_.server_cert, optional_str(tls.server_cert));
+  py::list chain(tls.client_chain.size());
+  for (std::size_t i = 0; i < tls.client_chain.size(); ++i)
+    PyList_SET_ITEM(chain.ptr(), static_cast<Py_ssize_t>(i),
+                    str(tls.client_chain[i]).release().ptr());
+  set(extension, keys_.client_cert_chain, chain);
+  // The client's DN only when it sent a certificate (an empty RFC 4514 DN is still a name).
+  set(extension, keys_.client_cert_name,
+      tls.client_chain.empty() ? py::none() : str(tls.client_subject));
+  set(extension, keys_.client_cert_error, optional_str(tls.client_error));
+  set(extension, keys_.tls_version, py::int_(tls.protocol_version));
+  set(extension, keys_.cipher_suite, py::int_(tls.cipher_suite));
+  return extension;
+}
+
 py::dict ScopeBuilder::http(const gateway::RequestHead& request, py::handle state) const {
-  py::object scheme = interned(request.scheme == "https" ? "https" : "http");
+  // A connection we decrypted is https whatever the request model says.
+  py::object scheme = interned(request.tls || request.scheme == "https" ? "https" : "http");
   py::dict scope = common(request, state, http_type_, http_asgi_, scheme);
   set(scope, keys_.method, str(request.method, "strict"));
   return scope;
 }
 
 py::dict ScopeBuilder::websocket(const gateway::RequestHead& request, py::handle state) const {
-  py::object scheme = interned(request.scheme == "https" ? "wss" : "ws");
+  py::object scheme = interned(request.tls || request.scheme == "https" ? "wss" : "ws");
   py::dict scope = common(request, state, websocket_type_, websocket_asgi_, scheme);
   // Sec-WebSocket-Protocol may be repeated and holds a comma-separated list (RFC 6455 §11.3.4).
   py::list subprotocols;

@@ -23,10 +23,15 @@ class ScopeBuilder {
   pybind11::dict common(const gateway::RequestHead& request, pybind11::handle state,
                         pybind11::handle type, pybind11::handle asgi,
                         pybind11::handle scheme) const;
+  // The ASGI TLS extension's dict (scope["extensions"]["tls"]).
+  pybind11::dict tls_extension(const gateway::TlsInfo& tls) const;
 
   struct Keys {
     pybind11::object type, asgi, http_version, method, scheme, path, raw_path, query_string,
         root_path, headers, client, server, state, extensions, subprotocols;
+    // The TLS extension's keys.
+    pybind11::object tls, server_cert, client_cert_chain, client_cert_name, client_cert_error,
+        tls_version, cipher_suite;
   };
   Keys keys_;
   pybind11::object http_type_, websocket_type_;

@@ -60,6 +60,16 @@ EnvironBuilder::EnvironBuilder(std::string script_name, py::handle errors, py::h
   fixed_.server_port = key("SERVER_PORT");
   fixed_.remote_addr = key("REMOTE_ADDR");
   fixed_.remote_port = key("REMOTE_PORT");
+  tls_.https = key("HTTPS");
+  tls_.ssl_protocol = key("SSL_PROTOCOL");
+  tls_.ssl_cipher = key("SSL_CIPHER");
+  tls_.ssl_client_verify = key("SSL_CLIENT_VERIFY");
+  tls_.ssl_tls_sni = key("SSL_TLS_SNI");
+  tls_.ssl_client_s_dn = key("SSL_CLIENT_S_DN");
+  tls_.ssl_client_i_dn = key("SSL_CLIENT_I_DN");
+  tls_.ssl_client_cert = key("SSL_CLIENT_CERT");
+  https_ = native("https");
+  on_ = native("on");
 }
 
 py::object EnvironBuilder::key(const std::string& name) const {
@@ -76,7 +86,10 @@ py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle i
   auto environ = py::reinterpret_steal<py::dict>(PyDict_Copy(template_.ptr()));
   if (!environ) throw py::error_already_set();
   set(environ, fixed_.wsgi_input, input);
-  set(environ, fixed_.wsgi_url_scheme, native(request.scheme));
+  // A connection we decrypted is https whatever the request model says; plain-text ones keep
+  // their scheme (and pay one null check for TLS).
+  std::string_view scheme = request.tls ? std::string_view("https") : request.scheme;
+  set(environ, fixed_.wsgi_url_scheme, request.tls ? https_ : native(scheme));
   set(environ, fixed_.request_method, native(request.method));
   // The router matched the mount on whole segments of the raw path, so the prefix is there.
   std::string_view path = request.path;
@@ -93,12 +106,13 @@ py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle i
     host.host = request.server.host;
     host.port = std::to_string(request.server.port);
   } else if (host.port.empty()) {
-    host.port = request.scheme == "https" ? "443" : "80";
+    host.port = scheme == "https" ? "443" : "80";
   }
   set(environ, fixed_.server_name, native(host.host));
   set(environ, fixed_.server_port, native(host.port));
   set(environ, fixed_.remote_addr, native(request.client.host));
   set(environ, fixed_.remote_port, native(std::to_string(request.client.port)));
+  if (request.tls) set_tls(environ, *request.tls);
 
   // Header fields, repeated ones joined (RFC 9110 §5.3); Cookie with "; " (RFC 6265 §5.4).
   // Their keys (HTTP_*, CONTENT_*) meet no other environ key, so a key already present is a
@@ -123,6 +137,21 @@ py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle i
     set(environ, cgi_key, native(joined));
   }
   return environ;
+}
+
+// The names apps already read behind Apache (mod_ssl "Environment Variables"), and HTTPS=on,
+// which WSGI libraries check besides wsgi.url_scheme (wsgiref.util.guess_scheme). The certificate
+// keys exist only when the client presented one, as in mod_ssl.
+void EnvironBuilder::set_tls(py::dict& environ, const gateway::TlsInfo& tls) const {
+  set(environ, tls_.https, on_);
+  set(environ, tls_.ssl_protocol, native(tls.protocol));
+  set(environ, tls_.ssl_cipher, native(tls.cipher));
+  set(environ, tls_.ssl_client_verify, native(tls.client_verify));
+  if (!tls.server_name.empty()) set(environ, tls_.ssl_tls_sni, native(tls.server_name));
+  if (tls.client_chain.empty()) return;
+  set(environ, tls_.ssl_client_s_dn, native(tls.client_subject));
+  set(environ, tls_.ssl_client_i_dn, native(tls.client_issuer));
+  set(environ, tls_.ssl_client_cert, native(tls.client_chain.front()));
 }
 
 }  // namespace junction::bridge

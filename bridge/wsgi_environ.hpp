@@ -38,6 +38,22 @@ class EnvironBuilder {
   };
   FixedKeys fixed_;
 
+  // The mod_ssl keys a TLS connection adds (mod_ssl "Environment Variables"), looked up once.
+  struct TlsKeys {
+    pybind11::object https;
+    pybind11::object ssl_protocol;
+    pybind11::object ssl_cipher;
+    pybind11::object ssl_client_verify;
+    pybind11::object ssl_tls_sni;
+    pybind11::object ssl_client_s_dn;
+    pybind11::object ssl_client_i_dn;
+    pybind11::object ssl_client_cert;
+  };
+  TlsKeys tls_;
+  pybind11::object https_, on_;  // the values "https" and "on"
+
+  void set_tls(pybind11::dict& environ, const gateway::TlsInfo& tls) const;
+
   // The keys every environ has with the same value, copied into each new one at once.
   pybind11::dict template_;
   std::string script_name_;

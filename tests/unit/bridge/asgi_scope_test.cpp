@@ -7,6 +7,7 @@
 #include <pybind11/embed.h>
 
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 
 #include "support/python.hpp"
@@ -32,12 +33,40 @@ gateway::RequestHead sample_request() {
   return request;
 }
 
+// A TLS 1.3 connection whose client sent no certificate.
+gateway::TlsInfo sample_tls() {
+  gateway::TlsInfo tls;
+  tls.protocol = "TLSv1.3";
+  tls.cipher = "TLS_AES_128_GCM_SHA256";
+  tls.protocol_version = 0x0304;
+  tls.cipher_suite = 0x1301;
+  tls.server_name = "example.com";
+  tls.server_cert = "-----BEGIN CERTIFICATE-----\nSERVER\n-----END CERTIFICATE-----\n";
+  return tls;
+}
+
+// The same connection with a client certificate and its CA, verified or not.
+gateway::TlsInfo sample_client_tls(std::string verify, std::string error) {
+  gateway::TlsInfo tls = sample_tls();
+  tls.client_verify = std::move(verify);
+  tls.client_error = std::move(error);
+  tls.client_subject = "CN=caf\xc3\xa9,O=Client\\, Inc.";
+  tls.client_issuer = "CN=Test CA,O=Junction";
+  tls.client_chain = {"-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n",
+                      "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"};
+  return tls;
+}
+
+std::string repr(py::handle value) {
+  return py::repr(value).cast<std::string>();
+}
+
 std::string bytes_of(py::handle value) {
   REQUIRE(PyBytes_CheckExact(value.ptr()));
   return value.cast<std::string>();
 }
 
-TEST_CASE("an HTTP scope has every key the spec lists, with its type") {
+TEST_CASE("an HTTP scope has every key the spec lists, with its type", "[asgi_scope][python]") {
   test::ensure_python();
   py::gil_scoped_acquire gil;
   ScopeBuilder builder("/api");
@@ -62,7 +91,8 @@ TEST_CASE("an HTTP scope has every key the spec lists, with its type") {
   CHECK_FALSE(scope.contains("subprotocols"));
 }
 
-TEST_CASE("scope headers are lower-cased byte pairs in arrival order, repeats kept") {
+TEST_CASE("scope headers are lower-cased byte pairs in arrival order, repeats kept",
+          "[asgi_scope][python]") {
   test::ensure_python();
   py::gil_scoped_acquire gil;
   ScopeBuilder builder("");
@@ -73,7 +103,7 @@ TEST_CASE("scope headers are lower-cased byte pairs in arrival order, repeats ke
   CHECK(scope["root_path"].cast<std::string>() == "");
 }
 
-TEST_CASE("each scope gets its own shallow copy of the lifespan state") {
+TEST_CASE("each scope gets its own shallow copy of the lifespan state", "[asgi_scope][python]") {
   test::ensure_python();
   py::gil_scoped_acquire gil;
   ScopeBuilder builder("");
@@ -90,7 +120,8 @@ TEST_CASE("each scope gets its own shallow copy of the lifespan state") {
   CHECK(second["state"]["counter"].is(state["counter"]));
 }
 
-TEST_CASE("an invalid UTF-8 path is decoded with replacement characters, raw_path keeps it") {
+TEST_CASE("an invalid UTF-8 path is decoded with replacement characters, raw_path keeps it",
+          "[asgi_scope][python]") {
   test::ensure_python();
   py::gil_scoped_acquire gil;
   auto request = sample_request();
@@ -102,7 +133,7 @@ TEST_CASE("an invalid UTF-8 path is decoded with replacement characters, raw_pat
   CHECK(bytes_of(scope["raw_path"]) == "/a%FFb");
 }
 
-TEST_CASE("HTTP/1.0 and HTTP/2 requests name their version") {
+TEST_CASE("HTTP/1.0 and HTTP/2 requests name their version", "[asgi_scope][python]") {
   test::ensure_python();
   py::gil_scoped_acquire gil;
   auto request = sample_request();
@@ -112,7 +143,8 @@ TEST_CASE("HTTP/1.0 and HTTP/2 requests name their version") {
   CHECK(ScopeBuilder("").http(request, py::dict())["http_version"].cast<std::string>() == "2");
 }
 
-TEST_CASE("a WebSocket scope has ws/wss and the offered subprotocols, and no method") {
+TEST_CASE("a WebSocket scope has ws/wss and the offered subprotocols, and no method",
+          "[asgi_scope][python]") {
   test::ensure_python();
   py::gil_scoped_acquire gil;
   auto request = sample_request();
@@ -128,7 +160,8 @@ TEST_CASE("a WebSocket scope has ws/wss and the offered subprotocols, and no met
   CHECK(ScopeBuilder("").websocket(request, py::dict())["scheme"].cast<std::string>() == "ws");
 }
 
-TEST_CASE("a unix-socket connection has no client address and the server is [path, None]") {
+TEST_CASE("a unix-socket connection has no client address and the server is [path, None]",
+          "[asgi_scope][python]") {
   test::ensure_python();
   py::gil_scoped_acquire gil;
   auto request = sample_request();
@@ -137,6 +170,95 @@ TEST_CASE("a unix-socket connection has no client address and the server is [pat
   py::dict scope = ScopeBuilder("").http(request, py::dict());
   CHECK(scope["client"].is_none());
   CHECK(py::repr(scope["server"]).cast<std::string>() == "('/run/junction.sock', None)");
+}
+
+TEST_CASE("a plain-text connection has no tls extension", "[asgi_scope][python]") {
+  test::ensure_python();
+  py::gil_scoped_acquire gil;
+  auto request = sample_request();
+  request.scheme = "http";
+  ScopeBuilder builder("");
+  py::dict scope = builder.http(request, py::dict());
+  CHECK(scope["scheme"].cast<std::string>() == "http");
+  CHECK(repr(scope["extensions"]) == "{}");
+  py::dict websocket = builder.websocket(request, py::dict());
+  CHECK(websocket["scheme"].cast<std::string>() == "ws");
+  CHECK(repr(websocket["extensions"]) == "{}");
+}
+
+TEST_CASE("a TLS connection is https/wss and has the ASGI tls extension", "[asgi_scope][python]") {
+  test::ensure_python();
+  py::gil_scoped_acquire gil;
+  auto request = sample_request();
+  // The connection decides the scheme, not what the request model carries.
+  request.scheme = "http";
+  ScopeBuilder builder("");
+
+  SECTION("without a client certificate") {
+    request.tls = std::make_shared<const gateway::TlsInfo>(sample_tls());
+    py::dict scope = builder.http(request, py::dict());
+    CHECK(scope["scheme"].cast<std::string>() == "https");
+    CHECK(py::len(scope["extensions"]) == 1);
+    py::dict tls = scope["extensions"]["tls"];
+    CHECK(py::len(tls) == 6);
+    CHECK(PyUnicode_CheckExact(tls["server_cert"].ptr()));
+    CHECK(tls["server_cert"].cast<std::string>() ==
+          "-----BEGIN CERTIFICATE-----\nSERVER\n-----END CERTIFICATE-----\n");
+    CHECK(repr(tls["client_cert_chain"]) == "[]");
+    CHECK(tls["client_cert_name"].is_none());
+    CHECK(tls["client_cert_error"].is_none());
+    CHECK(PyLong_CheckExact(tls["tls_version"].ptr()));
+    CHECK(tls["tls_version"].cast<int>() == 0x0304);
+    CHECK(PyLong_CheckExact(tls["cipher_suite"].ptr()));
+    CHECK(tls["cipher_suite"].cast<int>() == 0x1301);
+  }
+  SECTION("a WebSocket is wss") {
+    request.method = "GET";
+    request.tls = std::make_shared<const gateway::TlsInfo>(sample_tls());
+    py::dict scope = builder.websocket(request, py::dict());
+    CHECK(scope["scheme"].cast<std::string>() == "wss");
+    CHECK(scope["extensions"]["tls"]["tls_version"].cast<int>() == 0x0304);
+  }
+  SECTION("with a verified client certificate") {
+    request.tls = std::make_shared<const gateway::TlsInfo>(sample_client_tls("SUCCESS", ""));
+    py::dict tls = builder.http(request, py::dict())["extensions"]["tls"];
+    // The whole chain, the client's own certificate first.
+    CHECK(repr(tls["client_cert_chain"]) ==
+          "['-----BEGIN CERTIFICATE-----\\nCLIENT\\n-----END CERTIFICATE-----\\n', "
+          "'-----BEGIN CERTIFICATE-----\\nCA\\n-----END CERTIFICATE-----\\n']");
+    // An RFC 4514 str, decoded from UTF-8.
+    CHECK(tls["client_cert_name"].cast<std::string>() == "CN=caf\xc3\xa9,O=Client\\, Inc.");
+    CHECK(py::len(tls["client_cert_name"]) == 23);
+    CHECK(tls["client_cert_error"].is_none());
+  }
+  SECTION("with a client certificate that failed verification") {
+    request.tls = std::make_shared<const gateway::TlsInfo>(
+        sample_client_tls("FAILED:certificate has expired", "certificate has expired"));
+    py::dict tls = builder.http(request, py::dict())["extensions"]["tls"];
+    CHECK(py::len(tls["client_cert_chain"]) == 2);
+    CHECK(tls["client_cert_name"].cast<std::string>() == "CN=caf\xc3\xa9,O=Client\\, Inc.");
+    CHECK(tls["client_cert_error"].cast<std::string>() == "certificate has expired");
+  }
+  SECTION("an unknown server certificate is None") {
+    gateway::TlsInfo info = sample_tls();
+    info.server_cert.clear();
+    info.protocol_version = 0x0303;
+    info.cipher_suite = 0xC02F;
+    request.tls = std::make_shared<const gateway::TlsInfo>(info);
+    py::dict tls = builder.http(request, py::dict())["extensions"]["tls"];
+    CHECK(tls["server_cert"].is_none());
+    CHECK(tls["tls_version"].cast<int>() == 0x0303);
+    CHECK(tls["cipher_suite"].cast<int>() == 0xC02F);
+  }
+  SECTION("each scope gets its own extension dicts") {
+    request.tls = std::make_shared<const gateway::TlsInfo>(sample_tls());
+    py::dict first = builder.http(request, py::dict());
+    first["extensions"]["tls"]["server_cert"] = "mangled";
+    first["extensions"]["added"] = py::dict();
+    py::dict second = builder.http(request, py::dict());
+    CHECK_FALSE(second["extensions"].contains("added"));
+    CHECK(second["extensions"]["tls"]["server_cert"].cast<std::string>() != "mangled");
+  }
 }
 
 }  // namespace

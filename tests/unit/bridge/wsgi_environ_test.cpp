@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,30 @@ gateway::RequestHead sample_request() {
   request.client = {"10.0.0.1", 5555};
   request.server = {"127.0.0.1", 8000};
   return request;
+}
+
+// A TLS 1.3 connection to example.com whose client sent no certificate.
+gateway::TlsInfo sample_tls() {
+  gateway::TlsInfo tls;
+  tls.protocol = "TLSv1.3";
+  tls.cipher = "TLS_AES_128_GCM_SHA256";
+  tls.protocol_version = 0x0304;
+  tls.cipher_suite = 0x1301;
+  tls.server_name = "example.com";
+  tls.server_cert = "-----BEGIN CERTIFICATE-----\nSERVER\n-----END CERTIFICATE-----\n";
+  return tls;
+}
+
+// The same connection with a client certificate, verified or not.
+gateway::TlsInfo sample_client_tls(std::string verify, std::string error) {
+  gateway::TlsInfo tls = sample_tls();
+  tls.client_verify = std::move(verify);
+  tls.client_error = std::move(error);
+  tls.client_subject = "CN=caf\xc3\xa9,O=Client\\, Inc.";
+  tls.client_issuer = "CN=Test CA,O=Junction";
+  tls.client_chain = {"-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n",
+                      "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"};
+  return tls;
 }
 
 // What a pool thread hands the builder besides the request (all made with the GIL held).
@@ -282,6 +307,89 @@ TEST_CASE("EnvironBuilder: each request gets a fresh environ", "[wsgi_environ][p
   CHECK_FALSE(second.contains("HTTP_X_ADDED"));
   CHECK(at(second, "wsgi.input").is(other_input));
   CHECK(bytes_at(first, "PATH_INFO") == "/one");
+}
+
+TEST_CASE("EnvironBuilder: a plain-text request has no HTTPS or SSL_ keys",
+          "[wsgi_environ][python]") {
+  test::ensure_python();
+  py::gil_scoped_acquire gil;
+  PythonSide python;
+  auto builder = python.builder("");
+  auto request = sample_request();
+  request.scheme = "http";
+  py::dict environ = builder.build(request, python.input);
+  CHECK(bytes_at(environ, "wsgi.url_scheme") == "http");
+  CHECK_FALSE(environ.contains("HTTPS"));
+  for (const auto& key : keys_of(environ)) {
+    INFO(key);
+    CHECK_FALSE(key.starts_with("SSL_"));
+  }
+}
+
+TEST_CASE("EnvironBuilder: a TLS connection sets https, HTTPS=on and mod_ssl's SSL_ keys",
+          "[wsgi_environ][python]") {
+  test::ensure_python();
+  py::gil_scoped_acquire gil;
+  PythonSide python;
+  auto builder = python.builder("");
+  auto request = sample_request();
+  // The connection decides the scheme, not what the request model carries.
+  request.scheme = "http";
+  request.authority = "example.com";
+
+  SECTION("without a client certificate") {
+    request.tls = std::make_shared<const gateway::TlsInfo>(sample_tls());
+    py::dict environ = builder.build(request, python.input);
+    CHECK(bytes_at(environ, "wsgi.url_scheme") == "https");
+    CHECK(bytes_at(environ, "HTTPS") == "on");
+    CHECK(bytes_at(environ, "SERVER_PORT") == "443");  // the https default
+    CHECK(bytes_at(environ, "SSL_PROTOCOL") == "TLSv1.3");
+    CHECK(bytes_at(environ, "SSL_CIPHER") == "TLS_AES_128_GCM_SHA256");
+    CHECK(bytes_at(environ, "SSL_CLIENT_VERIFY") == "NONE");
+    CHECK(bytes_at(environ, "SSL_TLS_SNI") == "example.com");
+    // No certificate, no certificate keys (as mod_ssl).
+    CHECK_FALSE(environ.contains("SSL_CLIENT_S_DN"));
+    CHECK_FALSE(environ.contains("SSL_CLIENT_I_DN"));
+    CHECK_FALSE(environ.contains("SSL_CLIENT_CERT"));
+  }
+  SECTION("without SNI there is no SSL_TLS_SNI") {
+    gateway::TlsInfo tls = sample_tls();
+    tls.server_name.clear();
+    request.tls = std::make_shared<const gateway::TlsInfo>(tls);
+    py::dict environ = builder.build(request, python.input);
+    CHECK_FALSE(environ.contains("SSL_TLS_SNI"));
+    CHECK(bytes_at(environ, "HTTPS") == "on");
+  }
+  SECTION("with a verified client certificate") {
+    request.tls = std::make_shared<const gateway::TlsInfo>(sample_client_tls("SUCCESS", ""));
+    py::dict environ = builder.build(request, python.input);
+    CHECK(bytes_at(environ, "SSL_CLIENT_VERIFY") == "SUCCESS");
+    // The DN's UTF-8 bytes, one code point per byte like every native string.
+    CHECK(bytes_at(environ, "SSL_CLIENT_S_DN") == "CN=caf\xc3\xa9,O=Client\\, Inc.");
+    CHECK(bytes_at(environ, "SSL_CLIENT_I_DN") == "CN=Test CA,O=Junction");
+    // Only the client's own certificate, not its chain.
+    CHECK(bytes_at(environ, "SSL_CLIENT_CERT") ==
+          "-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n");
+  }
+  SECTION("with a client certificate that failed verification") {
+    request.tls = std::make_shared<const gateway::TlsInfo>(
+        sample_client_tls("FAILED:certificate has expired", "certificate has expired"));
+    py::dict environ = builder.build(request, python.input);
+    CHECK(bytes_at(environ, "SSL_CLIENT_VERIFY") == "FAILED:certificate has expired");
+    CHECK(bytes_at(environ, "SSL_CLIENT_S_DN") == "CN=caf\xc3\xa9,O=Client\\, Inc.");
+    CHECK(bytes_at(environ, "SSL_CLIENT_CERT") ==
+          "-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n");
+  }
+  SECTION("every key is a native string") {
+    request.tls = std::make_shared<const gateway::TlsInfo>(sample_client_tls("SUCCESS", ""));
+    py::dict environ = builder.build(request, python.input);
+    for (const char* key :
+         {"HTTPS", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_CLIENT_VERIFY", "SSL_TLS_SNI",
+          "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN", "SSL_CLIENT_CERT", "wsgi.url_scheme"}) {
+      INFO(key);
+      CHECK(PyUnicode_CheckExact(at(environ, key).ptr()));
+    }
+  }
 }
 
 }  // namespace
