@@ -205,6 +205,11 @@ std::shared_ptr<const ServerContexts> ServerContexts::load(const gateway::TlsOpt
       throw LoadError(
           fmt::format("cannot load TLS certificate '{}': {}", pair.cert_file, openssl_reason()));
     if (SSL_CTX_use_PrivateKey_file(ctx, pair.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        throw LoadError(fmt::format("TLS key '{}' does not belong to certificate '{}'",
+                                    pair.key_file, pair.cert_file));
+      }
       auto reason = openssl_reason();
       if (state.asked && state.password == nullptr)
         reason = "the key is encrypted: give its passphrase with --tls-key-password-file";
