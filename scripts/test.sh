@@ -17,7 +17,7 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
   ctest --test-dir build/asan --output-on-failure --no-tests=error || failed+=("unit tests (asan)")
 
-# The bridges' end-to-end tests against the ASan/UBSan (Debug) build too: they drive the
+# The bridges' and TLS end-to-end tests against the ASan/UBSan (Debug) build too: they drive the
 # C++/Python hand-offs (thread states, the GIL, the loop thread's events, objects Python keeps
 # after a request) that unit tests cannot reach. The RSS bounds of the 100 MiB uploads do not
 # hold under ASan, whose quarantine keeps freed memory, so those run in the release pass only.
@@ -27,7 +27,7 @@ JUNCTION_BIN="$PWD/build/asan/junction" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-  .venv/bin/python -m pytest tests/e2e/test_wsgi_*.py tests/e2e/test_asgi_*.py -q \
+  .venv/bin/python -m pytest tests/e2e/test_wsgi_*.py tests/e2e/test_asgi_*.py tests/e2e/test_tls_*.py -q \
   -k "not 100mib" ||
   failed+=("WSGI/ASGI end-to-end tests (asan)")
 

@@ -194,7 +194,9 @@ std::shared_ptr<const ServerContexts> ServerContexts::load(const gateway::TlsOpt
     // Partial writes: a write completes with what one record took, as send(2) does; a retried
     // write may come from a moved buffer (the stage of TlsStream). Read-ahead: one recv(2)
     // takes every record that has arrived, not a header and then a body.
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Released buffers: an idle keep-alive connection holds no 16 KiB record buffers.
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_read_ahead(ctx, 1);
 
     PasswordState state{password.empty() && options.key_password_file.empty() ? nullptr
