@@ -43,12 +43,13 @@ CLI::Validator positive_seconds() {
       "SECONDS");
 }
 
-void add_seconds(CLI::App& app, const char* name, seconds_d& target, const char* help) {
+CLI::Option* add_seconds(CLI::App& app, const char* name, seconds_d& target, const char* help) {
   auto* option = app.add_option_function<double>(
       name, [&target](double value) { target = seconds_d(value); }, help);
   option->check(positive_seconds());
   option->default_str(fmt::format("{:g}", target.count()));
   option->type_name("S");
+  return option;
 }
 
 }  // namespace
@@ -267,19 +268,22 @@ Config parse_command_line(int argc, const char* const* argv) {
                  "TLS. Give --tls-cert/--tls-key several times to serve several names: the pair "
                  "whose certificate matches the client's SNI name is used, the first otherwise")
       ->check(CLI::ExistingFile)
+      ->allow_extra_args(false)  // one file per flag; what follows may be an APP
       ->type_name("FILE");
   app.add_option("--tls-key", tls_keys, "TLS: the PEM private key of the --tls-cert before it")
       ->check(CLI::ExistingFile)
+      ->allow_extra_args(false)
       ->type_name("FILE");
   app.add_option("--tls-key-password-file", tls.key_password_file,
                  "TLS: a file whose first line is the passphrase of encrypted keys")
       ->check(CLI::ExistingFile)
       ->type_name("FILE");
-  app.add_option("--tls-min-version", tls.min_version,
-                 "TLS: the oldest protocol version accepted (TLS 1.0 and 1.1 never are)")
-      ->check(CLI::IsMember({"1.2", "1.3"}))
-      ->capture_default_str()
-      ->type_name("1.2|1.3");
+  auto* min_version_option =
+      app.add_option("--tls-min-version", tls.min_version,
+                     "TLS: the oldest protocol version accepted (TLS 1.0 and 1.1 never are)")
+          ->check(CLI::IsMember({"1.2", "1.3"}))
+          ->capture_default_str()
+          ->type_name("1.2|1.3");
   app.add_option("--tls-client-ca", tls.client_ca,
                  "TLS: PEM CA certificates that client certificates are verified against")
       ->check(CLI::ExistingFile)
@@ -288,15 +292,17 @@ Config parse_command_line(int argc, const char* const* argv) {
       {"none", TlsOptions::ClientVerify::none},
       {"optional", TlsOptions::ClientVerify::optional},
       {"required", TlsOptions::ClientVerify::required}};
-  app.add_option("--tls-client-verify", tls.client_verify,
-                 "TLS: client certificates. none: not asked for; optional: asked for, and the "
-                 "app sees whether it verified (SSL_CLIENT_VERIFY); required: a client without "
-                 "a valid one is refused in the handshake")
-      ->transform(CLI::CheckedTransformer(verify_modes))
-      ->default_str("none")
-      ->type_name("none|optional|required");
-  add_seconds(app, "--tls-handshake-timeout", config.tls.handshake_timeout,
-              "TLS: a client must finish its handshake within this time, or it is closed");
+  auto* verify_option =
+      app.add_option("--tls-client-verify", tls.client_verify,
+                     "TLS: client certificates. none: not asked for; optional: asked for, and the "
+                     "app sees whether it verified (SSL_CLIENT_VERIFY); required: a client without "
+                     "a valid one is refused in the handshake")
+          ->transform(CLI::CheckedTransformer(verify_modes))
+          ->default_str("none")
+          ->type_name("none|optional|required");
+  auto* handshake_option =
+      add_seconds(app, "--tls-handshake-timeout", config.tls.handshake_timeout,
+                  "TLS: a client must finish its handshake within this time, or it is closed");
 
   app.add_option("--health-path", config.health_path,
                  "Answer GET/HEAD on this exact path with 200 'ok', without Python (default: "
@@ -329,7 +335,8 @@ Config parse_command_line(int argc, const char* const* argv) {
   for (std::size_t i = 0; i < tls_certs.size(); ++i)
     tls.certificates.push_back({tls_certs[i], tls_keys[i]});
   bool tls_options_set = !tls.key_password_file.empty() || !tls.client_ca.empty() ||
-                         tls.client_verify != TlsOptions::ClientVerify::none;
+                         verify_option->count() > 0 || min_version_option->count() > 0 ||
+                         handshake_option->count() > 0;
   if (!tls.enabled() && tls_options_set)
     throw CommandLineExit{2, "junction: the --tls-* options need --tls-cert and --tls-key\n"};
   if (tls.client_verify != TlsOptions::ClientVerify::none && tls.client_ca.empty())

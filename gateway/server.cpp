@@ -554,6 +554,9 @@ void Server::set_app_work(std::function<std::size_t()> pending) {
 
 void Server::listen() {
   auto& impl = *impl_;
+  // Signals are caught (and queued for run()) before the first `Listening on` line: a
+  // supervisor that signals as soon as it sees it must not kill the process.
+  impl.signals.emplace(impl.main_context(), SIGINT, SIGTERM, SIGHUP);
   if (impl.config.tls.enabled()) {
     impl.ticket_keys = std::make_shared<tls::TicketKeys>();
     try {
@@ -569,7 +572,6 @@ void Server::listen() {
 
 int Server::run() {
   auto& impl = *impl_;
-  impl.signals.emplace(impl.main_context(), SIGINT, SIGTERM, SIGHUP);
   impl.signals->async_wait([&impl](error_code ec, int n) {
     if (!ec) impl.on_signal(n);
   });

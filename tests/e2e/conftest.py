@@ -444,3 +444,30 @@ def h2client():
     yield make
     for c in clients:
         c.close()
+
+
+# --- TLS (test_tls_*.py) -----------------------------------------------------------------------
+
+TLS_APPS = ("/w=wsgi:apps.tls_app:wsgi_app", "/a=asgi:apps.tls_app:asgi_app")
+
+
+@pytest.fixture(scope="session")
+def tls_pki(tmp_path_factory):
+    """The test PKI (tls_util.Pki): a CA, server, SNI, client and rogue certificates."""
+    from tls_util import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def start_tls(start_server, tls_pki):
+    """start_tls(*tls_args, apps=TLS_APPS, extra=[...], **kw): junction over TLS serving the
+    WSGI app of apps.tls_app at /w and its ASGI app at /a. Without tls_args the server uses
+    the default pair (localhost, 127.0.0.1); `extra` are further options. The apps come after
+    the options, as users write them."""
+
+    def start(*tls_args: str, apps=TLS_APPS, extra=(), **kw) -> Server:
+        tls = list(tls_args) or tls_pki.server_args()
+        return start_server("--pythonpath", str(E2E_DIR), *tls, *extra, *apps, **kw)
+
+    return start
