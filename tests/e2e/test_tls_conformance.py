@@ -17,43 +17,13 @@ so the certificate findings are about the server, not the throw-away PKI.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
-H2SPEC_APPS = ("/w=apps.h2_wsgi:app", "/a=asgi:apps.h2_asgi:app")
-
-
-def h2spec_bin() -> Path:
-    path = Path(os.environ.get("H2SPEC", REPO / ".tools/h2spec"))
-    if not path.exists():
-        pytest.fail(f"h2spec is missing at {path}: run `bash scripts/setup.sh` (it builds it)")
-    return path
-
-
-def run_h2spec_tls(server, path: str, report: Path, *extra: str) -> tuple[int, list[str], str]:
-    """h2spec -t -k; returns (cases run, failing cases as 'ID: what h2spec said', output)."""
-    out = subprocess.run(
-        [str(h2spec_bin()), "-t", "-k", "-h", "127.0.0.1", "-p", str(server.port), "-P", path,
-         "-o", "3", "-j", str(report), *extra],
-        capture_output=True, text=True, timeout=300)
-    assert report.exists(), out.stdout + out.stderr
-    cases, failed = 0, []
-    for suite in ET.parse(report).getroot().iter("testsuite"):
-        for i, case in enumerate(suite.iter("testcase"), 1):
-            cases += 1
-            bad = case.find("failure") if case.find("failure") is not None else case.find("error")
-            if bad is not None:
-                expected_actual = " | ".join((bad.text or "").splitlines())
-                failed.append(f"{suite.get('package')}/{i} {case.get('classname')}: "
-                              f"expected/actual: {expected_actual}")
-    return cases, failed, out.stdout
+from test_http2_h2spec import APPS as H2SPEC_APPS
+from test_http2_h2spec import run_h2spec
 
 
 @pytest.mark.timeout(400)
@@ -62,7 +32,7 @@ def run_h2spec_tls(server, path: str, report: Path, *extra: str) -> tuple[int, l
                          ids=["auto-wsgi", "auto-asgi", "http2-wsgi"])
 def test_h2spec_over_tls(start_tls, tmp_path, mode, path):
     server = start_tls(apps=H2SPEC_APPS, extra=["--http", mode, "--no-access-log"])
-    cases, failed, output = run_h2spec_tls(server, path, tmp_path / "h2spec.xml")
+    cases, failed, output = run_h2spec(server, path, tmp_path / "h2spec.xml", "-t", "-k")
     print(f"h2spec over TLS (--http {mode}) {path}: {cases} cases, {len(failed)} failed")
     assert cases >= 145, output[-3000:]
     assert failed == [], "\n".join(failed)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/python.hpp"
+#include "support/sample_tls.hpp"
 
 namespace py = pybind11;
 
@@ -36,29 +37,8 @@ gateway::RequestHead sample_request() {
   return request;
 }
 
-// A TLS 1.3 connection to example.com whose client sent no certificate.
-gateway::TlsInfo sample_tls() {
-  gateway::TlsInfo tls;
-  tls.protocol = "TLSv1.3";
-  tls.cipher = "TLS_AES_128_GCM_SHA256";
-  tls.protocol_version = 0x0304;
-  tls.cipher_suite = 0x1301;
-  tls.server_name = "example.com";
-  tls.server_cert = "-----BEGIN CERTIFICATE-----\nSERVER\n-----END CERTIFICATE-----\n";
-  return tls;
-}
-
-// The same connection with a client certificate, verified or not.
-gateway::TlsInfo sample_client_tls(std::string verify, std::string error) {
-  gateway::TlsInfo tls = sample_tls();
-  tls.client_verify = std::move(verify);
-  tls.client_error = std::move(error);
-  tls.client_subject = "CN=caf\xc3\xa9,O=Client\\, Inc.";
-  tls.client_issuer = "CN=Test CA,O=Junction";
-  tls.client_chain = {"-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n",
-                      "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"};
-  return tls;
-}
+using test::sample_client_tls;
+using test::sample_tls;
 
 // What a pool thread hands the builder besides the request (all made with the GIL held).
 struct PythonSide {
