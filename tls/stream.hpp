@@ -4,13 +4,15 @@
 //
 // Why not asio::ssl::stream: that one runs OpenSSL on a memory BIO pair and copies every byte
 // once more between the BIO and its own buffers, with a chain of handler hops per operation.
-// Here SSL_read and SSL_write do the recv(2)/send(2) themselves, as in nginx: a request costs
-// the same system calls over TLS as in plain text, plus the cipher.
+// Here SSL_write does the send(2) itself, as in nginx, and SSL_read takes the ciphertext an Asio
+// read put in our buffer (input_bio.hpp says why not recv(2) in OpenSSL): a request costs the
+// same system calls over TLS as in plain text, plus the cipher.
 //
-// Each operation first tries OpenSSL; only when it wants the socket readable or writable does it
-// wait (async_wait), then tries again. A result that is there at once is still delivered by a
-// posted handler, never inside the initiating call (as Asio's own sockets do). One read and one
-// write may be in flight together (full duplex), as on a socket.
+// Each operation first tries OpenSSL; only when it wants more input does it read from the
+// socket, or, wanting to write, wait for the socket to be writable; then it tries again. A result
+// that is there at once is still delivered by a posted handler, never inside the initiating call
+// (as Asio's own sockets do). One read and one write may be in flight together (full duplex), as on
+// a socket.
 #pragma once
 
 #include <openssl/err.h>
@@ -30,6 +32,8 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+
+#include "tls/input_bio.hpp"
 
 namespace junction::tls {
 
@@ -92,11 +96,13 @@ class TlsStream {
   static constexpr std::size_t kRecordBytes = 16 * 1024;
 
   // Takes a connected socket and an SSL object made for it (accept state set by the caller).
-  TlsStream(Socket socket, SslPtr ssl) : socket_(std::move(socket)), ssl_(std::move(ssl)) {
+  TlsStream(Socket socket, SslPtr ssl)
+      : socket_(std::move(socket)), ssl_(std::move(ssl)), input_(new CipherInput) {
     error_code ignored;
-    // OpenSSL calls recv/send itself: they must never block the I/O thread.
+    // OpenSSL calls send itself: it must never block the I/O thread.
     socket_.native_non_blocking(true, ignored);
     SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle()));
+    SSL_set0_rbio(ssl_.get(), new_input_bio(input_.get()));
   }
 
   TlsStream(TlsStream&&) noexcept = default;
@@ -193,6 +199,27 @@ class TlsStream {
     return decltype(asio::buffer(*asio::buffer_sequence_begin(buffers))){};
   }
 
+  // Reads ciphertext for OpenSSL; completes `handler` with void(error_code, std::size_t), or
+  // with void(error_code) when another operation's read is already filling the buffer (then
+  // this one waits for the socket to be readable and tries OpenSSL again).
+  template <class Handler>
+  void async_fill(Handler&& handler) {
+    auto& input = *input_;
+    if (input.eof) {
+      // OpenSSL has had the end and still wants bytes: none will come.
+      return asio::post(socket_.get_executor(),
+                        [handler = std::forward<Handler>(handler)]() mutable {
+                          handler(error_code(asio::error::eof));
+                        });
+    }
+    if (input.reading)  // another operation's read brings the bytes: try when readable
+      return socket_.async_wait(asio::socket_base::wait_read, std::forward<Handler>(handler));
+    input.reading = true;
+    socket_.async_read_some(
+        asio::buffer(input.bytes.get() + input.end, CipherInput::kCapacity - input.end),
+        std::forward<Handler>(handler));
+  }
+
   // One operation: attempt until it no longer waits for the socket. `deliver` turns the final
   // Step into the handler's arguments.
   template <class Attempt, class Deliver>
@@ -211,7 +238,7 @@ class TlsStream {
       switch (step.want) {
         case Step::Want::read:
           waited = true;
-          return stream->socket_.async_wait(asio::socket_base::wait_read, std::move(self));
+          return stream->async_fill(std::move(self));
         case Step::Want::write:
           waited = true;
           return stream->socket_.async_wait(asio::socket_base::wait_write, std::move(self));
@@ -223,6 +250,19 @@ class TlsStream {
         return asio::post(std::move(self));
       }
       finish(self, step);
+    }
+
+    // The socket read of async_fill is over: its bytes (or the peer's end) are OpenSSL's.
+    template <class Self>
+    void operator()(Self& self, error_code ec, std::size_t n) {
+      auto& input = *stream->input_;
+      input.reading = false;
+      input.end += n;
+      if (ec == asio::error::eof) {
+        input.eof = true;
+        ec = {};
+      }
+      (*this)(self, ec);
     }
 
     template <class Self>
@@ -254,6 +294,7 @@ class TlsStream {
 
   Socket socket_;
   SslPtr ssl_;
+  std::unique_ptr<CipherInput> input_;  // on the heap: the BIO points to it across moves
   std::unique_ptr<char[]> stage_;
   bool fatal_ = false;
   bool notified_ = false;
