@@ -1,4 +1,4 @@
-# Sourced by bench/http2.sh: starting, pinning and stopping servers, and the /proc counters and
+# Sourced by bench/http2.sh and bench/tls.sh: starting, pinning and stopping servers, and the /proc counters and
 # medians of the report. The caller sets `results` (a directory), `server_cpu`, and declares the
 # associative arrays `pid`, `port` and `desc`; `log` and `die` are defined here.
 
@@ -6,6 +6,24 @@ log() { printf '==> %s\n' "$*" >&2; }
 die() {
   printf '%s: %s\n' "$(basename "$0")" "$*" >&2
   exit 1
+}
+
+# Sets `duration`, `warmup` and `runs` from BENCH_DURATION (10 s), BENCH_WARMUP (3 s) and
+# BENCH_RUNS (3); --quick makes it one run of 3 s; --help prints the script's header comment.
+bench_options() {
+  duration="${BENCH_DURATION:-10}"
+  warmup="${BENCH_WARMUP:-3}"
+  runs="${BENCH_RUNS:-3}"
+  for arg in "$@"; do
+    case "$arg" in
+      --quick) duration=3 warmup=1 runs=1 ;;
+      -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+      *) die "unknown argument '$arg' (try --help)" ;;
+    esac
+  done
 }
 
 free_port() {

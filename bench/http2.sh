@@ -39,19 +39,7 @@ GRANIAN_VERSION="$(pin GRANIAN_VERSION)"
 HYPERCORN_VERSION="$(pin HYPERCORN_VERSION)"
 UVLOOP_VERSION="$(pin UVLOOP_VERSION)"
 
-duration="${BENCH_DURATION:-10}"
-warmup="${BENCH_WARMUP:-3}"
-runs="${BENCH_RUNS:-3}"
-for arg in "$@"; do
-  case "$arg" in
-    --quick) duration=3 warmup=1 runs=1 ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    *) die "unknown argument '$arg' (try --help)" ;;
-  esac
-done
+bench_options "$@"
 connections="${BENCH_CONNECTIONS:-16}"
 streams="${BENCH_STREAMS:-32}"
 threads="${BENCH_THREADS:-8}"

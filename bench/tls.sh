@@ -77,19 +77,7 @@ source bench/wrk_warnings.sh
 
 GRANIAN_VERSION="$(sed -n 's/^GRANIAN_VERSION=//p' bench/wsgi.sh)" # the same granian as bench/wsgi.sh
 
-duration="${BENCH_DURATION:-10}"
-warmup="${BENCH_WARMUP:-3}"
-runs="${BENCH_RUNS:-3}"
-for arg in "$@"; do
-  case "$arg" in
-    --quick) duration=3 warmup=1 runs=1 ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    *) die "unknown argument '$arg' (try --help)" ;;
-  esac
-done
+bench_options "$@"
 connections="${BENCH_CONNECTIONS:-50}"
 streams="${BENCH_STREAMS:-10}"
 threads="${BENCH_THREADS:-8}"
