@@ -25,6 +25,29 @@ bool parse_port(std::string_view text, std::uint16_t& port) {
   return true;
 }
 
+// A validator that says nothing in --help, where the option's type name says it already
+// (CLI11 would append "FILE", or the transformer's whole mapping, to it).
+CLI::Validator quiet(CLI::Validator validator) {
+  validator.description("");
+  return validator;
+}
+
+// Turns one of the names of `choices` into its enum value (as CLI11 reads enums), or says
+// which names there are.
+template <class Enum>
+CLI::Validator one_of(std::map<std::string, Enum> choices) {
+  std::string names;
+  for (const auto& [name, value] : choices) names += (names.empty() ? "" : ", ") + name;
+  return CLI::Validator(
+      [choices = std::move(choices), names](std::string& text) -> std::string {
+        auto found = choices.find(text);
+        if (found == choices.end()) return "'" + text + "' is not one of " + names;
+        text = std::to_string(static_cast<int>(found->second));
+        return {};
+      },
+      "");
+}
+
 // A positive number of seconds (fractions allowed).
 CLI::Validator positive_seconds() {
   return CLI::Validator(
@@ -175,10 +198,10 @@ Config parse_command_line(int argc, const char* const* argv) {
   app.add_option("--venv", python.venv,
                  "Import apps from this virtualenv (default: $VIRTUAL_ENV when set)")
       ->type_name("DIR")
-      ->check(CLI::ExistingDirectory);
+      ->check(quiet(CLI::ExistingDirectory));
   app.add_option("--chdir", python.chdir, "Change to this directory before importing apps")
       ->type_name("DIR")
-      ->check(CLI::ExistingDirectory);
+      ->check(quiet(CLI::ExistingDirectory));
   app.add_option("--pythonpath", python.pythonpath,
                  "Add this directory to the import path; repeatable. The current directory is "
                  "always importable")
@@ -229,7 +252,7 @@ Config parse_command_line(int argc, const char* const* argv) {
                  "Protocols: auto serves HTTP/1.1 and HTTP/2 (over TLS, ALPN offers h2 and "
                  "http/1.1; in plain text, HTTP/2 with prior knowledge, told apart by its "
                  "preface); 1 serves HTTP/1.1 only; 2 serves HTTP/2 only")
-      ->transform(CLI::CheckedTransformer(modes))
+      ->transform(one_of(modes))
       ->default_str("auto")
       ->type_name("auto|1|2");
   app.add_option("--h2-max-concurrent-streams", http2.max_concurrent_streams,
@@ -267,26 +290,26 @@ Config parse_command_line(int argc, const char* const* argv) {
                  "TLS: a PEM certificate (followed by its chain); every listener then speaks "
                  "TLS. Give --tls-cert/--tls-key several times to serve several names: the pair "
                  "whose certificate matches the client's SNI name is used, the first otherwise")
-      ->check(CLI::ExistingFile)
+      ->check(quiet(CLI::ExistingFile))
       ->allow_extra_args(false)  // one file per flag; what follows may be an APP
       ->type_name("FILE");
   app.add_option("--tls-key", tls_keys, "TLS: the PEM private key of the --tls-cert before it")
-      ->check(CLI::ExistingFile)
+      ->check(quiet(CLI::ExistingFile))
       ->allow_extra_args(false)
       ->type_name("FILE");
   app.add_option("--tls-key-password-file", tls.key_password_file,
                  "TLS: a file whose first line is the passphrase of encrypted keys")
-      ->check(CLI::ExistingFile)
+      ->check(quiet(CLI::ExistingFile))
       ->type_name("FILE");
   auto* min_version_option =
       app.add_option("--tls-min-version", tls.min_version,
                      "TLS: the oldest protocol version accepted (TLS 1.0 and 1.1 never are)")
-          ->check(CLI::IsMember({"1.2", "1.3"}))
+          ->check(quiet(CLI::IsMember({"1.2", "1.3"})))
           ->capture_default_str()
           ->type_name("1.2|1.3");
   app.add_option("--tls-client-ca", tls.client_ca,
                  "TLS: PEM CA certificates that client certificates are verified against")
-      ->check(CLI::ExistingFile)
+      ->check(quiet(CLI::ExistingFile))
       ->type_name("FILE");
   std::map<std::string, TlsOptions::ClientVerify> verify_modes{
       {"none", TlsOptions::ClientVerify::none},
@@ -297,7 +320,7 @@ Config parse_command_line(int argc, const char* const* argv) {
                      "TLS: client certificates. none: not asked for; optional: asked for, and the "
                      "app sees whether it verified (SSL_CLIENT_VERIFY); required: a client without "
                      "a valid one is refused in the handshake")
-          ->transform(CLI::CheckedTransformer(verify_modes))
+          ->transform(one_of(verify_modes))
           ->default_str("none")
           ->type_name("none|optional|required");
   auto* handshake_option =

@@ -195,5 +195,38 @@ TEST_CASE("parse_command_line: --version exits 0", "[config]") {
   CHECK(e.message.starts_with("junction "));
 }
 
+TEST_CASE("command line: TLS flags come in pairs, and need a certificate", "[config][tls]") {
+  // Any existing file does for the parser (this one); the contents are tls/'s business.
+  const char* file = __FILE__;
+  auto config = parse({"--tls-cert", file, "--tls-key", file, "--tls-cert", file, "--tls-key", file,
+                       "--tls-client-ca", file, "--tls-client-verify", "optional",
+                       "--tls-min-version", "1.3", "--tls-handshake-timeout", "2.5", "app:app"});
+  CHECK(config.tls.enabled());
+  CHECK(config.tls.certificates.size() == 2);
+  CHECK(config.tls.client_verify == TlsOptions::ClientVerify::optional);
+  CHECK(config.tls.min_version == "1.3");
+  CHECK(config.tls.handshake_timeout.count() == 2.5);
+  REQUIRE(config.apps.size() == 1);  // the APP after a file flag is not taken for a file
+  CHECK(config.apps[0] == "app:app");
+  CHECK_FALSE(parse({}).tls.enabled());
+
+  auto unpaired = exit_of({"--tls-cert", file});
+  CHECK(unpaired.exit_code == 2);
+  CHECK(unpaired.message ==
+        "junction: every --tls-cert needs its --tls-key (got 1 certificate(s), 0 key(s))\n");
+  auto alone = exit_of({"--tls-min-version", "1.3"});
+  CHECK(alone.exit_code == 2);
+  CHECK(alone.message == "junction: the --tls-* options need --tls-cert and --tls-key\n");
+  auto no_ca = exit_of({"--tls-cert", file, "--tls-key", file, "--tls-client-verify", "required"});
+  CHECK(no_ca.message == "junction: --tls-client-verify needs --tls-client-ca\n");
+  auto bad_mode = exit_of({"--tls-client-verify", "maybe"});
+  CHECK(bad_mode.exit_code == 2);
+  CHECK(bad_mode.message ==
+        "junction: --tls-client-verify: 'maybe' is not one of none, optional, "
+        "required (see junction --help)\n");
+  CHECK(exit_of({"--tls-min-version", "1.1"}).exit_code == 2);
+  CHECK(exit_of({"--tls-cert", "/nonexistent", "--tls-key", file}).exit_code == 2);
+}
+
 }  // namespace
 }  // namespace junction::gateway
