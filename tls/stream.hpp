@@ -18,15 +18,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include <algorithm>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/beast/core/role.hpp>
 #include <boost/system/error_code.hpp>
 #include <cerrno>
 #include <cstddef>
@@ -123,7 +120,7 @@ class TlsStream {
           int ret = SSL_do_handshake(ssl_.get());
           return classify(ssl_.get(), ret, 0, fatal_);
         },
-        [](auto& handler, const Step& step) { handler(step.ec); }, std::forward<Token>(token));
+        [](auto& self, const Step& step) { self.complete(step.ec); }, std::forward<Token>(token));
   }
 
   template <class MutableBuffers, class Token>
@@ -137,7 +134,7 @@ class TlsStream {
           int ret = SSL_read_ex(ssl_.get(), into.data(), into.size(), &n);
           return classify(ssl_.get(), ret, n, fatal_);
         },
-        [](auto& handler, const Step& step) { handler(step.ec, step.n); },
+        [](auto& self, const Step& step) { self.complete(step.ec, step.n); },
         std::forward<Token>(token));
   }
 
@@ -161,7 +158,7 @@ class TlsStream {
           int ret = SSL_write_ex(ssl_.get(), from.data(), from.size(), &n);
           return classify(ssl_.get(), ret, n, fatal_);
         },
-        [](auto& handler, const Step& step) { handler(step.ec, step.n); },
+        [](auto& self, const Step& step) { self.complete(step.ec, step.n); },
         std::forward<Token>(token));
   }
 
@@ -205,12 +202,13 @@ class TlsStream {
   template <class Handler>
   void async_fill(Handler&& handler) {
     auto& input = *input_;
-    if (input.eof) {
-      // OpenSSL has had the end and still wants bytes: none will come.
+    if (input.eof || input.end == CipherInput::kCapacity) {
+      // OpenSSL has had the end and still wants bytes: none will come. Or it wants more while
+      // a whole record waits unread, which it never does; a read of nothing would spin.
+      error_code ec =
+          input.eof ? error_code(asio::error::eof) : error_code(asio::error::no_buffer_space);
       return asio::post(socket_.get_executor(),
-                        [handler = std::forward<Handler>(handler)]() mutable {
-                          handler(error_code(asio::error::eof));
-                        });
+                        [handler = std::forward<Handler>(handler), ec]() mutable { handler(ec); });
     }
     if (input.reading)  // another operation's read brings the bytes: try when readable
       return socket_.async_wait(asio::socket_base::wait_read, std::forward<Handler>(handler));
@@ -220,8 +218,8 @@ class TlsStream {
         std::forward<Handler>(handler));
   }
 
-  // One operation: attempt until it no longer waits for the socket. `deliver` turns the final
-  // Step into the handler's arguments.
+  // One operation: attempt until it no longer waits for the socket. `deliver(self, step)`
+  // completes it with the final Step, as its signature wants.
   template <class Attempt, class Deliver>
   struct Operation {
     TlsStream* stream;
@@ -232,8 +230,8 @@ class TlsStream {
 
     template <class Self>
     void operator()(Self& self, error_code ec = {}) {
-      if (ready) return finish(self, *ready);
-      if (ec) return finish(self, Step{Step::Want::nothing, ec});
+      if (ready) return deliver(self, *ready);
+      if (ec) return deliver(self, Step{Step::Want::nothing, ec});
       auto step = attempt();
       switch (step.want) {
         case Step::Want::read:
@@ -249,7 +247,7 @@ class TlsStream {
         ready = step;
         return asio::post(std::move(self));
       }
-      finish(self, step);
+      deliver(self, step);
     }
 
     // The socket read of async_fill is over: its bytes (or the peer's end) are OpenSSL's.
@@ -264,11 +262,6 @@ class TlsStream {
       }
       (*this)(self, ec);
     }
-
-    template <class Self>
-    void finish(Self& self, const Step& step) {
-      deliver(self, step);
-    }
   };
 
   template <class Signature, class Attempt, class Deliver, class Token>
@@ -276,21 +269,8 @@ class TlsStream {
     // async_compose forwards the caller's cancellation slot to the readiness wait, so a
     // cancelled read or write ends with operation_aborted as a socket's would.
     return asio::async_compose<Token, Signature>(
-        Operation<Attempt, CompleteWith<Deliver>>{this, std::move(attempt),
-                                                  CompleteWith<Deliver>{std::move(deliver)}},
-        token, socket_);
+        Operation<Attempt, Deliver>{this, std::move(attempt), std::move(deliver)}, token, socket_);
   }
-
-  // Calls self.complete(...) through `deliver`, which knows the signature's arguments.
-  template <class Deliver>
-  struct CompleteWith {
-    Deliver deliver;
-    template <class Self>
-    void operator()(Self& self, const Step& step) {
-      auto complete = [&self](auto... args) { self.complete(args...); };
-      deliver(complete, step);
-    }
-  };
 
   Socket socket_;
   SslPtr ssl_;
