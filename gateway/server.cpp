@@ -454,6 +454,13 @@ struct Server::Impl {
     }
   }
 
+  // Loads the certificate set (replacing the one in use only once it loaded) and logs what
+  // each certificate serves. Throws tls::LoadError.
+  void load_tls() {
+    tls_contexts = tls::ServerContexts::load(config.tls, config.http2.mode, ticket_keys);
+    for (const auto& line : tls_contexts->summary()) spdlog::info("{}", line);
+  }
+
   // SIGHUP: every certificate and key is read again. New connections get the new set; open
   // ones keep theirs. A file that does not load keeps the whole old set.
   void reload() {
@@ -462,9 +469,8 @@ struct Server::Impl {
       return;
     }
     try {
-      tls_contexts = tls::ServerContexts::load(config.tls, config.http2.mode, ticket_keys);
+      load_tls();
       spdlog::info("SIGHUP: TLS certificates reloaded");
-      for (const auto& line : tls_contexts->summary()) spdlog::info("{}", line);
     } catch (const tls::LoadError& e) {
       spdlog::error("SIGHUP: TLS reload failed, the previous certificates stay in use: {}",
                     e.what());
@@ -560,12 +566,10 @@ void Server::listen() {
   if (impl.config.tls.enabled()) {
     impl.ticket_keys = std::make_shared<tls::TicketKeys>();
     try {
-      impl.tls_contexts =
-          tls::ServerContexts::load(impl.config.tls, impl.config.http2.mode, impl.ticket_keys);
+      impl.load_tls();
     } catch (const tls::LoadError& e) {
       throw StartupError(e.what());
     }
-    for (const auto& line : impl.tls_contexts->summary()) spdlog::info("{}", line);
   }
   for (const auto& bind : impl.config.binds) impl.open(bind);
 }

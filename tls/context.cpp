@@ -102,7 +102,7 @@ struct ServerContexts::Entry {
   std::unique_ptr<SSL_CTX, CtxDeleter> ctx;
   std::string cert_file;
   std::string pem;                 // the leaf certificate, for the ASGI TLS extension
-  std::vector<std::string> names;  // DNS and IP names, for the log
+  std::vector<std::string> names;  // its DNS names, for the log
 };
 
 const std::string_view kPlainHttpAnswer =
@@ -192,20 +192,22 @@ std::shared_ptr<const ServerContexts> ServerContexts::load(const gateway::TlsOpt
         SSL_CTX_set1_groups_list(ctx, kGroups) != 1)
       throw LoadError("cannot set the TLS ciphers: " + openssl_reason());
     // Partial writes: a write completes with what one record took, as send(2) does; a retried
-    // write may come from a moved buffer (the stage of TlsStream). Read-ahead: one recv(2)
-    // takes every record that has arrived, not a header and then a body.
+    // write may come from a moved buffer (the stage of TlsStream). Read-ahead: OpenSSL takes
+    // every record buffered in the input BIO in one call, not a header and then a body.
     // Released buffers: an idle keep-alive connection holds no 16 KiB record buffers.
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_read_ahead(ctx, 1);
 
-    PasswordState state{password.empty() && options.key_password_file.empty() ? nullptr
-                                                                              : &password};
+    PasswordState state{options.key_password_file.empty() ? nullptr : &password};
     SSL_CTX_set_default_passwd_cb(ctx, on_password);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, &state);
     if (SSL_CTX_use_certificate_chain_file(ctx, pair.cert_file.c_str()) != 1)
       throw LoadError(
           fmt::format("cannot load TLS certificate '{}': {}", pair.cert_file, openssl_reason()));
+    // With the certificate set first, this checks that a key of the certificate's type is its
+    // own; a key of another type (EC for an RSA certificate) goes to another slot, so the check
+    // after it is still needed.
     if (SSL_CTX_use_PrivateKey_file(ctx, pair.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
       if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
         ERR_clear_error();
