@@ -26,7 +26,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
@@ -155,8 +154,9 @@ class Http1Connection final : public Connection,
 
   // The connection coroutine. Returns once the connection is closed.
   awaitable<void> async_run() {
+    // The frame owns the connection until its last step: every operation it awaits is bound to
+    // state of this object (run_cancel_, the timers, the buffers), never the other way round.
     auto self = this->shared_from_this();
-    co_await asio::this_coro::throw_if_cancelled(false);
     arm_watchdog();
     bool graceful = true;
     while (!closed_) {
@@ -464,12 +464,13 @@ class Http1Connection final : public Connection,
     if (timed_out_ != Deadline::none) co_return asio::error::operation_aborted;
     compact();
     if (read_end_ == kReadBufferSize) co_return asio::error::no_buffer_space;
+    // run_cancel_ is bound to this read only, not to the coroutine: the read ends before the
+    // frame (which holds the connection) does, so the signal outlives what it is bound to.
     auto [ec, n] = co_await stream_.async_read_some(
-        asio::buffer(read_buffer_.get() + read_end_, kReadBufferSize - read_end_), use_awaitable);
+        asio::buffer(read_buffer_.get() + read_end_, kReadBufferSize - read_end_),
+        asio::bind_cancellation_slot(run_cancel_.slot(), use_awaitable));
     read_end_ += n;
-    if (ec == asio::error::operation_aborted) {
-      co_await asio::this_coro::reset_cancellation_state();
-    } else if (ec) {
+    if (ec && ec != asio::error::operation_aborted) {
       peer_closed_ = true;
       peer_error_ = ec;
     }
@@ -1083,8 +1084,7 @@ class Http1Connection final : public Connection,
   // Suspends until notify() (or a cancellation); callers re-check their state after.
   awaitable<void> async_wait_event() {
     wake_.expires_at(clock::time_point::max());
-    auto [ec] = co_await wake_.async_wait(use_awaitable);
-    if (ec == asio::error::operation_aborted) co_await asio::this_coro::reset_cancellation_state();
+    co_await wake_.async_wait(use_awaitable);
   }
 
   void notify() { wake_.cancel(); }
@@ -1156,12 +1156,6 @@ class Http1Connection final : public Connection,
                                clock::now() - request.received_at);
   }
 
- public:
-  // The signal the server binds to this coroutine's cancellation slot when it spawns it, so
-  // the watchdog can cancel the read the coroutine is waiting on.
-  asio::cancellation_signal& run_cancellation() noexcept { return run_cancel_; }
-
- private:
   Stream stream_;
   const ConnectionContext& context_;
   RequestParser parser_;
@@ -1171,8 +1165,8 @@ class Http1Connection final : public Connection,
 
   asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> watchdog_;
   asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> wake_;
-  asio::cancellation_signal run_cancel_;
-  asio::cancellation_signal watch_cancel_;
+  asio::cancellation_signal run_cancel_;    // the coroutine's socket read (async_fill)
+  asio::cancellation_signal watch_cancel_;  // the watch read (start_watch_read)
   clock::time_point deadline_ = clock::time_point::max();
   Deadline deadline_kind_ = Deadline::none;
   Deadline timed_out_ = Deadline::none;

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -92,9 +91,11 @@ bool is_resource_exhaustion(const error_code& ec) {
 
 struct Server::Impl {
   struct IoThread {
+    // Declared before the context: frames the context still holds when it is destroyed (a
+    // connection stuck past the grace period) unregister from it as they go.
+    std::unordered_set<Connection*> connections;  // touched only on this thread
     asio::io_context context{1};
     asio::executor_work_guard<asio::io_context::executor_type> work{context.get_executor()};
-    std::unordered_set<Connection*> connections;  // touched only on this thread
     std::thread thread;
   };
 
@@ -307,7 +308,7 @@ struct Server::Impl {
     if (!ec && handshaking->stopped) ec = asio::error::operation_aborted;
     if (ec) {
       if (tls::is_plain_http(ec) && !handshaking->stopped)
-        co_await async_refuse_plain_http(thread, handshaking->socket.next_layer());
+        co_await async_refuse_plain_http(thread, handshaking);
       spdlog::debug("TLS handshake with {} failed: {}", client.host, ec.message());
       error_code ignored;
       handshaking->socket.next_layer().close(ignored);
@@ -337,16 +338,20 @@ struct Server::Impl {
 
   // A plain HTTP request on a TLS port: a 400 that says so (as nginx answers), then a short
   // lingering close so that the rest of the request does not turn the answer into a reset.
-  asio::awaitable<void, Executor> async_refuse_plain_http(IoThread& thread, Socket& socket) {
+  // The linger timer's handler holds the connection, not a reference into this frame: it may
+  // run after the frame has ended (the timer expired just as the last read completed).
+  asio::awaitable<void, Executor> async_refuse_plain_http(
+      IoThread& thread, std::shared_ptr<Pending<TlsSocket>> connection) {
+    auto& socket = connection->socket.next_layer();
     error_code ec;
     asio::write(socket, asio::buffer(tls::kPlainHttpAnswer), ec);  // non-blocking: fits at once
     if (ec) co_return;
     socket.shutdown(asio::socket_base::shutdown_send, ec);
     Timer linger(thread.context);
     linger.expires_after(std::chrono::seconds(1));
-    linger.async_wait([&socket](error_code e) {
+    linger.async_wait([connection](error_code e) {
       error_code ignored;
-      if (!e) socket.cancel(ignored);
+      if (!e) connection->socket.next_layer().cancel(ignored);
     });
     char sink[4096];
     for (int reads = 0; reads < 256; ++reads) {
@@ -418,15 +423,16 @@ struct Server::Impl {
     }
   }
 
-  // Runs a connection coroutine; `live` already counts it.
+  // Runs a connection coroutine; `live` already counts it. Its frame owns the connection; no
+  // cancellation slot is bound to the coroutine, since a slot bound to a signal inside the
+  // connection would outlive it when a handler drops the last reference first (the h2c crash).
   template <class C>
   void spawn(IoThread& thread, std::shared_ptr<C> connection) {
-    auto& signal = connection->run_cancellation();
     asio::co_spawn(thread.context, async_run_connection(thread, std::move(connection)),
-                   asio::bind_cancellation_slot(signal.slot(), [this](std::exception_ptr e) {
+                   [this](std::exception_ptr e) {
                      --live;
                      log_failure(e);
-                   }));
+                   });
   }
 
   template <class C>
@@ -503,7 +509,14 @@ struct Server::Impl {
     signals->async_wait([this](error_code ec, int n) {
       if (!ec) on_signal(n);
     });
-    asio::co_spawn(main_context(), async_drain(), asio::detached);
+    asio::co_spawn(main_context(), async_drain(), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::critical("shutdown failed: {}", ex.what());
+      }
+    });
   }
 
   asio::awaitable<void> async_drain() {

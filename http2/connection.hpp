@@ -11,11 +11,11 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -85,8 +85,9 @@ class Http2Connection final : public gateway::Connection,
 
   // The connection coroutine. Returns once the connection is closed.
   awaitable<void> async_run() {
+    // The frame owns the connection until its last step; run_cancel_ is bound to each read it
+    // awaits, never to the coroutine, so the signal outlives every operation bound to it.
     auto self = this->shared_from_this();
-    co_await asio::this_coro::throw_if_cancelled(false);
     session_ = std::make_shared<Session>(get_executor(), session_context_, *this, client_, server_);
     session_->set_tls(std::move(tls_));
     bool upgraded = upgrade_.has_value();
@@ -101,13 +102,9 @@ class Http2Connection final : public gateway::Connection,
     }
     flush();
     while (ok && !closed_ && !session_over_ && session_->wants_read()) {
-      auto [ec, n] = co_await stream_.async_read_some(
-          asio::buffer(read_buffer_.get(), kReadBufferSize), use_awaitable);
+      auto [ec, n] = co_await async_read();
       if (ec) {
-        if (ec == asio::error::operation_aborted)
-          co_await asio::this_coro::reset_cancellation_state();
-        else
-          peer_closed_ = true;
+        peer_closed_ = ec != asio::error::operation_aborted;
         break;
       }
       ok = session_->receive({read_buffer_.get(), n});
@@ -129,11 +126,13 @@ class Http2Connection final : public gateway::Connection,
 
   void on_session_output() override { flush(); }
 
-  // The signal the server binds to this coroutine's cancellation slot when it spawns it: it
-  // ends the read in flight once the session is over.
-  asio::cancellation_signal& run_cancellation() noexcept { return run_cancel_; }
-
  private:
+  // One read into the buffer; end_session() cancels it through run_cancel_.
+  auto async_read() {
+    return stream_.async_read_some(asio::buffer(read_buffer_.get(), kReadBufferSize),
+                                   asio::bind_cancellation_slot(run_cancel_.slot(), use_awaitable));
+  }
+
   // Sends what the session has, one write in flight.
   void flush() {
     if (closed_ || !session_ || session_->busy()) return;
@@ -200,8 +199,7 @@ class Http2Connection final : public gateway::Connection,
       error_code ignored;
       stream_.shutdown(asio::socket_base::shutdown_send, ignored);
       while (!closed_) {
-        auto [ec, n] = co_await stream_.async_read_some(
-            asio::buffer(read_buffer_.get(), kReadBufferSize), use_awaitable);
+        auto [ec, n] = co_await async_read();
         if (ec) break;
       }
     }
@@ -222,8 +220,7 @@ class Http2Connection final : public gateway::Connection,
   // Suspends until notify() (or a cancellation); callers re-check their state after.
   awaitable<void> async_wait_event() {
     wake_.expires_at(clock::time_point::max());
-    auto [ec] = co_await wake_.async_wait(use_awaitable);
-    if (ec == asio::error::operation_aborted) co_await asio::this_coro::reset_cancellation_state();
+    co_await wake_.async_wait(use_awaitable);
   }
   void notify() { wake_.cancel(); }
 

@@ -17,19 +17,21 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
   ctest --test-dir build/asan --output-on-failure --no-tests=error || failed+=("unit tests (asan)")
 
-# The bridges' and TLS end-to-end tests against the ASan/UBSan (Debug) build too: they drive the
-# C++/Python hand-offs (thread states, the GIL, the loop thread's events, objects Python keeps
-# after a request) that unit tests cannot reach. The RSS bounds of the 100 MiB uploads do not
-# hold under ASan, whose quarantine keeps freed memory, so those run in the release pass only.
+# The bridges', HTTP/2 (h2spec included), TLS and connection-burst end-to-end tests against the
+# ASan/UBSan (Debug) build too: they drive the C++/Python hand-offs (thread states, the GIL, the
+# loop thread's events, objects Python keeps after a request) and the hand-overs between
+# protocols (h2c, WebSocket, TLS) that unit tests cannot reach, so a lifetime bug there is a
+# report, not a lucky pass. The RSS bounds of the 100 MiB uploads do not hold under ASan, whose
+# quarantine keeps freed memory, so those run in the release pass only.
 # CPython and pybind11 keep some allocations until exit by design: tests/lsan.supp.
-echo "==> end-to-end tests of the WSGI and ASGI bridges (build/asan)"
+echo "==> end-to-end tests of the bridges, HTTP/2, TLS and connection hand-overs (build/asan)"
 JUNCTION_BIN="$PWD/build/asan/junction" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-  .venv/bin/python -m pytest tests/e2e/test_wsgi_*.py tests/e2e/test_asgi_*.py tests/e2e/test_tls_*.py -q \
-  -k "not 100mib" ||
-  failed+=("WSGI/ASGI end-to-end tests (asan)")
+  .venv/bin/python -m pytest tests/e2e/test_wsgi_*.py tests/e2e/test_asgi_*.py tests/e2e/test_tls_*.py \
+  tests/e2e/test_http2_*.py tests/e2e/test_connection_bursts.py -q -k "not 100mib" ||
+  failed+=("end-to-end tests (asan)")
 
 if ((${#failed[@]})); then
   echo "==> FAILED before the end-to-end tests: ${failed[*]}" >&2

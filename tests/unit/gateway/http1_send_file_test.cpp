@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -233,12 +232,10 @@ class TcpFixture {
     context_.emplace(ConnectionContext{limits, timeouts, router, nullptr});
     connection_ = std::make_shared<TcpConnection>(std::move(socket), *context_,
                                                   Address{"127.0.0.1", 1}, Address{"127.0.0.1", 2});
-    asio::co_spawn(io_, connection_->async_run(),
-                   asio::bind_cancellation_slot(connection_->run_cancellation().slot(),
-                                                [this](std::exception_ptr e) {
-                                                  failure_ = e != nullptr;
-                                                  finished_ = true;
-                                                }));
+    asio::co_spawn(io_, connection_->async_run(), [this](std::exception_ptr e) {
+      failure_ = e != nullptr;
+      finished_ = true;
+    });
     thread_ = std::thread([this] { io_.run(); });
   }
 

@@ -1,7 +1,6 @@
 // HTTP/2 by Upgrade: h2c from HTTP/1.1 (RFC 7540 §3.2): an Http1Connection over a MemoryStream
 // answers 101 and hands the stream to an Http2Connection, which answers the request on
 // stream 1; requests it must not upgrade are served as HTTP/1.1.
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <catch2/catch.hpp>
 #include <functional>
@@ -68,18 +67,12 @@ class UpgradeHarness {
     context_.emplace(gateway::ConnectionContext{limits, timeouts, router, nullptr});
     http2::enable_h2c_upgrade<MemoryStream>(*context_, options, [this](std::shared_ptr<Http2> h2) {
       http2_ = h2;
-      asio::co_spawn(
-          io, h2->async_run(),
-          asio::bind_cancellation_slot(h2->run_cancellation().slot(),
-                                       [this](std::exception_ptr) { http2_finished_ = true; }));
+      asio::co_spawn(io, h2->async_run(), [this](std::exception_ptr) { http2_finished_ = true; });
     });
     http1_ =
         std::make_shared<Http1>(MemoryStream(peer), *context_, gateway::Address{"127.0.0.1", 5555},
                                 gateway::Address{"127.0.0.1", 80});
-    asio::co_spawn(
-        io, http1_->async_run(),
-        asio::bind_cancellation_slot(http1_->run_cancellation().slot(),
-                                     [this](std::exception_ptr) { http1_finished_ = true; }));
+    asio::co_spawn(io, http1_->async_run(), [this](std::exception_ptr) { http1_finished_ = true; });
   }
 
   // Moves client output in and server output (past the 101) to the client; runs what is ready.

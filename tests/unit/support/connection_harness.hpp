@@ -3,7 +3,6 @@
 // `peer`, and run the io_context until something is true (bounded in time). Header-only.
 #pragma once
 
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 // gateway/http1_connection.hpp names asio::socket_base without including it.
@@ -53,12 +52,10 @@ class ConnectionHarness {
     connection_ = std::make_shared<Connection>(MemoryStream(peer), *context_,
                                                gateway::Address{"127.0.0.1", 5555},
                                                gateway::Address{"127.0.0.1", 80});
-    asio::co_spawn(io, connection_->async_run(),
-                   asio::bind_cancellation_slot(connection_->run_cancellation().slot(),
-                                                [this](std::exception_ptr e) {
-                                                  finished_ = true;
-                                                  failure_ = e;
-                                                }));
+    asio::co_spawn(io, connection_->async_run(), [this](std::exception_ptr e) {
+      finished_ = true;
+      failure_ = e;
+    });
   }
 
   // Runs until `done` holds, nothing is left to run, or `limit` passes; then runs what is

@@ -6,7 +6,6 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -320,12 +319,10 @@ class H2Harness {
                                               gateway::Address{"127.0.0.1", 5555},
                                               gateway::Address{"127.0.0.1", 80});
     if (!initial.empty()) connection->prefill(initial);
-    asio::co_spawn(io, connection->async_run(),
-                   asio::bind_cancellation_slot(connection->run_cancellation().slot(),
-                                                [this](std::exception_ptr e) {
-                                                  finished_ = true;
-                                                  failure_ = e;
-                                                }));
+    asio::co_spawn(io, connection->async_run(), [this](std::exception_ptr e) {
+      finished_ = true;
+      failure_ = e;
+    });
   }
 
   // Moves bytes both ways (client output to the server; server output to the client, when

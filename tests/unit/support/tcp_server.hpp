@@ -5,7 +5,6 @@
 #pragma once
 
 #include <atomic>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -100,12 +99,10 @@ class TcpServer {
                                                      gateway::Address{"127.0.0.1", port_});
       connections_.push_back(connection);
       ++started_;
-      asio::co_spawn(io_, connection->async_run(),
-                     asio::bind_cancellation_slot(connection->run_cancellation().slot(),
-                                                  [this](std::exception_ptr e) {
-                                                    if (e) failed_ = true;
-                                                    ++finished_;
-                                                  }));
+      asio::co_spawn(io_, connection->async_run(), [this](std::exception_ptr e) {
+        if (e) failed_ = true;
+        ++finished_;
+      });
       accept();
     });
   }
