@@ -1,12 +1,23 @@
-# Sourced by bench/http2.sh and bench/tls.sh: starting, pinning and stopping servers, and the /proc counters and
-# medians of the report. The caller sets `results` (a directory), `server_cpu`, and declares the
-# associative arrays `pid`, `port` and `desc`; `log` and `die` are defined here.
+# shellcheck shell=bash
+# Sourced by every bench/*.sh after it has set `root` (the repository): the options, the pinned
+# peers and their venv, starting, pinning and stopping servers, a Junction baseline beside
+# Junction, wrk runs going round the servers, the /proc counters, and the medians, ratios and
+# warnings of the report. The caller sets `results` (a directory), `connections` and `servers`
+# (an array), and declares the associative arrays `pid`, `port` and
+# `desc` (and `rps`, `cpu`, `sys`, `csw`, `util` for wrk_rounds, `med` for ratio_line); `log`
+# and `die` are defined here.
+# The variables here are the callers' (set on one side, read on the other):
+# shellcheck disable=SC2034,SC2154
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
   printf '%s: %s\n' "$(basename "$0")" "$*" >&2
   exit 1
 }
+
+# --- options --------------------------------------------------------------------------------
+server_cpu="${BENCH_SERVER_CPU:-0}" # the servers' core (taskset -c)
+client_cpu="${BENCH_CLIENT_CPU:-1}" # the load generator's core
 
 # Sets `duration`, `warmup` and `runs` from BENCH_DURATION (10 s), BENCH_WARMUP (3 s) and
 # BENCH_RUNS (3); --quick makes it one run of 3 s; --help prints the script's header comment.
@@ -26,19 +37,104 @@ bench_options() {
   done
 }
 
+# --- the peers ------------------------------------------------------------------------------
+# Pinned peer versions (PyPI), the same for every script here; bump deliberately and note it in
+# docs/benchmarks.md.
+GRANIAN_VERSION=2.8.7
+GUNICORN_VERSION=27.0.1
+GUNICORN_H1C_VERSION=0.6.10
+UVICORN_VERSION=0.54.0
+HTTPTOOLS_VERSION=0.9.0
+HYPERCORN_VERSION=0.18.0
+UVLOOP_VERSION=0.23.0
+
+venv="$root/.tools/bench-venv"                  # the peers' venv, shared by every script here
+peer_python="${BENCH_PYTHON:-/usr/bin/python3}" # the interpreter it is made with
+
+# STAMP SPEC...: makes $venv with $peer_python when it is missing or was made with another
+# interpreter, then pip-installs SPEC... into it unless the file $venv/STAMP already lists
+# exactly them (a stamp per script: they share the venv). Sets `peer_python_exe`.
+ensure_bench_venv() {
+  local stamp="$1"
+  shift
+  [[ -x "$peer_python" ]] || die "no Python at $peer_python (set BENCH_PYTHON)"
+  peer_python_exe="$("$peer_python" -c 'import sys; print(sys.executable)')"
+  if [[ ! -x "$venv/bin/python" ]] || [[ "$(cat "$venv/.python" 2>/dev/null)" != "$peer_python_exe" ]] ||
+    ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    log "creating $venv with $peer_python_exe"
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    "$peer_python" -m venv "$venv"
+    echo "$peer_python_exe" >"$venv/.python"
+  fi
+  if [[ "$(cat "$venv/$stamp" 2>/dev/null)" != "$*" ]]; then
+    log "installing $* into $venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" >&2 ||
+      die "could not install $* into $venv"
+    echo "$*" >"$venv/$stamp"
+  fi
+}
+
+# --- Junction and its baseline --------------------------------------------------------------
+# JUNCTION_BASELINE_BIN=/path/to/an/older/junction: LIST NAME...: each Junction server NAME in
+# the array named LIST gets a twin NAME-baseline right after it, which the caller starts with
+# that binary and the same flags; it is measured in the same rounds, and the report adds the
+# ratio NAME / NAME-baseline. Sets `baseline` (the binary, absolute; empty without the variable).
+add_baselines() {
+  local -n _baseline_list="$1"
+  local item name twins=()
+  shift
+  baseline="${JUNCTION_BASELINE_BIN:-}"
+  [[ -n "$baseline" ]] || return 0
+  [[ "$baseline" == /* ]] || baseline="$root/$baseline"
+  [[ -x "$baseline" ]] || die "no Junction binary at $baseline (JUNCTION_BASELINE_BIN)"
+  for item in "${_baseline_list[@]}"; do
+    twins+=("$item")
+    for name in "$@"; do
+      if [[ "$item" == "$name" ]]; then twins+=("$item-baseline"); fi
+    done
+  done
+  ((${#twins[@]} > ${#_baseline_list[@]})) || log "warning: JUNCTION_BASELINE_BIN is set, but no Junction server is in the list"
+  _baseline_list=("${twins[@]}")
+}
+
+junction_version() { { "$1" --version 2>&1 || true; } | head -1 | sed 's/^junction //'; } # BINARY
+
+# --- servers --------------------------------------------------------------------------------
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 start_server() { # NAME DESCRIPTION DIR COMMAND...: run it in DIR, pinned, in its own process group
   local name="$1" dir="$3"
-  desc[$name]="$2"
+  desc["$name"]="$2"
   shift 3
   printf '%q ' "$@" >"$results/$name.cmd"
   echo >>"$results/$name.cmd"
   # setsid: the server leads a new process group, so stop_server also ends its workers.
   (cd "$dir" && exec setsid taskset -c "$server_cpu" "$@") >"$results/$name.log" 2>&1 </dev/null &
-  pid[$name]=$!
+  pid["$name"]=$!
+}
+
+# NAME URL BODY [CURL_OPTION...]: wait until URL answers BODY (at most 20 s), then save the
+# response head as NAME-response-head.txt; fail with the server's log if it exits or never does.
+wait_ready() {
+  local name="$1" url="$2" body="$3" i
+  shift 3
+  for i in $(seq 200); do
+    if [[ "$(curl -fsS --max-time 1 "$@" "$url" 2>/dev/null)" == "$body" ]]; then
+      curl -sS "$@" -D "$results/$name-response-head.txt" -o /dev/null "$url" || true
+      return 0
+    fi
+    if ! kill -0 "${pid[$name]}" 2>/dev/null; then
+      unset "pid[$name]"
+      tail -n 20 "$results/$name.log" >&2 || true
+      die "$name exited during start-up (log: $results/$name.log)"
+    fi
+    sleep 0.1
+  done
+  tail -n 20 "$results/$name.log" >&2 || true
+  die "$name did not answer $url with '$body'${*:+ (curl $*)} within 20 s (log: $results/$name.log)"
 }
 
 stop_server() { # NAME: SIGTERM its process group, SIGKILL after 5 s
@@ -59,6 +155,9 @@ stop_all_servers() {
   for name in "${!pid[@]}"; do stop_server "$name"; done
 }
 
+# --- measuring ------------------------------------------------------------------------------
+clk_tck="$(getconf CLK_TCK)"
+
 counters() { # PGID: "utime stime switches" summed over every process and thread in the group
   local p total_u=0 total_s=0 stat rest f
   for p in $(pgrep -g "$1" || true); do
@@ -67,6 +166,8 @@ counters() { # PGID: "utime stime switches" summed over every process and thread
     read -r -a f <<<"$rest"
     total_u=$((total_u + f[11])) total_s=$((total_s + f[12])) # utime, stime (fields 14, 15)
   done
+  # Voluntary and involuntary context switches of every thread: the wake-ups and hand-offs
+  # that DESIGN.md says decide the speed. (Threads that end during a run are not counted.)
   echo "$total_u $total_s $(pgrep -g "$1" | while read -r p; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
     awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }')"
 }
@@ -80,4 +181,68 @@ busy_percent() { # % of all CPUs not idle over one second (before the runs: anyt
     printf "%.0f", (busy + idle > 0) ? busy * 100 / (busy + idle) : 0 }'
 }
 
+# NAME SECONDS OUTFILE [PATH]: wrk -t1 -c$connections on CPU $client_cpu against the server NAME,
+# GET PATH (default /). Sets last_rps and, per request, last_cpu (server CPU µs, user + kernel),
+# last_sys (kernel µs) and last_csw (context switches); last_util is the server's CPU time as %
+# of the run's wall time (well under 100: something else took the core).
+run_wrk() {
+  local name="$1" seconds="$2" out="$3" path="${4:-/}" before after reqs
+  before="$(counters "${pid[$name]}")"
+  taskset -c "$client_cpu" timeout $((seconds + 15)) \
+    wrk -t1 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:${port[$name]}$path" >"$out" ||
+    die "wrk against $name failed (output: $out)"
+  after="$(counters "${pid[$name]}")"
+  kill -0 "${pid[$name]}" 2>/dev/null || die "$name died during the run (log: $results/$name.log)"
+  reqs="$(awk '/ requests in / { print $1 }' "$out")"
+  last_rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
+  [[ -n "$last_rps" && "$reqs" -gt 0 ]] || die "no requests counted in $out"
+  read -r last_cpu last_sys last_csw last_util < <(awk -v a="$before" -v b="$after" -v n="$reqs" \
+    -v hz="$clk_tck" -v s="$seconds" 'BEGIN { split(a, x, " "); split(b, y, " ");
+      u = (y[1] - x[1]) / hz; k = (y[2] - x[2]) / hz;
+      printf "%.2f %.2f %.2f %.0f\n", (u + k) * 1e6 / n, k * 1e6 / n, (y[3] - x[3]) / n, (u + k) / s * 100 }')
+}
+
+# PATH: a warm-up run of $warmup s for each server in `servers`, then $runs rounds of $duration s
+# going round them (junction, peer, ..., junction, ...) so drift on this noisy VM hits all alike;
+# each measured run (wrk, GET PATH) appends its figures to rps, cpu, sys, csw and util.
+wrk_rounds() {
+  local name i
+  for name in "${servers[@]}"; do
+    log "warm-up $name (${warmup}s)"
+    run_wrk "$name" "$warmup" "$results/$name-warmup.txt" "$1"
+  done
+  for i in $(seq "$runs"); do
+    for name in "${servers[@]}"; do
+      log "run $i/$runs: $name (${duration}s)"
+      run_wrk "$name" "$duration" "$results/$name-$i.txt" "$1"
+      rps["$name"]+="$last_rps " cpu["$name"]+="$last_cpu " sys["$name"]+="$last_sys "
+      csw["$name"]+="$last_csw " util["$name"]+="$last_util "
+    done
+  done
+}
+
+# --- the report -----------------------------------------------------------------------------
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+ratio_line() { # A B [DECIMALS]: "**A / B = x.xx**" of the medians med[A] and med[B], when both ran
+  [[ -n "${med[$1]:-}" && -n "${med[$2]:-}" ]] || return 0
+  echo "**$1 / $2 = $(awk -v a="${med[$1]}" -v b="${med[$2]}" -v d="${3:-2}" 'BEGIN { printf "%." d "f", a / b }')**  "
+}
+
+cpu_model() { lscpu | awk -F: '/^Model name/ && !m { gsub(/^[ \t]+/, "", $2); m = $2 } END { print m }' || true; }
+row() { printf '| %s ' "$@"; printf '|\n'; }         # a markdown table row
+runs_header() { seq "$runs" | awk '{ printf "| run %s ", $1 }'; } # the table's "| run 1 | run 2 ..."
+runs_rule() { seq "$runs" | awk '{ printf "| ---: " }'; }          # and their rule
+
+# wrk prints "Non-2xx" and "Socket errors" lines only when something went wrong (read errors:
+# the server closed connections, i.e. no keep-alive); a clean run has none. Prints a warning for
+# each run file in $1 that has them.
+warn_wrk_errors() {
+  local f
+  for f in "$1"/*-[0-9]*.txt; do
+    if grep -qE 'Non-2xx|Socket errors' "$f"; then
+      echo
+      echo "Warning: $(basename "$f" .txt): $(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' ' | paste -sd';')"
+    fi
+  done
+}

@@ -7,11 +7,12 @@
 #   bash bench/http2.sh --quick             # smoke check: 1 run of 3 s per server
 #   JUNCTION_BIN=build/other/junction bash bench/http2.sh
 #   BENCH_SERVERS="junction-asgi nginx" bash bench/http2.sh
+#   JUNCTION_BASELINE_BIN=/work/baseline/junction bash bench/http2.sh   # old build too
 #
 # Servers (BENCH_SERVERS, default all): junction-asgi, junction-wsgi, granian-asgi,
 # granian-wsgi, hypercorn-asgi, nginx. The apps are examples/hello/asgi_app.py and
-# examples/hello/app.py, as in bench/asgi.sh and bench/wsgi.sh, and every server is set up as
-# there (one process serving requests, pinned with `taskset -c $BENCH_SERVER_CPU`, uvloop,
+# examples/hello/app.py, as in bench/app.sh (--interface asgi and wsgi), and every server is set
+# up as there (one process serving requests, pinned with `taskset -c $BENCH_SERVER_CPU`, uvloop,
 # access logs off; WSGI with $BENCH_THREADS threads, default 8; Junction's --backlog is twice
 # the streams h2load keeps open, so none gets 503); only the protocol differs:
 #   * junction: --http 2 (auto would serve the same h2c; 2 skips the preface sniffing);
@@ -19,8 +20,11 @@
 #   * hypercorn: its plain listener takes the HTTP/2 preface (h2, pure Python);
 #   * nginx: `listen ... http2` (h2c prior knowledge), 1 worker, master_process off,
 #     keepalive_requests unbounded (its default of 1000 ends each connection early).
-# The peers come from .tools/bench-venv at the versions bench/asgi.sh pins (run
-# `bash bench/asgi.sh --quick` once if they are missing); nginx is Debian's nginx-light.
+# The peers come from .tools/bench-venv at the versions bench/common.sh pins (run
+# `bash bench/app.sh --interface asgi --quick` once if they are missing); nginx is Debian's
+# nginx-light. With JUNCTION_BASELINE_BIN (an older Junction build), each Junction server NAME
+# gets a twin NAME-baseline (junction-asgi-baseline, junction-wsgi-baseline) running that binary
+# with the same flags right after it in every round, and the report adds NAME / NAME-baseline.
 #
 # Load: h2load -t1 -c$BENCH_CONNECTIONS (16) -m$BENCH_STREAMS (32) -D ${BENCH_DURATION}s GET /,
 # on `taskset -c $BENCH_CLIENT_CPU`. Warm-up per server, then the measured runs go round the
@@ -34,23 +38,16 @@ root="$PWD"
 # shellcheck source=bench/common.sh
 source bench/common.sh
 
-pin() { sed -n "s/^$1=//p" bench/asgi.sh; } # the peers' versions, as bench/asgi.sh pins them
-GRANIAN_VERSION="$(pin GRANIAN_VERSION)"
-HYPERCORN_VERSION="$(pin HYPERCORN_VERSION)"
-UVLOOP_VERSION="$(pin UVLOOP_VERSION)"
-
 bench_options "$@"
 connections="${BENCH_CONNECTIONS:-16}"
 streams="${BENCH_STREAMS:-32}"
 threads="${BENCH_THREADS:-8}"
-server_cpu="${BENCH_SERVER_CPU:-0}"
-client_cpu="${BENCH_CLIENT_CPU:-1}"
 all="junction-asgi junction-wsgi granian-asgi granian-wsgi hypercorn-asgi nginx"
 read -r -a servers <<<"${BENCH_SERVERS:-$all}"
 ((${#servers[@]})) || die "BENCH_SERVERS is empty"
 for s in "${servers[@]}"; do [[ " $all " == *" $s "* ]] || die "unknown server '$s' in BENCH_SERVERS"; done
 want() { [[ " ${servers[*]} " == *" $1 "* ]]; }
-venv="$root/.tools/bench-venv"
+add_baselines servers junction-asgi junction-wsgi
 junction_venv="${JUNCTION_VENV:-$root/.venv}"
 app_dir="$root/examples/hello"
 expected_body="Hello, world!"
@@ -71,7 +68,7 @@ peer_version() { "$venv/bin/python" -c "import importlib.metadata as m; print(m.
 if want granian-asgi || want granian-wsgi || want hypercorn-asgi; then
   [[ "$(peer_version granian)" == "$GRANIAN_VERSION" && "$(peer_version hypercorn)" == "$HYPERCORN_VERSION" &&
     "$(peer_version uvloop)" == "$UVLOOP_VERSION" ]] ||
-    die "$venv lacks granian $GRANIAN_VERSION, hypercorn $HYPERCORN_VERSION or uvloop $UVLOOP_VERSION: run 'bash bench/asgi.sh --quick' once"
+    die "$venv lacks granian $GRANIAN_VERSION, hypercorn $HYPERCORN_VERSION or uvloop $UVLOOP_VERSION: run 'bash bench/app.sh --interface asgi --quick' once"
 fi
 junction_loop_args=(--loop asyncio)
 if [[ -x "$junction_venv/bin/python" ]] && "$junction_venv/bin/python" -c 'import uvloop' 2>/dev/null; then
@@ -89,12 +86,23 @@ for name in "${servers[@]}"; do port[$name]="$(free_port)"; done
 jargs=(--io-threads 1 --http 2 --no-access-log --log-level warning --chdir "$app_dir")
 # Every stream h2load keeps open may wait for a WSGI thread: past --backlog they would get 503.
 backlog=$((connections * streams * 2))
-want junction-asgi && start_server junction-asgi "junction ASGI (1 I/O thread, ${junction_loop_args[-1]})" "$app_dir" \
-  env -u VIRTUAL_ENV "$junction" --bind "127.0.0.1:${port[junction-asgi]}" "${jargs[@]}" \
-  "${junction_loop_args[@]}" asgi:asgi_app:app
-want junction-wsgi && start_server junction-wsgi "junction WSGI (1 I/O thread, $threads threads)" "$app_dir" \
-  env -u VIRTUAL_ENV "$junction" --bind "127.0.0.1:${port[junction-wsgi]}" "${jargs[@]}" \
-  --threads "$threads" --backlog "$backlog" app:app
+for name in junction-asgi junction-wsgi junction-asgi-baseline junction-wsgi-baseline; do
+  want "$name" || continue
+  bin="$junction" who=junction
+  if [[ "$name" == *-baseline ]]; then bin="$baseline" who=junction-baseline; fi
+  case "$name" in
+    junction-asgi*)
+      start_server "$name" "$who ASGI (1 I/O thread, ${junction_loop_args[-1]})" "$app_dir" \
+        env -u VIRTUAL_ENV "$bin" --bind "127.0.0.1:${port[$name]}" "${jargs[@]}" \
+        "${junction_loop_args[@]}" asgi:asgi_app:app
+      ;;
+    junction-wsgi*)
+      start_server "$name" "$who WSGI (1 I/O thread, $threads threads)" "$app_dir" \
+        env -u VIRTUAL_ENV "$bin" --bind "127.0.0.1:${port[$name]}" "${jargs[@]}" \
+        --threads "$threads" --backlog "$backlog" app:app
+      ;;
+  esac
+done
 gargs=(--host 127.0.0.1 --http 2 --workers 1 --runtime-threads 1 --no-access-log --log-level warning --working-dir "$app_dir")
 want granian-asgi && start_server granian-asgi "granian $GRANIAN_VERSION ASGI (1 worker, uvloop)" "$app_dir" \
   "$venv/bin/granian" --interface asgi --port "${port[granian-asgi]}" "${gargs[@]}" --loop uvloop asgi_app:app
@@ -126,36 +134,28 @@ CONF
 fi
 
 for name in "${servers[@]}"; do
-  url="http://127.0.0.1:${port[$name]}/"
-  for i in $(seq 200); do
-    [[ "$(curl -fsS --http2-prior-knowledge --max-time 1 "$url" 2>/dev/null)" == "$expected_body" ]] && break
-    kill -0 "${pid[$name]}" 2>/dev/null || { tail -n 20 "$results/$name.log" >&2; die "$name exited during start-up"; }
-    ((i < 200)) || { tail -n 20 "$results/$name.log" >&2; die "$name did not answer $url over h2c within 20 s"; }
-    sleep 0.1
-  done
-  curl -sS --http2-prior-knowledge -D "$results/$name-response-head.txt" -o /dev/null "$url" || true
+  wait_ready "$name" "http://127.0.0.1:${port[$name]}/" "$expected_body" --http2-prior-knowledge
 done
 
 # --- runs -----------------------------------------------------------------------------------
-clk_tck="$(getconf CLK_TCK)"
 declare -A rps=() cpu=() util=()
 failures=""
 run_h2load() { # NAME SECONDS OUTFILE: sets last_rps, last_cpu (server CPU µs/request), last_util (%)
-  local name="$1" seconds="$2" out="$3" before after done
+  local name="$1" seconds="$2" out="$3" before after ok failed
   before="$(counters "${pid[$name]}")"
   taskset -c "$client_cpu" timeout $((seconds + 20)) h2load -t1 -c"$connections" -m"$streams" \
     -D "$seconds" "http://127.0.0.1:${port[$name]}/" >"$out" 2>&1 || die "h2load against $name failed ($out)"
   after="$(counters "${pid[$name]}")"
   kill -0 "${pid[$name]}" 2>/dev/null || die "$name died during the run (log: $results/$name.log)"
-  read -r done failed < <(awk '/^requests:/ { print $8, $10 + $12 }' "$out")
+  read -r ok failed < <(awk '/^requests:/ { print $8, $10 + $12 }' "$out")
   # Requests/sec counts only successes (h2load's own figure counts failed ones too).
   last_rps="$(awk '/^finished in/ { t = $3 + 0 } /^requests:/ { ok = $8 } END { if (t > 0) printf "%.0f", ok / t }' "$out")"
-  [[ -n "$last_rps" && "${done:-0}" -gt 0 ]] || die "no requests done in $out"
+  [[ -n "$last_rps" && "${ok:-0}" -gt 0 ]] || die "no requests done in $out"
   if ((failed > 0)); then
     log "warning: $name: $failed requests failed or errored ($out)"
     failures+="$name $failed ($(basename "$out")), "
   fi
-  read -r last_cpu last_util < <(awk -v a="$before" -v b="$after" -v n="$done" -v hz="$clk_tck" -v s="$seconds" \
+  read -r last_cpu last_util < <(awk -v a="$before" -v b="$after" -v n="$ok" -v hz="$clk_tck" -v s="$seconds" \
     'BEGIN { split(a, x, " "); split(b, y, " "); t = (y[1] - x[1] + y[2] - x[2]) / hz;
       printf "%.2f %.0f\n", t * 1e6 / n, t / s * 100 }')
 }
@@ -175,26 +175,19 @@ stop_all_servers
 # --- report ---------------------------------------------------------------------------------
 declare -A med=()
 for name in "${servers[@]}"; do med[$name]="$(median <<<"${rps[$name]}")"; done
-ratio() { # A B: "A / B = x.xx" when both ran
-  [[ -n "${med[$1]:-}" && -n "${med[$2]:-}" ]] || return 0
-  echo "**$1 / $2 = $(awk -v a="${med[$1]}" -v b="${med[$2]}" 'BEGIN { printf "%.2f", a / b }')**  "
-}
 {
-  echo "Machine: $(nproc) cores, $(lscpu | awk -F: '/^Model name/ { gsub(/^[ \t]+/, "", $2); print $2; exit }'); servers on CPU $server_cpu, h2load on CPU $client_cpu."
+  echo "Machine: $(nproc) cores, $(cpu_model); servers on CPU $server_cpu, h2load on CPU $client_cpu."
   echo "Load: h2load -t1 -c$connections -m$streams -D ${duration}s, h2c prior knowledge, GET / of examples/hello (14-byte body); ${warmup}s warm-up each; $({ h2load --version 2>&1 || true; } | head -1)."
   echo
-  printf '| server '; for i in $(seq "$runs"); do printf '| run %s ' "$i"; done
-  echo '| median req/s | CPU µs/req | core use |'
-  printf '| --- '; for i in $(seq "$runs"); do printf '| ---: '; done
-  echo '| ---: | ---: | ---: |'
+  echo "| server $(runs_header)| median req/s | CPU µs/req | core use |"
+  echo "| --- $(runs_rule)| ---: | ---: | ---: |"
   for name in "${servers[@]}"; do
     # shellcheck disable=SC2086
-    printf '| %s ' "${desc[$name]}" ${rps[$name]} "**${med[$name]}**" "$(median <<<"${cpu[$name]}")" "$(median <<<"${util[$name]}")%"
-    echo '|'
+    row "${desc[$name]}" ${rps[$name]} "**${med[$name]}**" "$(median <<<"${cpu[$name]}")" "$(median <<<"${util[$name]}")%"
   done
   echo
-  for peer in granian-asgi hypercorn-asgi nginx; do ratio junction-asgi "$peer"; done
-  for peer in granian-wsgi nginx; do ratio junction-wsgi "$peer"; done
+  for peer in granian-asgi hypercorn-asgi nginx junction-asgi-baseline; do ratio_line junction-asgi "$peer"; done
+  for peer in granian-wsgi nginx junction-wsgi-baseline; do ratio_line junction-wsgi "$peer"; done
   if [[ -n "$failures" ]]; then
     echo
     echo "Warning: requests failed or errored (not counted in req/s): ${failures%, }."

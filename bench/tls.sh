@@ -6,14 +6,20 @@
 #   bash bench/tls.sh --quick               # smoke check: 1 run of 3 s each (about 1 min)
 #   JUNCTION_BIN=build/other/junction bash bench/tls.sh
 #   BENCH_TLS_KEY=ec bash bench/tls.sh      # ECDSA P-256 instead of RSA 2048
+#   JUNCTION_BASELINE_BIN=/work/baseline/junction bash bench/tls.sh   # old build too
 #
 # Pairs (the first of each is Junction):
 #   * junction-health / nginx: Junction's built-in health path (GET /healthz -> 200 "ok", no
 #     Python) against nginx's `location = /healthz { return 200 "ok"; }`: the TLS and HTTP
 #     front end alone.
-#   * junction-wsgi / granian: GET / of examples/hello/app.py (14 bytes, as bench/wsgi.sh) on
-#     Junction and on granian (Rust: hyper + rustls), both with 8 Python threads.
+#   * junction-wsgi / granian: GET / of examples/hello/app.py (14 bytes, as bench/app.sh
+#     --interface wsgi) on Junction and on granian (Rust: hyper + rustls), both with 8 Python
+#     threads.
 # Junction is one process serving both of its targets (--health-path /healthz and the app).
+# With JUNCTION_BASELINE_BIN (an older Junction build), a second process, junction-baseline,
+# runs that binary with the same flags and serves the twin targets junction-health-baseline and
+# junction-wsgi-baseline, each right after its twin in every round; the report adds the ratios
+# junction-health / junction-health-baseline and junction-wsgi / junction-wsgi-baseline.
 #
 # Certificate: one self-signed certificate for localhost/127.0.0.1, made in the results
 # directory with openssl for every run: RSA 2048 (the common edge set-up; BENCH_TLS_KEY=ec for
@@ -29,7 +35,7 @@
 #     http2` (or `http2 on` from nginx 1.25.1), ssl_protocols TLSv1.2 TLSv1.3,
 #     ssl_session_tickets on, keepalive_requests unbounded, config, pid and temp paths in the
 #     results directory (it does not read /etc/nginx).
-#   * granian (pinned as in bench/wsgi.sh, in .tools/bench-venv): --interface wsgi --http auto
+#   * granian (pinned in bench/common.sh, in .tools/bench-venv): --interface wsgi --http auto
 #     (ALPN h2 and http/1.1) --workers 1 --runtime-threads 1 --blocking-threads 8
 #     --ssl-certificate --ssl-keyfile --ssl-protocol-min tls1.2 (its default is 1.3 only).
 #
@@ -64,25 +70,20 @@
 # "handshake keepalive h2"), BENCH_TARGETS (default "junction-health nginx junction-wsgi
 # granian"), BENCH_TLS_KEY (rsa | ec), BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1), JUNCTION_BIN
 # (default build/release/junction, built by scripts/setup.sh; when JUNCTION_BIN is set, or
-# Junction is left out, setup.sh is not run). Raw outputs, server logs and configs, the
-# certificate and summary.md go to bench/results/tls-<timestamp>/ (not committed).
+# Junction is left out, setup.sh is not run), JUNCTION_BASELINE_BIN (see above; never built),
+# BENCH_PYTHON (granian's interpreter, default /usr/bin/python3). Raw outputs, server logs and
+# configs, the certificate and summary.md go to bench/results/tls-<timestamp>/ (not committed).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$PWD"
 # shellcheck source=bench/common.sh
 source bench/common.sh
-# shellcheck source=bench/wrk_warnings.sh
-source bench/wrk_warnings.sh
-
-GRANIAN_VERSION="$(sed -n 's/^GRANIAN_VERSION=//p' bench/wsgi.sh)" # the same granian as bench/wsgi.sh
 
 bench_options "$@"
 connections="${BENCH_CONNECTIONS:-50}"
 streams="${BENCH_STREAMS:-10}"
 threads="${BENCH_THREADS:-8}"
-server_cpu="${BENCH_SERVER_CPU:-0}"
-client_cpu="${BENCH_CLIENT_CPU:-1}"
 key_type="${BENCH_TLS_KEY:-rsa}"
 case "$key_type" in rsa | ec) ;; *) die "BENCH_TLS_KEY must be rsa or ec, not '$key_type'" ;; esac
 all_tests="handshake keepalive h2"
@@ -96,20 +97,28 @@ for t in "${targets[@]}"; do [[ " $all_targets " == *" $t "* ]] || die "unknown 
 want() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 want_test() { [[ " ${tests[*]} " == *" $1 "* ]]; }
 want_junction() { want junction-health || want junction-wsgi; }
-venv="$root/.tools/bench-venv"
+add_baselines targets junction-health junction-wsgi
 app_dir="$root/examples/hello"
 
 # The server process behind each target, its path and the body it must answer.
 declare -A server_of=([junction-health]=junction [junction-wsgi]=junction [nginx]=nginx [granian]=granian)
 declare -A path_of=([junction-health]=/healthz [junction-wsgi]=/ [nginx]=/healthz [granian]=/)
 declare -A body_of=([junction-health]=ok [junction-wsgi]="Hello, world!" [nginx]=ok [granian]="Hello, world!")
+for target in junction-health junction-wsgi; do
+  server_of[$target-baseline]=junction-baseline path_of[$target-baseline]="${path_of[$target]}"
+  body_of[$target-baseline]="${body_of[$target]}"
+done
+# The Junction processes to start: junction, and junction-baseline with JUNCTION_BASELINE_BIN.
+junctions=()
+if want_junction; then junctions+=(junction); fi
+if want junction-health-baseline || want junction-wsgi-baseline; then junctions+=(junction-baseline); fi
+declare -A binary_of=([junction]="${JUNCTION_BIN:-$root/build/release/junction}" [junction-baseline]="${baseline:-}")
 
 # --- tools and peers ------------------------------------------------------------------------
 if want_junction && [[ -z "${JUNCTION_BIN:-}" ]]; then
   bash scripts/setup.sh >&2
 fi
-junction="${JUNCTION_BIN:-$root/build/release/junction}"
-[[ "$junction" == /* ]] || junction="$root/$junction"
+[[ "${binary_of[junction]}" == /* ]] || binary_of[junction]="$root/${binary_of[junction]}"
 packages=(wrk curl util-linux openssl)
 want nginx && packages+=(nginx-light)
 want_test h2 && packages+=(nghttp2-client)
@@ -121,24 +130,13 @@ ensure_debian_packages "${packages[@]}"
 for tool in wrk curl openssl taskset setsid; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 want_test h2 && { command -v h2load >/dev/null || die "h2load is missing"; }
 want nginx && { command -v nginx >/dev/null || die "nginx is missing"; }
-if want_junction; then
-  [[ -x "$junction" ]] || die "no Junction binary at $junction"
-  junction_help="$("$junction" --help 2>&1 || true)" # not piped into grep -q: SIGPIPE with pipefail
-  [[ "$junction_help" == *--tls-cert* ]] || die "$junction has no --tls-cert option (built without TLS termination?)"
-fi
-if want granian; then
-  if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
-    log "creating $venv with /usr/bin/python3 (as bench/wsgi.sh does)"
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    /usr/bin/python3 -m venv "$venv"
-    /usr/bin/python3 -c 'import sys; print(sys.executable)' >"$venv/.python"
-  fi
-  if [[ "$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('granian'))" 2>/dev/null)" != "$GRANIAN_VERSION" ]]; then
-    log "installing granian==$GRANIAN_VERSION into $venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "granian==$GRANIAN_VERSION" >&2
-  fi
-fi
+for server in "${junctions[@]}"; do
+  bin="${binary_of[$server]}"
+  [[ -x "$bin" ]] || die "no Junction binary at $bin"
+  junction_help="$("$bin" --help 2>&1 || true)" # not piped into grep -q: SIGPIPE with pipefail
+  [[ "$junction_help" == *--tls-cert* ]] || die "$bin has no --tls-cert option (built without TLS termination?)"
+done
+if want granian; then ensure_bench_venv .spec-tls "granian==$GRANIAN_VERSION"; fi
 
 results="$root/bench/results/tls-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
@@ -262,7 +260,7 @@ func main() {
 }
 GO
   log "building the handshake client with $("$go" version)"
-  (cd "$results/tls-handshakes-src" && GOTOOLCHAIN=local GOFLAGS= "$go" build -o "$hs_client" .) >&2 ||
+  (cd "$results/tls-handshakes-src" && GOTOOLCHAIN=local GOFLAGS='' "$go" build -o "$hs_client" .) >&2 ||
     die "could not build the handshake client ($results/tls-handshakes-src)"
 fi
 
@@ -279,17 +277,17 @@ openssl req -x509 "${key_args[@]}" -nodes -keyout "$key" -out "$cert" -days 2 -s
 grep -q 'BEGIN PRIVATE KEY' "$key" || die "$key is not PKCS#8 (granian needs PKCS#8)"
 
 # --- servers --------------------------------------------------------------------------------
-want_junction && port[junction]="$(free_port)"
+for server in "${junctions[@]}"; do port[$server]="$(free_port)"; done
 want nginx && port[nginx]="$(free_port)"
 want granian && port[granian]="$(free_port)"
 
-if want_junction; then
-  start_server junction "junction (1 I/O thread, $threads WSGI threads)" "$app_dir" \
-    env -u VIRTUAL_ENV "$junction" --bind "127.0.0.1:${port[junction]}" --tls-cert "$cert" \
+for server in "${junctions[@]}"; do
+  start_server "$server" "$server (1 I/O thread, $threads WSGI threads)" "$app_dir" \
+    env -u VIRTUAL_ENV "${binary_of[$server]}" --bind "127.0.0.1:${port[$server]}" --tls-cert "$cert" \
     --tls-key "$key" --http auto --io-threads 1 --threads "$threads" \
     --backlog $((connections * streams * 2)) --health-path /healthz --no-access-log \
     --log-level warning --chdir "$app_dir" app:app
-fi
+done
 if want nginx; then
   ng="$results/nginx"
   mkdir -p "$ng"
@@ -365,7 +363,6 @@ for target in "${targets[@]}"; do
 done
 
 # --- runs -----------------------------------------------------------------------------------
-clk_tck="$(getconf CLK_TCK)"
 declare -A rate=() cpu=() util=()
 failures="" disturbed=""
 cpu_busy() { awk -v c="cpu$server_cpu" '$1 == c { print $2 + $3 + $4 }' /proc/stat; } # user, nice, system ticks
@@ -373,7 +370,7 @@ cpu_busy() { awk -v c="cpu$server_cpu" '$1 == c { print $2 + $3 + $4 }' /proc/st
 # or connection), last_util (server CPU time as % of the run's wall time) and last_other (CPU
 # time of other processes on the server's core, % of the wall time: this VM is shared).
 run_load() {
-  local test="$1" target="$2" seconds="$3" out="$4" server="${server_of[$2]}" url before after done=0 bad=0
+  local test="$1" target="$2" seconds="$3" out="$4" server="${server_of[$2]}" url before after ok=0 bad=0
   local busy_a busy_b
   url="$(url_of "$target")"
   before="$(counters "${pid[$server]}")"
@@ -383,13 +380,13 @@ run_load() {
       taskset -c "$client_cpu" timeout $((seconds + 30)) "$hs_client" -addr "127.0.0.1:${port[$server]}" \
         -path "${path_of[$target]}" -c "$connections" -d "${seconds}s" >"$out" 2>&1 ||
         die "the handshake client against $target failed ($out)"
-      read -r done bad < <(awk '/^handshakes:/ { print $2, $4 + $8 }' "$out") # ok; failed + non-200
+      read -r ok bad < <(awk '/^handshakes:/ { print $2, $4 + $8 }' "$out") # ok; failed + non-200
       last_rate="$(awk '/^Connections\/sec:/ { printf "%.0f", $2 }' "$out")"
       ;;
     keepalive)
       taskset -c "$client_cpu" timeout $((seconds + 30)) wrk -t1 -c"$connections" -d"${seconds}s" \
         --latency "$url" >"$out" 2>&1 || die "wrk against $target failed ($out)"
-      done="$(awk '/ requests in / { print $1 }' "$out")"
+      ok="$(awk '/ requests in / { print $1 }' "$out")"
       bad="$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")"
       last_rate="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
       ;;
@@ -397,7 +394,7 @@ run_load() {
       taskset -c "$client_cpu" timeout $((seconds + 30)) h2load -t1 -c"$connections" -m"$streams" \
         -D "$seconds" "$url" >"$out" 2>&1 || die "h2load against $target failed ($out)"
       grep -q '^Application protocol: h2' "$out" || die "h2load did not negotiate h2 with $target ($out)"
-      read -r done bad < <(awk '/^requests:/ { ok = $8; n = $10 + $12 } /^status codes:/ { n += $7 + $9 }
+      read -r ok bad < <(awk '/^requests:/ { ok = $8; n = $10 + $12 } /^status codes:/ { n += $7 + $9 }
         END { print ok, n }' "$out") # succeeded; failed + errored + 4xx + 5xx
       # Successful requests only (h2load's own req/s counts failed ones too).
       last_rate="$(awk '/^finished in/ { t = $3 + 0 } /^requests:/ { ok = $8 } END { if (t > 0) printf "%.0f", ok / t }' "$out")"
@@ -406,12 +403,12 @@ run_load() {
   busy_b="$(cpu_busy)"
   after="$(counters "${pid[$server]}")"
   kill -0 "${pid[$server]}" 2>/dev/null || die "$server died during the run (log: $results/$server.log)"
-  [[ -n "$last_rate" && "${done:-0}" -gt 0 ]] || die "nothing done in $out"
+  [[ -n "$last_rate" && "${ok:-0}" -gt 0 ]] || die "nothing done in $out"
   if ((bad > 0)); then
     log "warning: $test $target: $bad failed, errored or non-2xx ($out)"
     failures+="$test $target $bad ($(basename "$out")), "
   fi
-  read -r last_cpu last_util last_other < <(awk -v a="$before" -v b="$after" -v n="$done" -v hz="$clk_tck" \
+  read -r last_cpu last_util last_other < <(awk -v a="$before" -v b="$after" -v n="$ok" -v hz="$clk_tck" \
     -v s="$seconds" -v busy=$((busy_b - busy_a)) 'BEGIN { split(a, x, " "); split(b, y, " ");
       t = (y[1] - x[1] + y[2] - x[2]) / hz; o = busy / hz - t;
       printf "%.1f %.0f %.0f\n", t * 1e6 / n, t / s * 100, (o > 0) ? o / s * 100 : 0 }')
@@ -458,6 +455,8 @@ target_desc() {
   case "$1" in
     junction-health) echo "junction health path" ;;
     junction-wsgi) echo "junction WSGI hello" ;;
+    junction-health-baseline) echo "junction-baseline health path" ;;
+    junction-wsgi-baseline) echo "junction-baseline WSGI hello" ;;
     *) echo "${desc[$1]}" ;;
   esac
 }
@@ -487,13 +486,16 @@ ratio() { # TEST A B: "A / B = x.xx (CPU per request: y.yy)" when both ran
       print "  " }'
 }
 {
-  model="$(lscpu | awk -F: '/^Model name/ && !m { gsub(/^[ \t]+/, "", $2); m = $2 } END { print m }' || true)"
+  model="$(cpu_model)"
   echo "Machine: $(nproc) cores, ${model:-unknown CPU}, $(uname -r); servers on CPU $server_cpu, load generators on CPU $client_cpu."
   versions=()
-  if want_junction; then
-    jssl="$(ldd "$junction" 2>/dev/null | awk '/libssl/ && !l { l = $3 } END { print l }' || true)"
-    versions+=("junction $({ "$junction" --version 2>&1 || true; } | head -1 | sed 's/^junction //') (libssl: ${jssl:-not linked})")
-  fi
+  for server in "${junctions[@]}"; do
+    bin="${binary_of[$server]}"
+    jssl="$(ldd "$bin" 2>/dev/null | awk '/libssl/ && !l { l = $3 } END { print l }' || true)"
+    where=""
+    if [[ "$server" != junction ]]; then where="$bin; "; fi
+    versions+=("$server $(junction_version "$bin") (${where}libssl: ${jssl:-not linked})")
+  done
   want nginx && versions+=("nginx $nginx_version")
   want granian && versions+=("granian $GRANIAN_VERSION")
   versions+=("$(openssl version | awk '{ print $1, $2 }')")
@@ -505,10 +507,8 @@ ratio() { # TEST A B: "A / B = x.xx (CPU per request: y.yy)" when both ran
   echo "Certificate: self-signed $key_desc, the same for every server. Negotiated:$(for t in "${tests[@]}"; do printf ' %s %s;' "$t" "$(negotiated "$t")"; done | sed 's/;$//')."
   echo "Load: ${duration}s runs, ${warmup}s warm-up each; handshake: bench/tls.sh's Go client, $connections connections at a time, no session resumption, one GET with Connection: close each; keepalive: wrk -t1 -c$connections; h2: h2load -t1 -c$connections -m$streams. Paths: /healthz (junction health path, nginx), / (WSGI hello, 14 bytes)."
   echo
-  printf '| test | server '; for i in $(seq "$runs"); do printf '| run %s ' "$i"; done
-  echo '| median | CPU µs/req | core use |'
-  printf '| --- | --- '; for i in $(seq "$runs"); do printf '| ---: '; done
-  echo '| ---: | ---: | ---: |'
+  echo "| test | server $(runs_header)| median | CPU µs/req | core use |"
+  echo "| --- | --- $(runs_rule)| ---: | ---: | ---: |"
   for test in "${tests[@]}"; do
     for target in "${targets[@]}"; do
       # shellcheck disable=SC2086
@@ -524,6 +524,8 @@ ratio() { # TEST A B: "A / B = x.xx (CPU per request: y.yy)" when both ran
   for test in "${tests[@]}"; do
     ratio "$test" junction-health nginx
     ratio "$test" junction-wsgi granian
+    ratio "$test" junction-health junction-health-baseline
+    ratio "$test" junction-wsgi junction-wsgi-baseline
   done
   if [[ -n "$failures" ]]; then
     echo

@@ -57,7 +57,7 @@ void check(PyStatus status, PyConfig& config, const std::string& what) {
 }  // namespace
 
 struct PythonRuntime::Impl {
-  gateway::PythonOptions options;
+  Options options;
   py::object support;  // the _junction_support module
   std::shared_ptr<WsgiSupport> wsgi;
   std::unique_ptr<WorkerPool> pool;
@@ -151,8 +151,7 @@ void PythonRuntime::Impl::set_up_modules(const std::string& venv,
   wsgi->format_exception = support.attr("format_exception");
 }
 
-PythonRuntime::PythonRuntime(const gateway::PythonOptions& options)
-    : impl_(std::make_unique<Impl>()) {
+PythonRuntime::PythonRuntime(const Options& options) : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
   impl_->start();
 }

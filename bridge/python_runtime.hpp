@@ -9,7 +9,7 @@
 #include <string>
 
 #include "bridge/app_spec.hpp"
-#include "gateway/config.hpp"
+#include "bridge/options.hpp"
 #include "gateway/exchange.hpp"
 
 namespace junction::bridge {
@@ -33,7 +33,7 @@ class PythonRuntime {
  public:
   // Starts the interpreter on this thread (which then holds the GIL): the virtualenv, --chdir
   // and --pythonpath take effect here. Throws AppLoadError.
-  explicit PythonRuntime(const gateway::PythonOptions& options);
+  explicit PythonRuntime(const Options& options);
   // Finalises the interpreter, unless stop() left threads running Python.
   ~PythonRuntime();
   PythonRuntime(const PythonRuntime&) = delete;

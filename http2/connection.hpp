@@ -25,25 +25,25 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/config.hpp"
-#include "gateway/http1_connection.hpp"  // gateway::Connection, gateway::ConnectionContext
+#include "gateway/connection.hpp"
+#include "gateway/options.hpp"
+#include "gateway/transport.hpp"
+#include "http2/http2.hpp"
+#include "http2/options.hpp"
 #include "http2/session.hpp"
 
 namespace junction::http2 {
 
-// The client preface (RFC 9113 §3.4) that tells an h2c prior-knowledge client from HTTP/1.1.
-inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
 template <class Stream>
-class Http2Connection final : public gateway::Connection,
-                              public SessionHost,
-                              public std::enable_shared_from_this<Http2Connection<Stream>> {
+class Connection final : public gateway::Closable,
+                         public SessionHost,
+                         public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  using executor_type = asio::io_context::executor_type;
-  using clock = std::chrono::steady_clock;
+  using executor_type = gateway::Executor;
+  using clock = gateway::Clock;
   template <class T>
-  using awaitable = asio::awaitable<T, executor_type>;
-  static constexpr auto use_awaitable = asio::as_tuple(asio::use_awaitable_t<executor_type>{});
+  using awaitable = gateway::awaitable<T>;
+  static constexpr auto use_awaitable = gateway::use_awaitable;
 
   static constexpr std::size_t kReadBufferSize = 32 * 1024;
   // Bytes of frames taken from nghttp2 for one socket write.
@@ -53,9 +53,8 @@ class Http2Connection final : public gateway::Connection,
   // into a TCP reset.
   static constexpr std::chrono::seconds kLingerTime{2};
 
-  Http2Connection(Stream stream, const gateway::ConnectionContext& context,
-                  const gateway::Http2Options& options, gateway::Address client,
-                  gateway::Address server)
+  Connection(Stream stream, const gateway::ConnectionContext& context, const Options& options,
+             gateway::Address client, gateway::Address server)
       : stream_(std::move(stream)),
         session_context_{context.limits, context.timeouts, context.router, context.access_log,
                          options},
@@ -289,31 +288,5 @@ class Http2Connection final : public gateway::Connection,
   clock::time_point closing_deadline_;
   bool closed_ = false;
 };
-
-// RFC 7540 §3.2: lets the HTTP/1.1 connections of `context` (on Stream) upgrade to h2c when
-// `options` speak HTTP/2 beside HTTP/1.1 (--http auto); under --http 1 they ignore Upgrade.
-// `run` starts each new connection (the server spawns it, so shutdown reaches it). `context`
-// and `options` outlive every connection.
-template <class Stream>
-void enable_h2c_upgrade(gateway::ConnectionContext& context, const gateway::Http2Options& options,
-                        std::function<void(std::shared_ptr<Http2Connection<Stream>>)> run) {
-  if (options.mode != gateway::Http2Options::Mode::automatic) {
-    context.h2c_upgrade.reset();
-    return;
-  }
-  context.h2c_upgrade = gateway::H2cUpgradeHook<Stream>(
-      [&context, &options, run = std::move(run)](Stream& stream, gateway::H2cUpgrade& upgrade) {
-        if (!Session::accepts_upgrade(upgrade.settings, upgrade.head.method == "HEAD"))
-          return false;
-        auto client = upgrade.head.client;
-        auto server = upgrade.head.server;
-        auto connection = std::make_shared<Http2Connection<Stream>>(
-            std::move(stream), context, options, std::move(client), std::move(server));
-        connection->prefill(upgrade.buffered);
-        connection->upgrade(std::move(upgrade.head), std::move(upgrade.settings));
-        run(std::move(connection));
-        return true;
-      });
-}
 
 }  // namespace junction::http2

@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "gateway/errors.hpp"
-#include "gateway/http1_response.hpp"
+#include "gateway/fields.hpp"
 #include "gateway/http_date.hpp"
 #include "gateway/text.hpp"
 #include "http2/stream.hpp"
@@ -71,13 +71,6 @@ nghttp2_session_callbacks* callbacks() {
 ssize_t read_data(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                   std::uint32_t* flags, nghttp2_data_source*, void* user) {
   return self(user).on_read_data(stream_id, buf, length, flags);
-}
-
-// Response fields the connection owns in HTTP/1.1 and that HTTP/2 forbids (RFC 9113 §8.2.2).
-bool is_hop_by_hop(std::string_view name) noexcept {
-  return gw::iequals(name, "connection") || gw::iequals(name, "keep-alive") ||
-         gw::iequals(name, "transfer-encoding") || gw::iequals(name, "upgrade") ||
-         gw::iequals(name, "proxy-connection");
 }
 
 std::string lower(std::string_view name) {
@@ -221,7 +214,7 @@ bool Session::open_upgraded(const gw::RequestHead& request, std::string_view set
     head.headers.clear();
     for (const auto& [name, value] : request.headers) {
       auto field = lower(name);
-      if (is_hop_by_hop(field) || field == "http2-settings" || field == "te" ||
+      if (gw::is_hop_by_hop(field) || field == "http2-settings" || field == "te" ||
           std::find(named.begin(), named.end(), field) != named.end())
         continue;
       head.headers.emplace_back(std::move(field), value);
@@ -783,9 +776,9 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
   list.fields.emplace_back(":status", std::to_string(status));
   bool has_date = false, has_server = false;
   for (const auto& [name, value] : response.headers) {
-    if (!gw::valid_field_name(name) || !gw::valid_response_field_value(value))
+    if (!gw::valid_field_name(name) || !gw::valid_field_value(value))
       return gw::errc::invalid_response;
-    if (is_hop_by_hop(name)) continue;
+    if (gw::is_hop_by_hop(name)) continue;
     auto field = lower(name);  // RFC 9113 §8.2.1: field names are lower case on the wire
     if (field == "content-length") {
       std::uint64_t length = 0;
@@ -866,8 +859,7 @@ void Session::finish(const std::shared_ptr<Stream>& stream, gw::Headers trailers
   if (!ec) {
     if (send_trailers && !stream->no_body) {
       for (auto& [name, value] : trailers) {
-        if (!gw::valid_field_name(name) || !gw::valid_response_field_value(value) ||
-            is_hop_by_hop(name))
+        if (!gw::valid_field_name(name) || !gw::valid_field_value(value) || gw::is_hop_by_hop(name))
           continue;
         stream->trailers.emplace_back(lower(name), std::move(value));
       }

@@ -28,10 +28,11 @@
 #include <vector>
 
 #include "gateway/access_log.hpp"
-#include "gateway/config.hpp"
 #include "gateway/errors.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/options.hpp"
 #include "gateway/router.hpp"
+#include "http2/options.hpp"
 
 namespace junction::http2 {
 
@@ -66,7 +67,7 @@ struct SessionContext {
   const gateway::Timeouts& timeouts;
   const gateway::Router& router;
   gateway::AccessLog* access_log = nullptr;
-  const gateway::Http2Options& options;
+  const Options& options;
 };
 
 class StreamExchange;

@@ -9,6 +9,11 @@ bash scripts/setup.sh --asan
 
 failed=()
 
+# The layer rule (docs/architecture.md): no include goes up a layer, every target links what its
+# files include.
+echo "==> layers"
+python3 scripts/check_layers.py || failed+=("layers")
+
 echo "==> unit tests (build/release)"
 ctest --test-dir build/release --output-on-failure --no-tests=error || failed+=("unit tests (release)")
 

@@ -162,12 +162,12 @@ int on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_length,
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-std::shared_ptr<const ServerContexts> ServerContexts::load(const gateway::TlsOptions& options,
-                                                           gateway::Http2Options::Mode mode,
+std::shared_ptr<const ServerContexts> ServerContexts::load(const Options& options,
+                                                           gateway::HttpMode mode,
                                                            std::shared_ptr<TicketKeys> keys) {
   std::shared_ptr<ServerContexts> set(new ServerContexts());
   set->ticket_keys_ = std::move(keys);
-  using Mode = gateway::Http2Options::Mode;
+  using Mode = gateway::HttpMode;
   if (mode != Mode::http1) set->alpn_ += std::string("\x02h2", 3);
   if (mode != Mode::http2) set->alpn_ += std::string("\x08http/1.1", 9);
 
@@ -248,7 +248,7 @@ std::shared_ptr<const ServerContexts> ServerContexts::load(const gateway::TlsOpt
     SSL_CTX_set_timeout(ctx, kSessionSeconds);
     set->ticket_keys_->install(ctx);
 
-    using Verify = gateway::TlsOptions::ClientVerify;
+    using Verify = Options::ClientVerify;
     if (options.client_verify != Verify::none) {
       if (SSL_CTX_load_verify_locations(ctx, options.client_ca.c_str(), nullptr) != 1)
         throw LoadError(

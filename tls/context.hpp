@@ -12,8 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "gateway/config.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/options.hpp"
+#include "tls/options.hpp"
 #include "tls/stream.hpp"
 #include "tls/ticket_keys.hpp"
 
@@ -32,8 +33,7 @@ class ServerContexts {
  public:
   // Loads every --tls-cert/--tls-key pair and the client CA. `mode` says which protocols ALPN
   // offers. Throws LoadError.
-  static std::shared_ptr<const ServerContexts> load(const gateway::TlsOptions& options,
-                                                    gateway::Http2Options::Mode mode,
+  static std::shared_ptr<const ServerContexts> load(const Options& options, gateway::HttpMode mode,
                                                     std::shared_ptr<TicketKeys> ticket_keys);
 
   ServerContexts(const ServerContexts&) = delete;

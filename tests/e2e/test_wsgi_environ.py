@@ -1,4 +1,4 @@
-"""The WSGI environ (PEP 3333 and docs: /work/notes/wsgi_contract.md), wsgi.input, mounts, and
+"""The WSGI environ (PEP 3333 and docs/wsgi.md, "The environ"), wsgi.input, mounts, and
 apps wrapped in wsgiref.validate.validator (which raises AssertionError on any violation).
 
 The app `apps.environ_app:app` answers its environ as JSON; `apps.validated:app` is validated.

@@ -1,4 +1,4 @@
-"""Loading WSGI apps (contract: /work/notes/wsgi_contract.md): APP syntax, factories, dotted
+"""Loading WSGI apps (docs/wsgi.md, "Loading"): APP syntax, factories, dotted
 attributes, --chdir, --pythonpath, --venv / $VIRTUAL_ENV, the current directory, and the exit
 code and one-line message of every load failure.
 """
@@ -58,7 +58,7 @@ def run_failing(binary):
      "junction: importing module 'apps.loading.boom' raised RuntimeError: boom"),
 ], ids=["module-not-found", "no-attribute", "not-callable", "import-raises"])
 def test_load_failure_exits_4_with_one_line(run_failing, app, message):
-    """Each load failure exits 4 quickly with exactly the contract's one line on stderr."""
+    """Each load failure exits 4 quickly with exactly the one line docs/wsgi.md gives on stderr."""
     code, lines = run_failing(app)
     assert code == 4, (code, lines)
     assert lines == [message]

@@ -1,5 +1,5 @@
-"""How the server turns a WSGI app's behaviour into HTTP responses (PEP 3333 and the contract in
-/work/notes/wsgi_contract.md): framing, start_response rules, write(), close(), app errors,
+"""How the server turns a WSGI app's behaviour into HTTP responses (PEP 3333 and docs/wsgi.md,
+"The response"): framing, start_response rules, write(), close(), app errors,
 hop-by-hop headers, wsgi.file_wrapper, wsgi.errors and Expect: 100-continue.
 
 The app is `apps.responses:app` (its docstring lists the routes). After every failure case the

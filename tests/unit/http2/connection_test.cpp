@@ -341,7 +341,7 @@ TEST_CASE("http2: a HEADERS on a lower, never used stream id ends in GOAWAY PROT
               auto app = std::make_shared<HoldApp>();
               h.router.mount("/", app);
               auto flags = NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM;
-              auto bytes = std::string(http2::kClientPreface) +
+              auto bytes = std::string(http1::kHttp2Preface) +
                            h2_frame(NGHTTP2_SETTINGS, 0, 0, {}) +
                            h2_frame(NGHTTP2_HEADERS, flags, 5, h2_request_block(false)) +
                            h2_frame(NGHTTP2_HEADERS, flags, 3, h2_request_block(false));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gateway/errors.hpp"
+#include "http1/http1.hpp"
 #include "http2/session.hpp"
 #include "support/h2_harness.hpp"
 #include "support/hang_guard.hpp"
@@ -22,7 +23,7 @@ void guarded(const std::function<bool()>& scenario) {
 
 // The client preface and an empty SETTINGS frame: a raw client's opening.
 std::string raw_opening() {
-  return std::string(http2::kClientPreface) + h2_frame(NGHTTP2_SETTINGS, 0, 0, {});
+  return std::string(http1::kHttp2Preface) + h2_frame(NGHTTP2_SETTINGS, 0, 0, {});
 }
 
 // Sends `bytes` as a raw client and runs until the connection closes.
@@ -100,7 +101,7 @@ TEST_CASE("http2 defence: a SETTINGS frame with too many entries closes the conn
     for (std::size_t i = 0; i <= Session::kMaxSettingsEntries; ++i)
       entries += std::string("\x00\x03\x00\x00\x00\x64", 6);  // MAX_CONCURRENT_STREAMS 100
     bool closed =
-        run_raw(h, std::string(http2::kClientPreface) + h2_frame(NGHTTP2_SETTINGS, 0, 0, entries));
+        run_raw(h, std::string(http1::kHttp2Preface) + h2_frame(NGHTTP2_SETTINGS, 0, 0, entries));
     return expect(closed, "closed") &&
            expect(h2_goaway_code(h.peer->output()).has_value(), "GOAWAY");
   });
@@ -149,7 +150,7 @@ TEST_CASE("http2 defence: a stream whose client opens no window is reset after -
     auto app = std::make_shared<HoldApp>();
     h.router.mount("/", app);
     // The client's stream window is 0: no response byte may leave until it says so.
-    auto bytes = raw_opening().substr(0, http2::kClientPreface.size()) +
+    auto bytes = raw_opening().substr(0, http1::kHttp2Preface.size()) +
                  h2_frame(NGHTTP2_SETTINGS, 0, 0, std::string("\x00\x04\x00\x00\x00\x00", 6)) +
                  h2_frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1,
                           h2_request_block(false));

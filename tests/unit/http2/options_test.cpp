@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/config.hpp"
+#include "gateway/server/config.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -15,7 +15,7 @@ Config parse(std::vector<const char*> args) {
 
 TEST_CASE("http2 options: defaults, each flag, and bad values") {
   auto defaults = parse({});
-  CHECK(defaults.http2.mode == Http2Options::Mode::automatic);
+  CHECK(defaults.http_mode == HttpMode::automatic);
   CHECK(defaults.http2.max_concurrent_streams == 100);
   CHECK(defaults.http2.max_frame_size == 16384);
   CHECK_FALSE(defaults.http2.max_header_list_size.has_value());
@@ -23,13 +23,13 @@ TEST_CASE("http2 options: defaults, each flag, and bad values") {
   auto set = parse({"--http", "2", "--h2-max-concurrent-streams", "7", "--h2-initial-window-size",
                     "100000", "--h2-connection-window-size", "200000", "--h2-max-frame-size",
                     "32768", "--h2-max-header-list-size", "4096"});
-  CHECK(set.http2.mode == Http2Options::Mode::http2);
+  CHECK(set.http_mode == HttpMode::http2);
   CHECK(set.http2.max_concurrent_streams == 7);
   CHECK(set.http2.initial_window_size == 100000);
   CHECK(set.http2.connection_window_size == 200000);
   CHECK(set.http2.max_frame_size == 32768);
   CHECK(set.http2.max_header_list_size == 4096u);
-  CHECK(parse({"--http", "1"}).http2.mode == Http2Options::Mode::http1);
+  CHECK(parse({"--http", "1"}).http_mode == HttpMode::http1);
 
   auto exit_code = [](std::vector<const char*> args) {
     try {

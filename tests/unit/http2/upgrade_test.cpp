@@ -1,16 +1,16 @@
-// HTTP/2 by Upgrade: h2c from HTTP/1.1 (RFC 7540 §3.2): an Http1Connection over a MemoryStream
-// answers 101 and hands the stream to an Http2Connection, which answers the request on
-// stream 1; requests it must not upgrade are served as HTTP/1.1.
+// HTTP/2 by Upgrade: h2c from HTTP/1.1 (RFC 7540 §3.2), on a connection started as the server
+// starts it: HTTP/1.1 hands the stream back, HTTP/2 answers 101 and the request on stream 1;
+// requests it must not upgrade are served as HTTP/1.1.
 #include <boost/asio/co_spawn.hpp>
 #include <catch2/catch.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "gateway/http1_connection.hpp"
 #include "gateway/text.hpp"
 #include "support/h2_harness.hpp"
 #include "support/hang_guard.hpp"
+#include "support/serve_harness.hpp"
 #include "support/wire.hpp"
 
 namespace junction::test {
@@ -43,69 +43,28 @@ class ProtocolApp final : public gateway::App {
   }
 };
 
-// One Http1Connection<MemoryStream> whose context may upgrade to h2c, as the server's does.
+// One connection started as the server starts it, whose client may upgrade to h2c.
 class UpgradeHarness {
  public:
-  using Http1 = gateway::Http1Connection<MemoryStream>;
-  using Http2 = http2::Http2Connection<MemoryStream>;
+  UpgradeHarness() { serve.router.mount("/app", std::make_shared<ProtocolApp>()); }
 
-  UpgradeHarness() : peer(std::make_shared<MemoryPeer>(io)) {
-    router.set_health_path("/h", std::make_shared<gateway::HealthApp>(true));
-    router.mount("/app", std::make_shared<ProtocolApp>());
-  }
-  UpgradeHarness(const UpgradeHarness&) = delete;
-  UpgradeHarness& operator=(const UpgradeHarness&) = delete;
-  ~UpgradeHarness() {
-    if (http2_ && !http2_finished_) http2_->terminate();
-    if (http1_ && !http1_finished_) http1_->terminate();
-    run_until([this] { return http1_finished_ && (!http2_ || http2_finished_); }, 1s);
-    http2_.reset();
-    http1_.reset();
-  }
+  void start() { peer = serve.open(); }
 
-  void start() {
-    context_.emplace(gateway::ConnectionContext{limits, timeouts, router, nullptr});
-    http2::enable_h2c_upgrade<MemoryStream>(*context_, options, [this](std::shared_ptr<Http2> h2) {
-      http2_ = h2;
-      asio::co_spawn(io, h2->async_run(), [this](std::exception_ptr) { http2_finished_ = true; });
-    });
-    http1_ =
-        std::make_shared<Http1>(MemoryStream(peer), *context_, gateway::Address{"127.0.0.1", 5555},
-                                gateway::Address{"127.0.0.1", 80});
-    asio::co_spawn(io, http1_->async_run(), [this](std::exception_ptr) { http1_finished_ = true; });
-  }
-
-  // Moves client output in and server output (past the 101) to the client; runs what is ready.
-  bool pump(H2Client* client) {
-    bool moved = false;
-    if (client) {
-      auto out = client->output();
-      if (!out.empty()) {
-        peer->send(out);
-        moved = true;
-      }
-    }
-    if (io.stopped()) io.restart();
-    moved = io.poll() > 0 || moved;
+  // Moves client output in and server output (past the 101) to the client.
+  void pump(H2Client* client) {
+    if (!client) return;
+    auto out = client->output();
+    if (!out.empty()) peer->send(out);
     const auto& output = peer->output();
-    if (client && output.size() > taken_) {
+    if (output.size() > taken_) {
       client->receive(std::string_view(output).substr(taken_));
       taken_ = output.size();
-      moved = true;
     }
-    return moved;
   }
 
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s,
                  H2Client* client = nullptr) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      if (!pump(client)) {
-        if (io.stopped()) io.restart();
-        io.run_one_for(5ms);
-      }
-    }
-    return done();
+    return serve.run_until(done, limit, [&] { pump(client); });
   }
 
   // Runs until the 101 is out; the HTTP/2 client reads what follows it.
@@ -122,22 +81,12 @@ class UpgradeHarness {
   // The client reads the server's output from `at` on.
   void skip_to(std::size_t at) noexcept { taken_ = at; }
 
-  bool http1_finished() const noexcept { return http1_finished_; }
-  bool upgraded() const noexcept { return http2_ != nullptr; }
+  bool upgraded() const { return peer->output().starts_with("HTTP/1.1 101"); }
 
-  asio::io_context io;
-  gateway::Limits limits;
-  gateway::Timeouts timeouts;
-  gateway::Http2Options options;
-  gateway::Router router;
+  ServeHarness serve;
   std::shared_ptr<MemoryPeer> peer;
 
  private:
-  std::optional<gateway::ConnectionContext> context_;
-  std::shared_ptr<Http1> http1_;
-  std::shared_ptr<Http2> http2_;
-  bool http1_finished_ = false;
-  bool http2_finished_ = false;
   std::size_t taken_ = 0;
 };
 
@@ -192,7 +141,7 @@ TEST_CASE("h2c upgrade: 101, the request answered on stream 1, then stream 3") {
          expect(h.run_until([&] { return client.responses[3].closed; }, 5s, &client),
                 "stream 3 answered") &&
          expect(client.responses[3].status == 200 && client.responses[3].body == "ok", "ok");
-    ok = ok && expect(h.http1_finished(), "the HTTP/1.1 connection ended");
+    ok = ok && expect(h.serve.live() == 1, "one connection, now HTTP/2");
     return ok;
   });
 }
@@ -254,7 +203,7 @@ TEST_CASE("h2c upgrade: settings nghttp2 refuses are ignored") {
 TEST_CASE("h2c upgrade: --http 1 ignores Upgrade: h2c") {
   guarded([] {
     UpgradeHarness h;
-    h.options.mode = gateway::Http2Options::Mode::http1;
+    h.serve.mode = gateway::HttpMode::http1;
     h.start();
     H2Client client;
     h.peer->send(upgrade_request("GET", base64url(client.upgrade_settings({}))));

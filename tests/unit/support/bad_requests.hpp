@@ -9,7 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/config.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/options.hpp"
 
 namespace junction::test {
 

@@ -5,7 +5,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-// gateway/http1_connection.hpp names asio::socket_base without including it.
 #include <boost/asio/socket_base.hpp>
 #include <chrono>
 #include <exception>
@@ -15,10 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "gateway/config.hpp"
+#include "gateway/connection.hpp"
 #include "gateway/health.hpp"
-#include "gateway/http1_connection.hpp"
+#include "gateway/options.hpp"
 #include "gateway/router.hpp"
+#include "support/instances.hpp"
 #include "support/memory_stream.hpp"
 #include "support/wire.hpp"
 
@@ -28,7 +28,7 @@ using namespace std::chrono_literals;
 
 class ConnectionHarness {
  public:
-  using Connection = gateway::Http1Connection<MemoryStream>;
+  using Connection = http1::Connection<MemoryStream>;
 
   // The health app with diagnostics answers /h (echo, sleep); nothing else is mounted.
   ConnectionHarness() : peer(std::make_shared<MemoryPeer>(io)) {
@@ -52,7 +52,7 @@ class ConnectionHarness {
     connection_ = std::make_shared<Connection>(MemoryStream(peer), *context_,
                                                gateway::Address{"127.0.0.1", 5555},
                                                gateway::Address{"127.0.0.1", 80});
-    asio::co_spawn(io, connection_->async_run(), [this](std::exception_ptr e) {
+    asio::co_spawn(io, connection_->async_run(), [this](std::exception_ptr e, bool) {
       finished_ = true;
       failure_ = e;
     });

@@ -20,10 +20,11 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/config.hpp"
+#include "gateway/connection.hpp"
 #include "gateway/health.hpp"
+#include "gateway/options.hpp"
 #include "gateway/router.hpp"
-#include "http2/connection.hpp"
+#include "support/instances.hpp"
 #include "support/memory_stream.hpp"
 
 namespace junction::test {
@@ -296,7 +297,7 @@ class H2Client {
 // One Http2Connection<MemoryStream>, the client's end, and an io_context to run them.
 class H2Harness {
  public:
-  using Connection = http2::Http2Connection<MemoryStream>;
+  using Connection = http2::Connection<MemoryStream>;
 
   // The health app with diagnostics answers /h (echo, sleep); mount more with router.mount.
   H2Harness() : peer(std::make_shared<MemoryPeer>(io)) {
@@ -375,7 +376,7 @@ class H2Harness {
   asio::io_context io;
   gateway::Limits limits;
   gateway::Timeouts timeouts;
-  gateway::Http2Options options;
+  http2::Options options;
   gateway::Router router;
   std::shared_ptr<MemoryPeer> peer;
   std::shared_ptr<Connection> connection;

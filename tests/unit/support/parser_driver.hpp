@@ -12,9 +12,10 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/config.hpp"
+#include "gateway/connection.hpp"
 #include "gateway/exchange.hpp"
-#include "gateway/http1_parser.hpp"
+#include "gateway/options.hpp"
+#include "http1/parser.hpp"
 
 namespace junction::test {
 
@@ -68,7 +69,7 @@ class ParserDriver {
 
   // Adds `piece` to the unconsumed bytes and parses until the parser needs more or fails.
   void feed(std::string_view piece) {
-    using Event = gateway::RequestParser::Event;
+    using Event = http1::RequestParser::Event;
     pending_.append(piece);
     // Each round yields one event; a runaway parser is reported, not looped on forever. Like the
     // connection, the driver never parses empty input.
@@ -116,14 +117,14 @@ class ParserDriver {
     if (!run_.error_status && !pending_.empty()) violation("no progress after many rounds");
   }
 
-  gateway::RequestParser& parser() noexcept { return parser_; }
+  http1::RequestParser& parser() noexcept { return parser_; }
   const ParseRun& run() const noexcept { return run_; }
   std::size_t unconsumed() const noexcept { return pending_.size(); }
 
  private:
   void violation(std::string what) { run_.contract_violations.push_back(std::move(what)); }
 
-  gateway::RequestParser parser_;
+  http1::RequestParser parser_;
   std::string pending_;
   ParseRun run_;
 };

@@ -18,9 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/config.hpp"
-#include "gateway/http1_connection.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/options.hpp"
 #include "gateway/router.hpp"
+#include "support/instances.hpp"
 
 namespace junction::test {
 
@@ -31,8 +32,8 @@ class TcpServer {
   asio::io_context io_;
 
  public:
-  using Socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
-  using Connection = gateway::Http1Connection<Socket>;
+  using Socket = TcpSocket;
+  using Connection = http1::Connection<Socket>;
 
   TcpServer() = default;
   TcpServer(const TcpServer&) = delete;
@@ -99,7 +100,7 @@ class TcpServer {
                                                      gateway::Address{"127.0.0.1", port_});
       connections_.push_back(connection);
       ++started_;
-      asio::co_spawn(io_, connection->async_run(), [this](std::exception_ptr e) {
+      asio::co_spawn(io_, connection->async_run(), [this](std::exception_ptr e, bool) {
         if (e) failed_ = true;
         ++finished_;
       });

@@ -5,17 +5,17 @@
 
 #include "support/test_pki.hpp"
 
-using junction::gateway::Http2Options;
-using junction::gateway::TlsOptions;
+using junction::gateway::HttpMode;
 using junction::tls::LoadError;
+using junction::tls::Options;
 using junction::tls::ServerContexts;
 using junction::tls::TicketKeys;
 
 namespace {
 
-std::string load_error(const TlsOptions& options) {
+std::string load_error(const Options& options) {
   try {
-    ServerContexts::load(options, Http2Options::Mode::automatic, std::make_shared<TicketKeys>());
+    ServerContexts::load(options, HttpMode::automatic, std::make_shared<TicketKeys>());
   } catch (const LoadError& e) {
     return e.what();
   }
@@ -29,11 +29,10 @@ TEST_CASE("ServerContexts::load: good pairs load, and the log names what each se
   junction::test::TestPki pki;
   auto a = pki.issue("a", {"localhost", "a.test"});
   auto b = pki.issue("b", {"*.example.test"});
-  TlsOptions options;
+  Options options;
   options.certificates = {{pki.write_cert("a", a), pki.write_key("a", a)},
                           {pki.write_cert("b", b), pki.write_key("b", b)}};
-  auto set =
-      ServerContexts::load(options, Http2Options::Mode::automatic, std::make_shared<TicketKeys>());
+  auto set = ServerContexts::load(options, HttpMode::automatic, std::make_shared<TicketKeys>());
   auto lines = set->summary();
   REQUIRE(lines.size() == 2);
   CHECK(lines[0] == "TLS certificate " + options.certificates[0].cert_file +
@@ -46,7 +45,7 @@ TEST_CASE("ServerContexts::load: a broken file is one clear line that names it",
   junction::test::TestPki pki;
   auto a = pki.issue("a", {"localhost"});
   auto b = pki.issue("b", {"b.test"});
-  TlsOptions options;
+  Options options;
   auto cert = pki.write_cert("a", a);
   auto key = pki.write_key("a", a);
 
@@ -88,7 +87,7 @@ TEST_CASE("ServerContexts::load: a broken file is one clear line that names it",
   SECTION("a client CA that is not one") {
     options.certificates = {{cert, key}};
     options.client_ca = pki.write_text("ca.pem", "nothing\n");
-    options.client_verify = TlsOptions::ClientVerify::required;
+    options.client_verify = Options::ClientVerify::required;
     CHECK(load_error(options).starts_with("cannot load TLS client CA '" + options.client_ca));
   }
 }

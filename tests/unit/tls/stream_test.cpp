@@ -21,10 +21,10 @@
 #include "tls/context.hpp"
 
 namespace asio = boost::asio;
-using junction::gateway::Http2Options;
-using junction::gateway::TlsOptions;
+using junction::gateway::HttpMode;
 using junction::tls::Alpn;
 using junction::tls::error_code;
+using junction::tls::Options;
 using junction::tls::ServerContexts;
 using junction::tls::SslPtr;
 using junction::tls::TicketKeys;
@@ -105,7 +105,7 @@ struct Pair {
 
 struct Fixture {
   junction::test::TestPki pki;
-  TlsOptions options;
+  Options options;
   std::string ca_file;
   std::shared_ptr<TicketKeys> keys = std::make_shared<TicketKeys>();
 
@@ -117,8 +117,7 @@ struct Fixture {
     ca_file = pki.write_cert("ca", pki.ca());
   }
 
-  std::shared_ptr<const ServerContexts> load(
-      Http2Options::Mode mode = Http2Options::Mode::automatic) {
+  std::shared_ptr<const ServerContexts> load(HttpMode mode = HttpMode::automatic) {
     return ServerContexts::load(options, mode, keys);
   }
 };
@@ -206,7 +205,7 @@ TEST_CASE("TlsStream: ALPN follows --http; a client with none of ours gets an al
     CHECK(ServerContexts::negotiated(pair.server->native_handle()) == Alpn::http2);
   }
   SECTION("--http 1 offers http/1.1 only") {
-    auto contexts = f.load(Http2Options::Mode::http1);
+    auto contexts = f.load(HttpMode::http1);
     Pair pair(*contexts, {{}, {}, both});
     REQUIRE(pair.handshake());
     CHECK(ServerContexts::negotiated(pair.server->native_handle()) == Alpn::http1);
@@ -218,7 +217,7 @@ TEST_CASE("TlsStream: ALPN follows --http; a client with none of ours gets an al
     CHECK(ServerContexts::negotiated(pair.server->native_handle()) == Alpn::none);
   }
   SECTION("--http 2 with a client that speaks http/1.1 only: no_application_protocol") {
-    auto contexts = f.load(Http2Options::Mode::http2);
+    auto contexts = f.load(HttpMode::http2);
     Pair pair(*contexts, {{}, {}, std::string("\x08http/1.1", 9)});
     CHECK_FALSE(pair.handshake());
     CHECK(pair.server_ec);
@@ -279,7 +278,7 @@ TEST_CASE("TlsStream: client certificates, and what the handshake tells the app"
     CHECK(info->client_chain.empty());
   }
   SECTION("optional") {
-    f.options.client_verify = TlsOptions::ClientVerify::optional;
+    f.options.client_verify = Options::ClientVerify::optional;
     auto contexts = f.load();
     SECTION("a certificate of our CA: SUCCESS, with its names and PEM") {
       Pair pair(*contexts, with_cert);
@@ -308,7 +307,7 @@ TEST_CASE("TlsStream: client certificates, and what the handshake tells the app"
     }
   }
   SECTION("required") {
-    f.options.client_verify = TlsOptions::ClientVerify::required;
+    f.options.client_verify = Options::ClientVerify::required;
     auto contexts = f.load();
     SECTION("a certificate of our CA is served") {
       Pair pair(*contexts, with_cert);

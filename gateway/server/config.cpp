@@ -1,0 +1,376 @@
+#include "gateway/server/config.hpp"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+namespace junction::gateway {
+namespace {
+
+constexpr const char* kDescription =
+    "Junction: an HTTP/1.1 and HTTP/2 gateway for Python web apps (WSGI and ASGI).\n"
+    "APP is MODULE:ATTR, or PREFIX=MODULE:ATTR to mount it at a path prefix; 'wsgi:' or\n"
+    "'asgi:' in front forces the interface.";
+
+bool parse_port(std::string_view text, std::uint16_t& port) {
+  if (text.empty()) return false;
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > 65535) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+// A validator that says nothing in --help, where the option's type name says it already
+// (CLI11 would append "FILE", or the transformer's whole mapping, to it).
+CLI::Validator quiet(CLI::Validator validator) {
+  validator.description("");
+  return validator;
+}
+
+// Turns one of the names of `choices` into its enum value (as CLI11 reads enums), or says
+// which names there are.
+template <class Enum>
+CLI::Validator one_of(std::map<std::string, Enum> choices) {
+  std::string names;
+  for (const auto& [name, value] : choices) names += (names.empty() ? "" : ", ") + name;
+  return CLI::Validator(
+      [choices = std::move(choices), names](std::string& text) -> std::string {
+        auto found = choices.find(text);
+        if (found == choices.end()) return "'" + text + "' is not one of " + names;
+        text = std::to_string(static_cast<int>(found->second));
+        return {};
+      },
+      "");
+}
+
+// A positive number of seconds (fractions allowed).
+CLI::Validator positive_seconds() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double value = 0;
+        try {
+          std::size_t used = 0;
+          value = std::stod(text, &used);
+          if (used != text.size()) return "not a number of seconds: " + text;
+        } catch (const std::exception&) {
+          return "not a number of seconds: " + text;
+        }
+        if (!(value > 0) || value > 86400 * 365) return "must be a positive number of seconds";
+        return {};
+      },
+      "SECONDS");
+}
+
+CLI::Option* add_seconds(CLI::App& app, const char* name, seconds_d& target, const char* help) {
+  auto* option = app.add_option_function<double>(
+      name, [&target](double value) { target = seconds_d(value); }, help);
+  option->check(positive_seconds());
+  option->default_str(fmt::format("{:g}", target.count()));
+  option->type_name("S");
+  return option;
+}
+
+}  // namespace
+
+std::optional<BindAddress> parse_bind_address(const std::string& text, std::string& error) {
+  BindAddress bind;
+  bind.text = text;
+  if (text.starts_with("unix:")) {
+    bind.kind = BindAddress::Kind::unix_socket;
+    bind.path = text.substr(5);
+    if (bind.path.empty()) {
+      error = "unix: needs a socket path, as in unix:/run/junction.sock";
+      return std::nullopt;
+    }
+    return bind;
+  }
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      error = "expected [IPv6]:PORT, got '" + text + "'";
+      return std::nullopt;
+    }
+    bind.host = text.substr(1, close - 1);
+    port_text = std::string_view(text).substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      error = "expected HOST:PORT, [IPv6]:PORT or unix:PATH, got '" + text + "'";
+      return std::nullopt;
+    }
+    bind.host = text.substr(0, colon);
+    if (bind.host.find(':') != std::string::npos) {
+      error = "IPv6 addresses need brackets, as in [::1]:8000, got '" + text + "'";
+      return std::nullopt;
+    }
+    port_text = std::string_view(text).substr(colon + 1);
+  }
+  if (bind.host.empty()) {
+    error = "missing host in '" + text + "' (use 0.0.0.0:PORT for every interface)";
+    return std::nullopt;
+  }
+  if (!parse_port(port_text, bind.port)) {
+    error = "bad port in '" + text + "': expected a number from 0 to 65535";
+    return std::nullopt;
+  }
+  return bind;
+}
+
+Config parse_command_line(int argc, const char* const* argv) {
+  Config config;
+  unsigned hardware = std::thread::hardware_concurrency();
+  config.io_threads = hardware == 0 ? 1 : hardware;
+
+  CLI::App app(kDescription, "junction");
+  app.set_version_flag("--version", std::string("junction ") + JUNCTION_VERSION);
+  app.get_formatter()->column_width(40);
+
+  std::vector<std::string> binds;
+  app.add_option("apps", config.apps, "Python apps to serve (MODULE:ATTR or PREFIX=MODULE:ATTR)")
+      ->type_name("APP");
+  app.add_option("--bind,-b", binds,
+                 "Listen on HOST:PORT, [V6]:PORT or unix:PATH; repeatable (default "
+                 "127.0.0.1:8000)")
+      ->allow_extra_args(false)  // one address per --bind; what follows may be an APP
+      ->type_name("ADDR");
+  app.add_option("--io-threads", config.io_threads, "I/O threads (default: one per core)")
+      ->check(CLI::Range(1u, 256u))
+      ->type_name("N");
+  app.add_option("--log-level", config.log_level, "Log level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "error", "critical"}))
+      ->default_str("info")
+      ->type_name("LEVEL");
+  // Two flags rather than CLI11's negation syntax, whose --help shows a confusing "{false}".
+  auto* access_on = app.add_flag_callback(
+      "--access-log", [&config] { config.access_log = true; },
+      "One line per request on stdout: client, request, status, bytes, duration (default)");
+  app.add_flag_callback(
+         "--no-access-log", [&config] { config.access_log = false; }, "No access log")
+      ->excludes(access_on);
+
+  auto& limits = config.limits;
+  app.add_option("--limit-request-line", limits.request_line,
+                 "Longest request line in bytes; longer gets 414")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--limit-request-fields", limits.header_fields,
+                 "Most header fields in a request; more gets 431")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--limit-request-field-size", limits.header_field_size,
+                 "Longest header field (name and value) in bytes; longer gets 431")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--limit-request-header-size", limits.header_block_size,
+                 "Largest request head (all header fields) in bytes; larger gets 431")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{16} << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--max-body-size", limits.max_body_size,
+                 "Largest request body in bytes; larger gets 413")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 50))
+      ->capture_default_str()
+      ->type_name("BYTES");
+
+  auto& timeouts = config.timeouts;
+  add_seconds(app, "--timeout-keep-alive", timeouts.keep_alive,
+              "Close a keep-alive connection idle this long between requests");
+  add_seconds(app, "--timeout-request-header", timeouts.request_header,
+              "Answer 408 and close when a request head takes longer than this");
+  add_seconds(app, "--timeout-request-body", timeouts.request_body,
+              "Answer 408 (or abort) when the request body stalls this long");
+  add_seconds(app, "--timeout-send", timeouts.send,
+              "Close the connection when the client takes none of its response this long");
+  add_seconds(app, "--graceful-timeout", timeouts.graceful,
+              "On SIGTERM/SIGINT, let in-flight requests finish this long, then cut them");
+
+  auto& python = config.python;
+  if (const char* venv = std::getenv("VIRTUAL_ENV")) python.venv = venv;
+  app.add_option("--venv", python.venv,
+                 "Import apps from this virtualenv (default: $VIRTUAL_ENV when set)")
+      ->type_name("DIR")
+      ->check(quiet(CLI::ExistingDirectory));
+  app.add_option("--chdir", python.chdir, "Change to this directory before importing apps")
+      ->type_name("DIR")
+      ->check(quiet(CLI::ExistingDirectory));
+  app.add_option("--pythonpath", python.pythonpath,
+                 "Add this directory to the import path; repeatable. The current directory is "
+                 "always importable")
+      ->allow_extra_args(false)
+      ->type_name("DIR");
+  app.add_option("--threads", python.threads,
+                 "WSGI pool: Python threads that run requests (each releases the GIL while it "
+                 "waits for I/O)")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--backlog", python.backlog,
+                 "WSGI requests that may wait for a free thread; past that, 503 with "
+                 "Retry-After")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str()
+      ->type_name("N");
+
+  app.add_option("--loop", python.loop,
+                 "ASGI event loop: auto picks uvloop when it is installed, else asyncio")
+      ->check(CLI::IsMember({"auto", "asyncio", "uvloop"}))
+      ->capture_default_str()
+      ->type_name("LOOP");
+  app.add_option("--limit-concurrency", python.limit_concurrency,
+                 "ASGI: requests and WebSocket connections in progress at once (all ASGI apps "
+                 "together); past that, 503 with Retry-After")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--lifespan", python.lifespan,
+                 "ASGI lifespan events: on requires the app to support them, off skips them, "
+                 "auto runs them when the app supports them")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str()
+      ->type_name("MODE");
+  app.add_option("--ws-max-message-size", limits.ws_max_message_size,
+                 "Largest WebSocket message in bytes; a larger one closes the connection with "
+                 "1009")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+      ->capture_default_str()
+      ->type_name("BYTES");
+
+  auto& http2 = config.http2;
+  std::map<std::string, HttpMode> modes{
+      {"auto", HttpMode::automatic}, {"1", HttpMode::http1}, {"2", HttpMode::http2}};
+  app.add_option("--http", config.http_mode,
+                 "Protocols: auto serves HTTP/1.1 and HTTP/2 (over TLS, ALPN offers h2 and "
+                 "http/1.1; in plain text, HTTP/2 with prior knowledge, told apart by its "
+                 "preface, or by Upgrade: h2c); 1 serves HTTP/1.1 only; 2 serves HTTP/2 only")
+      ->transform(one_of(modes))
+      ->default_str("auto")
+      ->type_name("auto|1|2");
+  app.add_option("--h2-max-concurrent-streams", http2.max_concurrent_streams,
+                 "HTTP/2: streams a client may have open at once; more are refused")
+      ->check(CLI::Range(1u, 10000u))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--h2-initial-window-size", http2.initial_window_size,
+                 "HTTP/2: request body bytes one stream may send ahead of the app reading them")
+      ->check(CLI::Range(std::uint32_t{65535}, std::uint32_t{0x7fffffff}))
+      ->capture_default_str()
+      ->type_name("BYTES");
+  app.add_option("--h2-connection-window-size", http2.connection_window_size,
+                 "HTTP/2: request body bytes all streams of a connection together may send "
+                 "ahead of their apps")
+      ->check(CLI::Range(std::uint32_t{65535}, std::uint32_t{0x7fffffff}))
+      ->capture_default_str()
+      ->type_name("BYTES");
+  app.add_option("--h2-max-frame-size", http2.max_frame_size,
+                 "HTTP/2: largest frame payload we accept (SETTINGS_MAX_FRAME_SIZE)")
+      ->check(CLI::Range(std::uint32_t{16384}, std::uint32_t{16777215}))
+      ->capture_default_str()
+      ->type_name("BYTES");
+  app.add_option_function<std::uint32_t>(
+         "--h2-max-header-list-size",
+         [&http2](std::uint32_t value) { http2.max_header_list_size = value; },
+         "HTTP/2: largest request header list (names, values and 32 bytes per field, RFC "
+         "9113 §6.5.2); larger gets 431 (default: --limit-request-header-size)")
+      ->check(CLI::Range(std::uint32_t{64}, std::uint32_t{16} << 20))
+      ->type_name("BYTES");
+
+  auto& tls = config.tls;
+  std::vector<std::string> tls_certs, tls_keys;
+  app.add_option("--tls-cert", tls_certs,
+                 "TLS: a PEM certificate (followed by its chain); every listener then speaks "
+                 "TLS. Give --tls-cert/--tls-key several times to serve several names: the pair "
+                 "whose certificate matches the client's SNI name is used, the first otherwise")
+      ->check(quiet(CLI::ExistingFile))
+      ->allow_extra_args(false)  // one file per flag; what follows may be an APP
+      ->type_name("FILE");
+  app.add_option("--tls-key", tls_keys, "TLS: the PEM private key of the --tls-cert before it")
+      ->check(quiet(CLI::ExistingFile))
+      ->allow_extra_args(false)
+      ->type_name("FILE");
+  app.add_option("--tls-key-password-file", tls.key_password_file,
+                 "TLS: a file whose first line is the passphrase of encrypted keys")
+      ->check(quiet(CLI::ExistingFile))
+      ->type_name("FILE");
+  auto* min_version_option =
+      app.add_option("--tls-min-version", tls.min_version,
+                     "TLS: the oldest protocol version accepted (TLS 1.0 and 1.1 never are)")
+          ->check(quiet(CLI::IsMember({"1.2", "1.3"})))
+          ->capture_default_str()
+          ->type_name("1.2|1.3");
+  app.add_option("--tls-client-ca", tls.client_ca,
+                 "TLS: PEM CA certificates that client certificates are verified against")
+      ->check(quiet(CLI::ExistingFile))
+      ->type_name("FILE");
+  std::map<std::string, tls::Options::ClientVerify> verify_modes{
+      {"none", tls::Options::ClientVerify::none},
+      {"optional", tls::Options::ClientVerify::optional},
+      {"required", tls::Options::ClientVerify::required}};
+  auto* verify_option =
+      app.add_option("--tls-client-verify", tls.client_verify,
+                     "TLS: client certificates. none: not asked for; optional: asked for, and the "
+                     "app sees whether it verified (SSL_CLIENT_VERIFY); required: a client without "
+                     "a valid one is refused in the handshake")
+          ->transform(one_of(verify_modes))
+          ->default_str("none")
+          ->type_name("none|optional|required");
+  auto* handshake_option =
+      add_seconds(app, "--tls-handshake-timeout", config.tls.handshake_timeout,
+                  "TLS: a client must finish its handshake within this time, or it is closed");
+
+  app.add_option("--health-path", config.health_path,
+                 "Answer GET/HEAD on this exact path with 200 'ok', without Python (default: "
+                 "off)")
+      ->type_name("PATH")
+      ->check([](const std::string& path) -> std::string {
+        return path.starts_with('/') ? "" : "must start with '/'";
+      });
+  app.add_flag("--diagnostics", config.diagnostics,
+               "Testing aid: the health path also echoes a request body (?echo) and delays "
+               "its answer (?sleep=S, at most 60). Not for production.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    throw CommandLineExit{0, app.help()};
+  } catch (const CLI::CallForVersion&) {
+    throw CommandLineExit{0, std::string("junction ") + JUNCTION_VERSION + "\n"};
+  } catch (const CLI::ParseError& e) {
+    throw CommandLineExit{2, std::string("junction: ") + e.what() + " (see junction --help)\n"};
+  }
+
+  if (config.diagnostics && config.health_path.empty()) {
+    throw CommandLineExit{2, "junction: --diagnostics needs --health-path\n"};
+  }
+  if (tls_certs.size() != tls_keys.size())
+    throw CommandLineExit{2, fmt::format("junction: every --tls-cert needs its --tls-key (got {} "
+                                         "certificate(s), {} key(s))\n",
+                                         tls_certs.size(), tls_keys.size())};
+  for (std::size_t i = 0; i < tls_certs.size(); ++i)
+    tls.certificates.push_back({tls_certs[i], tls_keys[i]});
+  bool tls_options_set = !tls.key_password_file.empty() || !tls.client_ca.empty() ||
+                         verify_option->count() > 0 || min_version_option->count() > 0 ||
+                         handshake_option->count() > 0;
+  if (!tls.enabled() && tls_options_set)
+    throw CommandLineExit{2, "junction: the --tls-* options need --tls-cert and --tls-key\n"};
+  if (tls.client_verify != tls::Options::ClientVerify::none && tls.client_ca.empty())
+    throw CommandLineExit{2, "junction: --tls-client-verify needs --tls-client-ca\n"};
+  if (binds.empty()) binds.push_back("127.0.0.1:8000");
+  for (const auto& text : binds) {
+    std::string error;
+    auto bind = parse_bind_address(text, error);
+    if (!bind) throw CommandLineExit{2, "junction: --bind: " + error + "\n"};
+    config.binds.push_back(std::move(*bind));
+  }
+  return config;
+}
+
+}  // namespace junction::gateway

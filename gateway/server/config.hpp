@@ -1,0 +1,55 @@
+// Configuration: everything the command line sets. The defaults live in each layer's options
+// (gateway/options.hpp, http2/, tls/, bridge/options.hpp); Config aggregates them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bridge/options.hpp"
+#include "gateway/options.hpp"
+#include "http2/options.hpp"
+#include "tls/options.hpp"
+
+namespace junction::gateway {
+
+struct BindAddress {
+  enum class Kind { tcp, unix_socket };
+  Kind kind = Kind::tcp;
+  std::string host;  // literal IPv4/IPv6 address or a host name, without brackets
+  std::uint16_t port = 0;
+  std::string path;  // unix socket path
+  std::string text;  // as the user wrote it, for messages
+};
+
+// Parses "HOST:PORT", "[V6]:PORT" or "unix:PATH"; nullopt with `error` set when malformed.
+std::optional<BindAddress> parse_bind_address(const std::string& text, std::string& error);
+
+struct Config {
+  std::vector<BindAddress> binds;
+  unsigned io_threads = 1;
+  std::string log_level = "info";
+  bool access_log = true;
+  Limits limits;
+  Timeouts timeouts;
+  HttpMode http_mode = HttpMode::automatic;
+  http2::Options http2;
+  tls::Options tls;
+  std::string health_path;   // empty: off
+  bool diagnostics = false;  // echo/sleep aids on the health path, for front-end tests
+  bridge::Options python;
+  std::vector<std::string> apps;
+};
+
+// The command line could not be turned into a Config (or asked for --help / --version):
+// print `message` (to stdout when exit_code is 0, else stderr) and exit with exit_code.
+struct CommandLineExit {
+  int exit_code;
+  std::string message;
+};
+
+// Throws CommandLineExit for --help, --version and every usage error.
+Config parse_command_line(int argc, const char* const* argv);
+
+}  // namespace junction::gateway

@@ -1,0 +1,376 @@
+#include "gateway/server/server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <thread>
+#include <unordered_set>
+
+#include "gateway/access_log.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/server/serve_connection.hpp"
+#include "tls/context.hpp"
+
+namespace junction::gateway {
+
+namespace {
+
+using Protocol = asio::generic::stream_protocol;
+using Acceptor = asio::basic_socket_acceptor<Protocol, Executor>;
+
+Address to_address(const Protocol::endpoint& endpoint) {
+  const auto* sa = endpoint.data();
+  char text[INET6_ADDRSTRLEN] = {};
+  switch (sa->sa_family) {
+    case AF_INET: {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+      inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+      return {text, ntohs(in->sin_port)};
+    }
+    case AF_INET6: {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+      inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+      return {text, ntohs(in6->sin6_port)};
+    }
+    case AF_UNIX: {
+      const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
+      auto max = endpoint.size() > offsetof(sockaddr_un, sun_path)
+                     ? endpoint.size() - offsetof(sockaddr_un, sun_path)
+                     : 0;
+      return {std::string(un->sun_path, strnlen(un->sun_path, max)), 0};
+    }
+    default:
+      return {};
+  }
+}
+
+std::string describe(const Protocol::endpoint& endpoint, bool tls) {
+  auto address = to_address(endpoint);
+  const char* scheme = tls ? "https" : "http";
+  switch (endpoint.data()->sa_family) {
+    case AF_INET:
+      return fmt::format("{}://{}:{}", scheme, address.host, address.port);
+    case AF_INET6:
+      return fmt::format("{}://[{}]:{}", scheme, address.host, address.port);
+    default:
+      return "unix:" + address.host;
+  }
+}
+
+// accept(2) errors that come from exhausting a resource: wait for it to come back.
+bool is_resource_exhaustion(const error_code& ec) {
+  auto e = ec.value();  // accept(2) errors are errno values
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+}  // namespace
+
+// Logs what escaped a coroutine (a bug: the data plane reports errors as values).
+auto log_escaped(const char* what) {
+  return [what](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::critical("{} failed: {}", what, ex.what());
+    }
+  };
+}
+
+struct Server::Impl {
+  struct IoThread final : ConnectionRegistry {
+    explicit IoThread(const std::atomic<bool>& stopping) : stopping_(stopping) {}
+    void add(ConnectionSlot& slot) override { slots.insert(&slot); }
+    void remove(ConnectionSlot& slot) noexcept override { slots.erase(&slot); }
+    bool stopping() const noexcept override { return stopping_; }
+
+    // Declared before the context: frames the context still holds when it is destroyed (a
+    // connection stuck past the grace period) unregister from it as they go.
+    std::unordered_set<ConnectionSlot*> slots;  // touched only on this thread
+    asio::io_context context{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work{context.get_executor()};
+    std::thread thread;
+    const std::atomic<bool>& stopping_;
+  };
+
+  struct Listener {
+    Acceptor acceptor;
+    std::string name;
+    std::string unix_path;  // removed at exit
+    Address address;
+  };
+
+  const Config& config;
+  std::unique_ptr<AccessLog> access_log;
+  ConnectionContext context;
+  ServeContext serve;
+  std::atomic<bool> stopping{false};  // read by connection threads
+  LiveCounter live;                   // accepted connections whose coroutine is not over
+  std::vector<std::unique_ptr<IoThread>> threads;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::size_t next_thread = 0;
+  std::optional<asio::signal_set> signals;
+  std::function<std::size_t()> app_work;  // see Server::set_app_work
+  // TLS (null: plain text). The contexts are replaced by a reload; both are touched only on
+  // the main thread (accepts, signals), and a connection keeps the set it started with.
+  std::shared_ptr<tls::TicketKeys> ticket_keys;
+  std::shared_ptr<const tls::ServerContexts> tls_contexts;
+
+  Impl(const Config& c, const Router& router)
+      : config(c),
+        access_log(c.access_log ? std::make_unique<AccessLog>() : nullptr),
+        context{c.limits, c.timeouts, router, access_log.get()},
+        serve{context, c.http2, c.http_mode, c.tls.handshake_timeout} {
+    for (unsigned i = 0; i < c.io_threads; ++i)
+      threads.push_back(std::make_unique<IoThread>(stopping));
+  }
+
+  asio::io_context& main_context() { return threads.front()->context; }
+
+  void open(const BindAddress& bind) {
+    auto listener =
+        std::make_unique<Listener>(Listener{Acceptor(main_context()), bind.text, {}, {}});
+    auto& acceptor = listener->acceptor;
+    error_code ec;
+    Protocol::endpoint endpoint;
+    if (bind.kind == BindAddress::Kind::unix_socket) {
+      // A stale socket file from an earlier run would make bind fail; remove only sockets.
+      struct stat st {};
+      if (::stat(bind.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(bind.path.c_str());
+      endpoint = asio::local::stream_protocol::endpoint(bind.path);
+      listener->unix_path = bind.path;
+    } else {
+      asio::ip::tcp::resolver resolver(main_context());
+      auto results = resolver.resolve(bind.host, std::to_string(bind.port),
+                                      asio::ip::tcp::resolver::passive, ec);
+      if (ec || results.empty())
+        throw StartupError(fmt::format("cannot resolve '{}': {}", bind.text, ec.message()));
+      endpoint = results.begin()->endpoint();
+    }
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec && bind.kind == BindAddress::Kind::tcp)
+      acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw StartupError(fmt::format("cannot listen on {}: {}", bind.text, ec.message()));
+    auto local = acceptor.local_endpoint(ec);
+    listener->name = bind.kind == BindAddress::Kind::unix_socket
+                         ? "unix:" + bind.path
+                         : describe(local, tls_contexts != nullptr);
+    listener->address =
+        bind.kind == BindAddress::Kind::unix_socket ? Address{bind.path, 0} : to_address(local);
+    spdlog::info("Listening on {}", listener->name);
+    listeners.push_back(std::move(listener));
+  }
+
+  // The accept loop never dies: errors are logged (once a second at most) and, when a resource
+  // such as file descriptors ran out, retried after a pause.
+  asio::awaitable<void> async_accept_loop(Listener& listener) {
+    Timer backoff(main_context());
+    auto last_report = std::chrono::steady_clock::time_point{};
+    for (;;) {
+      auto& target = *threads[next_thread];
+      next_thread = (next_thread + 1) % threads.size();
+      auto [ec, socket] = co_await listener.acceptor.async_accept(
+          target.context, asio::as_tuple(asio::use_awaitable));
+      if (stopping) {
+        spdlog::debug("accept loop on {} stopped", listener.name);
+        co_return;
+      }
+      if (ec) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_report > std::chrono::seconds(1)) {
+          spdlog::error("accept on {} failed: {}; retrying", listener.name, ec.message());
+          last_report = now;
+        }
+        if (is_resource_exhaustion(ec)) {
+          backoff.expires_after(std::chrono::milliseconds(100));
+          co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        continue;
+      }
+      start_connection(target, std::move(socket), listener);
+    }
+  }
+
+  void start_connection(IoThread& thread, Socket socket, const Listener& listener) {
+    error_code ec;
+    if (listener.unix_path.empty()) socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto remote = socket.remote_endpoint(ec);
+    Address client = ec ? Address{} : to_address(remote);
+    Address server = listener.address;
+    if (listener.unix_path.empty()) {
+      auto local = socket.local_endpoint(ec);
+      if (!ec) server = to_address(local);
+    }
+    asio::co_spawn(thread.context,
+                   async_serve_connection(std::move(socket), serve, tls_contexts, std::move(client),
+                                          std::move(server), thread, live.enter()),
+                   log_escaped("connection"));
+  }
+
+  // Runs `f(connection)` for every connection, each on its own thread.
+  template <class F>
+  void for_each_connection(F f) {
+    for (auto& thread : threads) {
+      asio::post(thread->context, [&t = *thread, f] {
+        std::vector<ConnectionSlot*> snapshot(t.slots.begin(), t.slots.end());
+        for (auto* slot : snapshot)
+          if (t.slots.contains(slot)) f(*slot);
+      });
+    }
+  }
+
+  // Loads the certificate set (replacing the one in use only once it loaded) and logs what
+  // each certificate serves. Throws tls::LoadError.
+  void load_tls() {
+    tls_contexts = tls::ServerContexts::load(config.tls, config.http_mode, ticket_keys);
+    for (const auto& line : tls_contexts->summary()) spdlog::info("{}", line);
+  }
+
+  // SIGHUP: every certificate and key is read again. New connections get the new set; open
+  // ones keep theirs. A file that does not load keeps the whole old set.
+  void reload() {
+    if (!tls_contexts) {
+      spdlog::info("SIGHUP: no TLS certificates to reload");
+      return;
+    }
+    try {
+      load_tls();
+      spdlog::info("SIGHUP: TLS certificates reloaded");
+    } catch (const tls::LoadError& e) {
+      spdlog::error("SIGHUP: TLS reload failed, the previous certificates stay in use: {}",
+                    e.what());
+    }
+  }
+
+  void on_signal(int number) {
+    if (number == SIGHUP) {
+      if (!stopping) reload();
+      signals->async_wait([this](error_code ec, int n) {
+        if (!ec) on_signal(n);
+      });
+      return;
+    }
+    if (stopping) {
+      spdlog::warn("{} again: closing every connection now", strsignal(number));
+      for_each_connection([](ConnectionSlot& c) { c.terminate(); });
+      return;
+    }
+    stopping = true;
+    spdlog::info("{}: shutting down; {} connection(s) open, grace period {:g}s", strsignal(number),
+                 live.count(), config.timeouts.graceful.count());
+    for (auto& listener : listeners) {
+      error_code ignored;
+      listener->acceptor.close(ignored);
+    }
+    for_each_connection([](ConnectionSlot& c) { c.on_shutdown(); });
+    // A second signal cuts the grace period short. Wait for it before the drain starts: the
+    // drain may finish inline and cancel this wait.
+    signals->async_wait([this](error_code ec, int n) {
+      if (!ec) on_signal(n);
+    });
+    asio::co_spawn(main_context(), async_drain(), log_escaped("shutdown"));
+  }
+
+  asio::awaitable<void> async_drain() {
+    Timer tick(main_context());
+    auto poll = std::chrono::milliseconds(20);
+    auto deadline =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(config.timeouts.graceful);
+    while (live.count() > 0 && std::chrono::steady_clock::now() < deadline) {
+      tick.expires_after(poll);
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+    if (live.count() > 0) {
+      spdlog::warn("grace period over: closing {} connection(s)", live.count());
+      for_each_connection([](ConnectionSlot& c) { c.terminate(); });
+      // Connections close at once once cut; the bound only guards against a stuck one.
+      for (int i = 0; live.count() > 0 && i < 100; ++i) {
+        tick.expires_after(poll);
+        co_await tick.async_wait(asio::use_awaitable);
+      }
+    }
+    spdlog::debug("connections drained");
+    // Requests whose connections are gone fail their next write at once; give them at least a
+    // moment past the grace period to get there.
+    auto apps_deadline =
+        std::max(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(2000));
+    while (app_work && app_work() > 0 && std::chrono::steady_clock::now() < apps_deadline) {
+      tick.expires_after(poll);
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+    error_code ignored;
+    signals->cancel(ignored);
+    // Every connection is closed; what apps still hold (an answer waiting on a timer, say)
+    // has no client left to go to.
+    for (auto& thread : threads) {
+      thread->work.reset();
+      thread->context.stop();
+    }
+  }
+};
+
+Server::Server(const Config& config, const Router& router)
+    : impl_(std::make_unique<Impl>(config, router)) {}
+
+Server::~Server() {
+  if (!impl_) return;
+  for (auto& listener : impl_->listeners)
+    if (!listener->unix_path.empty()) ::unlink(listener->unix_path.c_str());
+}
+
+void Server::set_app_work(std::function<std::size_t()> pending) {
+  impl_->app_work = std::move(pending);
+}
+
+void Server::listen() {
+  auto& impl = *impl_;
+  // Signals are caught (and queued for run()) before the first `Listening on` line: a
+  // supervisor that signals as soon as it sees it must not kill the process.
+  impl.signals.emplace(impl.main_context(), SIGINT, SIGTERM, SIGHUP);
+  if (impl.config.tls.enabled()) {
+    impl.ticket_keys = std::make_shared<tls::TicketKeys>();
+    try {
+      impl.load_tls();
+    } catch (const tls::LoadError& e) {
+      throw StartupError(e.what());
+    }
+  }
+  for (const auto& bind : impl.config.binds) impl.open(bind);
+}
+
+int Server::run() {
+  auto& impl = *impl_;
+  impl.signals->async_wait([&impl](error_code ec, int n) {
+    if (!ec) impl.on_signal(n);
+  });
+  for (auto& listener : impl.listeners) {
+    asio::co_spawn(impl.main_context(), impl.async_accept_loop(*listener),
+                   log_escaped("accept loop"));
+  }
+  for (std::size_t i = 1; i < impl.threads.size(); ++i) {
+    auto& thread = *impl.threads[i];
+    thread.thread = std::thread([&thread] { thread.context.run(); });
+  }
+  impl.main_context().run();
+  for (std::size_t i = 1; i < impl.threads.size(); ++i) impl.threads[i]->thread.join();
+  spdlog::info("shutdown complete");
+  return 0;
+}
+
+}  // namespace junction::gateway

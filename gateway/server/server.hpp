@@ -1,0 +1,45 @@
+// The server: I/O threads, listeners and their accept loops, signals, graceful shutdown.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "gateway/router.hpp"
+#include "gateway/server/config.hpp"
+
+namespace junction::gateway {
+
+// A listener could not be opened; what() is one line for the user.
+class StartupError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Server {
+ public:
+  Server(const Config& config, const Router& router);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens every --bind address and logs where it listens. Throws StartupError.
+  void listen();
+
+  // Work apps still do for requests after their connections closed (a WSGI thread that has
+  // not noticed yet): on shutdown the server waits for it to reach zero, within the grace
+  // period, before it stops the I/O threads those requests would still call into.
+  void set_app_work(std::function<std::size_t()> pending);
+
+  // Serves until SIGINT/SIGTERM, then shuts down gracefully. Returns the exit code.
+  int run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace junction::gateway

@@ -1,0 +1,280 @@
+// One HTTP/1.1 connection: the class. Its members are defined by job in connection_loop.hpp
+// (the request loop, WebSockets, h2c, closing, timeouts), connection_read.hpp (the request body
+// and the read buffer), connection_sink.hpp (the response sink and its framing),
+// connection_output.hpp (the output queue and sendfile) and exchange.hpp (the Exchange apps
+// hold); instances.cpp instantiates it for the plain and the TLS stream, and the server reaches
+// it only through http1.hpp.
+//
+// The coroutine reads and parses requests one at a time; pipelined requests wait in the read
+// buffer and are answered in order, so the pipeline depth is bounded by the buffer. Body bytes
+// are read from the socket only while the app has a read outstanding (backpressure). Responses
+// are written by a callback chain with one write in flight; output queued past a high-water mark
+// holds back the app's write handlers. A file piece of a body (async_send_file) takes its place
+// in that output queue and leaves by sendfile(2), straight from the page cache to the socket.
+// Timeouts come from one watchdog timer per connection whose deadline moves as the connection
+// changes phase, so a request costs no timer operations.
+//
+// Stream is a connected socket (or an in-memory stream in tests) on an io_context executor.
+#pragma once
+
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/connection.hpp"
+#include "gateway/errors.hpp"
+#include "gateway/exchange.hpp"
+#include "gateway/transport.hpp"
+#include "gateway/websocket.hpp"
+#include "http1/http1.hpp"
+#include "http1/parser.hpp"
+#include "http1/response.hpp"
+#include "http1/websocket_session.hpp"
+
+namespace junction::http1 {
+
+namespace asio = boost::asio;
+
+template <class Stream>
+class Connection final : public gateway::Closable,
+                         public std::enable_shared_from_this<Connection<Stream>> {
+ public:
+  using executor_type = gateway::Executor;
+  using clock = gateway::Clock;
+  template <class T>
+  using awaitable = gateway::awaitable<T>;
+  static constexpr auto use_awaitable = gateway::use_awaitable;
+
+  // Bytes of request we hold at once: the head is copied out as it is parsed, so this bounds
+  // only body pieces in flight and pipelined requests read ahead.
+  static constexpr std::size_t kReadBufferSize = 32 * 1024;
+  // Queued response bytes past which an app's write waits for the socket.
+  static constexpr std::size_t kOutputHighWater = 64 * 1024;
+  // After the response, unread request body up to this size is read and dropped to keep the
+  // connection; a larger rest closes it instead.
+  static constexpr std::uint64_t kMaxDrainBytes = 256 * 1024;
+  // Lingering close (RFC 9112 §9.6): how long and how much we read after shutting down our
+  // side, so that a client still sending does not turn our last response into a TCP reset.
+  static constexpr std::chrono::seconds kLingerTime{2};
+  static constexpr std::size_t kMaxLingerBytes = 1 << 20;
+  // File bytes one turn of the I/O thread hands to sendfile(2) before it lets the other
+  // connections run: a fast client on loopback would otherwise never make it return EAGAIN.
+  static constexpr std::uint64_t kFileTurnBytes = 1 << 20;
+  // Only a plain socket can take a file with sendfile(2): it has a file descriptor (a TLS
+  // stream's native handle is an SSL*) and waits for writability.
+  static constexpr bool kCanSendFile = requires(Stream & stream, gateway::error_code& ec) {
+    { stream.native_handle() } -> std::convertible_to<int>;
+    stream.native_non_blocking(true, ec);
+    stream.async_wait(asio::socket_base::wait_write, [](gateway::error_code) {});
+  };
+  // A stream Beast can carry a WebSocket over (websocket_session.hpp).
+  static constexpr bool kCanWebSocket = supports_websocket_v<Stream>;
+
+  Connection(Stream stream, const gateway::ConnectionContext& context, gateway::Address client,
+             gateway::Address server, Switches switches = {})
+      : stream_(std::move(stream)),
+        context_(context),
+        switches_(switches),
+        parser_(context.limits),
+        read_buffer_(new char[kReadBufferSize]),
+        watchdog_(stream_.get_executor()),
+        wake_(stream_.get_executor()),
+        client_(std::move(client)),
+        server_(std::move(server)),
+        detecting_preface_(switches.prior_knowledge) {}
+
+  // The connection came over TLS: its requests are https and carry what the handshake settled.
+  // Before async_run().
+  void set_tls(std::shared_ptr<const gateway::TlsInfo> tls) noexcept { tls_ = std::move(tls); }
+
+  executor_type get_executor() { return stream_.get_executor(); }
+
+  // The connection coroutine (connection_loop.hpp). Returns false once the connection is
+  // closed, true once it belongs to HTTP/2 (it opened with the preface, or an h2c upgrade was
+  // accepted): release_stream() and handover() then say what goes on.
+  awaitable<bool> async_run();
+  Stream release_stream() noexcept { return std::move(stream_); }
+  Http2Handover& handover() noexcept { return handover_; }
+
+  // Graceful shutdown: the request in flight finishes with Connection: close; idle, it closes.
+  void on_shutdown() override;
+  // The grace period is over: close now.
+  void terminate() override;
+
+ private:
+  class ExchangeImpl;
+  enum class Outcome { next, close, abort, http2 };
+  enum class Deadline { none, idle, header, body, send, closing };
+
+  // The request loop, WebSockets, h2c, closing, timeouts (connection_loop.hpp).
+  awaitable<Outcome> async_serve_one();
+  void begin_exchange(gateway::RequestHead head);
+  void end_exchange();
+  awaitable<bool> async_drain_body();
+  awaitable<Outcome> async_serve_websocket();
+  awaitable<std::optional<Outcome>> async_upgrade_h2c(gateway::RequestHead& head,
+                                                      const std::string& settings);
+
+  awaitable<void> async_close(bool graceful);
+  void close_now();
+  awaitable<void> async_wait_event();
+  void notify() { wake_.cancel(); }
+  static clock::duration to_duration(gateway::seconds_d s) {
+    return std::chrono::duration_cast<clock::duration>(s);
+  }
+  const gateway::Timeouts& timeouts() const noexcept { return context_.timeouts; }
+  void set_deadline(clock::time_point when, Deadline kind);
+  void release_deadline();
+  void arm_watchdog();
+  void on_watchdog();
+  void cancel_reads();
+  void log_access();
+
+  // Reading the request (connection_read.hpp).
+  bool has_buffered() const noexcept { return read_begin_ < read_end_; }
+  std::string_view buffered() const noexcept {
+    return {read_buffer_.get() + read_begin_, read_end_ - read_begin_};
+  }
+  void consume(std::size_t n) noexcept;
+  void compact() noexcept;
+  awaitable<gateway::error_code> async_fill();
+  void start_watch_read();
+  bool serve_body_from_buffer();
+  void complete_read(gateway::error_code ec, std::size_t n);
+  void fail_body(gateway::errc error, int status, const std::string& reason);
+  void send_continue();
+
+  // The response sink the exchange calls, and its framing (connection_sink.hpp).
+  bool current(const ExchangeImpl* exchange) const noexcept;
+  void do_read_body(const ExchangeImpl* exchange, std::span<char> into,
+                    gateway::Exchange::ReadHandler handler);
+  void do_start(const ExchangeImpl* exchange, gateway::ResponseHead head);
+  void do_write(const ExchangeImpl* exchange, std::string chunk, bool last,
+                gateway::Exchange::Handler handler);
+  void do_send_file(const ExchangeImpl* exchange, int fd, std::uint64_t offset, std::uint64_t count,
+                    bool last, gateway::Exchange::Handler handler);
+  void do_finish(const ExchangeImpl* exchange, gateway::Headers trailers,
+                 gateway::Exchange::Handler handler);
+  void do_abort(const ExchangeImpl* exchange);
+  void do_accept_websocket(const ExchangeImpl* exchange, gateway::WebSocketAccept accept,
+                           gateway::Exchange::AcceptHandler handler);
+  void do_on_client_gone(ExchangeImpl* exchange, std::function<void()> callback);
+  gateway::error_code check_writable(const ExchangeImpl* exchange) const noexcept;
+  gateway::error_code send_head(std::optional<std::uint64_t> known_length);
+  std::uint64_t frame_body(std::uint64_t size, gateway::error_code& ec);
+  gateway::error_code append_body(std::string_view chunk);
+  void end_body(const gateway::Headers& trailers);
+  void complete_write(gateway::error_code ec, gateway::Exchange::Handler handler);
+  void queue_error(int status, std::string_view detail);
+  void lose_client();
+
+  // The output queue and sendfile(2) (connection_output.hpp).
+  std::uint64_t pending_output() const noexcept;
+  bool output_queued() const noexcept;
+  static void append_chunk_size(std::string& out, std::uint64_t size);
+  void flush();
+  void on_written(gateway::error_code ec);
+  void send_file();
+  void on_file_writable(gateway::error_code ec);
+  static bool file_error(gateway::error_code ec) noexcept;
+  void file_sent();
+  void cut_file(gateway::error_code ec);
+  std::uint64_t drop_files(gateway::error_code ec);
+  void watch_send();
+  void release_write_waiters(gateway::error_code ec);
+
+  Stream stream_;
+  const gateway::ConnectionContext& context_;
+  Switches switches_;
+  RequestParser parser_;
+  std::unique_ptr<char[]> read_buffer_;
+  std::size_t read_begin_ = 0;
+  std::size_t read_end_ = 0;
+
+  asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> watchdog_;
+  asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> wake_;
+  asio::cancellation_signal run_cancel_;    // the coroutine's socket read (async_fill)
+  asio::cancellation_signal watch_cancel_;  // the watch read (start_watch_read)
+  clock::time_point deadline_ = clock::time_point::max();
+  Deadline deadline_kind_ = Deadline::none;
+  Deadline timed_out_ = Deadline::none;
+
+  gateway::Address client_;
+  std::shared_ptr<const gateway::TlsInfo> tls_;
+  gateway::Address server_;
+  std::uint64_t requests_ = 0;
+  bool detecting_preface_ = false;  // the first bytes may still be the HTTP/2 preface
+  Http2Handover handover_;
+  bool shutting_down_ = false;
+  bool waiting_idle_ = false;
+  bool closed_ = false;
+  bool peer_closed_ = false;
+  gateway::error_code peer_error_;
+  bool watch_in_flight_ = false;
+  gateway::error_code watch_error_;
+
+  // The exchange in flight.
+  std::shared_ptr<ExchangeImpl> exchange_;
+  bool keep_alive_ = false;
+  bool is_head_request_ = false;
+  bool body_done_ = true;
+  std::string_view body_pending_;
+  gateway::error_code body_error_;
+  bool continue_sent_ = false;
+  bool body_read_started_ = false;
+  std::span<char> read_into_;
+  gateway::Exchange::ReadHandler read_handler_;
+  std::function<void()> gone_callback_;
+  bool client_gone_ = false;
+  gateway::ResponseHead response_;
+  bool head_started_ = false;
+  bool head_sent_ = false;
+  bool response_done_ = false;
+  bool aborted_ = false;
+  bool body_ending_ = false;  // a last file piece is queued: the body ends once it is sent
+  Framing framing_;
+  std::uint64_t body_bytes_sent_ = 0;
+  int status_ = 0;
+
+  // A WebSocket the app accepted: the answer still to send, then the session while it lasts.
+  gateway::WebSocketAccept websocket_accept_;
+  gateway::Exchange::AcceptHandler accept_handler_;
+  std::weak_ptr<WebSocketSession<Stream>> websocket_;
+  bool websocket_over_ = false;
+
+  // A body piece read from a file by sendfile(2), in the output queue: `before` (the output
+  // queued ahead of it) goes first. The fd is the app's, open until the handler runs.
+  struct FilePiece {
+    std::string before;
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t left = 0;
+    std::uint64_t exchange = 0;  // requests_ when it was queued: whose body it is
+    bool last = false;           // ends the body once sent
+    gateway::error_code result;  // what the handler hears once the bytes are sent
+    gateway::Exchange::Handler handler;
+  };
+
+  // Output: `out_` collects, `writing_` is on the wire; file pieces queued before `out_`, in
+  // order, each after its `before` bytes.
+  std::string out_;
+  std::string writing_;
+  std::deque<FilePiece> files_;
+  bool write_in_flight_ = false;
+  clock::time_point write_started_;
+  bool write_failed_ = false;
+  std::vector<gateway::Exchange::Handler> write_waiters_;
+};
+
+}  // namespace junction::http1

@@ -1,0 +1,230 @@
+// One HTTP/1.1 connection: the output queue, one write in flight, and file pieces by sendfile(2).
+// Part of Connection<Stream> (connection.hpp); included by instances.cpp and the unit tests'
+// instantiations only.
+#pragma once
+
+#include <sys/sendfile.h>
+#include <sys/types.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <charconv>
+
+#include "http1/connection.hpp"
+#include "http1/exchange.hpp"
+
+namespace junction::http1 {
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+// Output queued and not yet with the kernel, file pieces included.
+template <class Stream>
+std::uint64_t Connection<Stream>::pending_output() const noexcept {
+  std::uint64_t n = out_.size() + writing_.size();
+  for (const auto& file : files_) n += file.before.size() + file.left;
+  return n;
+}
+
+template <class Stream>
+bool Connection<Stream>::output_queued() const noexcept {
+  return write_in_flight_ || !out_.empty() || !files_.empty();
+}
+
+template <class Stream>
+void Connection<Stream>::append_chunk_size(std::string& out, std::uint64_t size) {
+  char digits[16];
+  auto end = std::to_chars(digits, digits + sizeof digits, size, 16).ptr;
+  out.append(digits, end);
+  out.append("\r\n");
+}
+
+// Starts the next write: the bytes ahead of the first file piece, that piece, or `out_`.
+template <class Stream>
+void Connection<Stream>::flush() {
+  if (write_in_flight_ || closed_) return;
+  if (!files_.empty() && files_.front().before.empty()) {
+    write_in_flight_ = true;
+    write_started_ = clock::now();
+    send_file();
+    watch_send();
+    return;
+  }
+  auto& next = files_.empty() ? out_ : files_.front().before;
+  if (next.empty()) return;
+  writing_.swap(next);
+  next.clear();
+  write_in_flight_ = true;
+  asio::async_write(stream_, asio::buffer(writing_),
+                    [self = this->shared_from_this()](gateway::error_code ec, std::size_t) {
+                      self->on_written(ec);
+                    });
+  write_started_ = clock::now();
+  watch_send();
+}
+
+template <class Stream>
+void Connection<Stream>::on_written(gateway::error_code ec) {
+  write_in_flight_ = false;
+  writing_.clear();
+  if (ec) {
+    write_failed_ = true;
+    out_.clear();
+    drop_files(gateway::errc::client_gone);
+    lose_client();
+    release_write_waiters(gateway::errc::client_gone);
+    notify();
+    return;
+  }
+  if (pending_output() <= kOutputHighWater) release_write_waiters({});
+  flush();
+  watch_send();
+  notify();
+}
+
+// Hands the first file piece to the kernel, with write_in_flight_ held: on EAGAIN it waits
+// for the socket, past kFileTurnBytes it yields to the other connections of the thread. Each
+// step forward restarts the send timeout. Errors of the socket end like a failed write.
+// sendfile(2) has no MSG_NOSIGNAL: a reset peer gives EPIPE only because main() ignores SIGPIPE.
+template <class Stream>
+void Connection<Stream>::send_file() {
+  if constexpr (kCanSendFile) {
+    auto& file = files_.front();
+    gateway::error_code ec;
+    if (!stream_.native_non_blocking()) stream_.native_non_blocking(true, ec);
+    if (ec) return on_written(ec);
+    for (std::uint64_t budget = kFileTurnBytes; file.left > 0;) {
+      if (budget == 0) {
+        asio::post(get_executor(),
+                   [self = this->shared_from_this()] { self->on_file_writable({}); });
+        return watch_send();
+      }
+      auto offset = static_cast<off_t>(file.offset);
+      auto sent = ::sendfile(stream_.native_handle(), file.fd, &offset,
+                             static_cast<std::size_t>(std::min(file.left, budget)));
+      if (sent > 0) {
+        auto n = static_cast<std::uint64_t>(sent);
+        file.offset += n;
+        file.left -= n;
+        budget -= n;
+        write_started_ = clock::now();
+      } else if (sent == 0) {
+        return cut_file(gateway::errc::length_mismatch);  // the file ends before `count`
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        stream_.async_wait(asio::socket_base::wait_write,
+                           [self = this->shared_from_this()](gateway::error_code wait_ec) {
+                             self->on_file_writable(wait_ec);
+                           });
+        return watch_send();
+      } else if (errno != EINTR) {
+        ec.assign(errno, boost::system::system_category());
+        return file_error(ec) ? cut_file(ec) : on_written(ec);
+      }
+    }
+    file_sent();
+  }
+}
+
+template <class Stream>
+void Connection<Stream>::on_file_writable(gateway::error_code ec) {
+  if (!ec && closed_) ec = asio::error::operation_aborted;
+  if (ec) return on_written(ec);
+  send_file();
+}
+
+// sendfile(2) errors that come from the file, not the client.
+template <class Stream>
+bool Connection<Stream>::file_error(gateway::error_code ec) noexcept {
+  switch (ec.value()) {
+    case EBADF:
+    case EINVAL:
+    case EIO:
+    case ENOMEM:
+    case ENXIO:
+    case EOVERFLOW:
+    case ESPIPE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The first file piece is with the kernel: its handler runs first (within the output bound),
+// then writes queued behind it; a last piece ends the body.
+template <class Stream>
+void Connection<Stream>::file_sent() {
+  write_in_flight_ = false;
+  auto file = std::move(files_.front());
+  files_.pop_front();
+  if (file.last && exchange_ && requests_ == file.exchange && !response_done_) end_body({});
+  bool drained = pending_output() <= kOutputHighWater;
+  if (file.handler) {
+    if (file.result || drained) {
+      asio::post(get_executor(), [h = std::move(file.handler), ec = file.result] { h(ec); });
+    } else {
+      write_waiters_.insert(write_waiters_.begin(), std::move(file.handler));
+    }
+  }
+  if (drained) release_write_waiters({});
+  flush();
+  watch_send();
+  notify();
+}
+
+// The file could not give its bytes (shorter than promised, or unreadable): the client holds
+// a broken response and must see it cut, never completed or followed by more. Still the
+// exchange's: it ends aborted, and the coroutine closes. Already complete on our side (the
+// app did not wait for this piece): close now.
+template <class Stream>
+void Connection<Stream>::cut_file(gateway::error_code ec) {
+  write_in_flight_ = false;
+  auto file = std::move(files_.front());
+  files_.pop_front();
+  out_.clear();
+  auto unsent = file.left + drop_files(ec);
+  if (file.handler) asio::post(get_executor(), [h = std::move(file.handler), ec] { h(ec); });
+  if (exchange_ && requests_ == file.exchange && !response_done_) {
+    body_bytes_sent_ -= std::min(unsent, body_bytes_sent_);
+    aborted_ = true;
+    keep_alive_ = false;
+    response_done_ = true;
+    release_write_waiters(ec);
+    watch_send();
+  } else {
+    close_now();
+  }
+  notify();
+}
+
+// Fails every queued file piece; returns the file bytes they would have sent.
+template <class Stream>
+std::uint64_t Connection<Stream>::drop_files(gateway::error_code ec) {
+  auto files = std::move(files_);
+  files_.clear();
+  std::uint64_t unsent = 0;
+  for (auto& file : files) {
+    unsent += file.left;
+    if (file.handler) asio::post(get_executor(), [h = std::move(file.handler), ec] { h(ec); });
+  }
+  return unsent;
+}
+
+// A write in flight must make progress within --timeout-send, unless a read deadline is
+// running (the coroutine owns the deadline then, and re-arms this when it lets go of it).
+template <class Stream>
+void Connection<Stream>::watch_send() {
+  if (write_in_flight_ && (deadline_kind_ == Deadline::none || deadline_kind_ == Deadline::send))
+    set_deadline(clock::now() + to_duration(timeouts().send), Deadline::send);
+  else if (!write_in_flight_ && deadline_kind_ == Deadline::send)
+    set_deadline(clock::time_point::max(), Deadline::none);
+}
+
+template <class Stream>
+void Connection<Stream>::release_write_waiters(gateway::error_code ec) {
+  auto waiters = std::move(write_waiters_);
+  write_waiters_.clear();
+  for (auto& handler : waiters) asio::post(get_executor(), [h = std::move(handler), ec] { h(ec); });
+}
+
+}  // namespace junction::http1

@@ -1,0 +1,300 @@
+// One HTTP/1.1 connection: the response sink an exchange writes to, and its framing (RFC 9112 §6).
+// Part of Connection<Stream> (connection.hpp); included by instances.cpp and the unit tests'
+// instantiations only.
+#pragma once
+
+#include <boost/asio/post.hpp>
+#include <charconv>
+
+#include "gateway/fields.hpp"
+#include "gateway/text.hpp"
+#include "http1/connection.hpp"
+#include "http1/exchange.hpp"
+
+namespace junction::http1 {
+
+// ---------------------------------------------------------------------------------------
+// The response sink (called through ExchangeImpl, on this connection's thread)
+
+template <class Stream>
+bool Connection<Stream>::current(const ExchangeImpl* exchange) const noexcept {
+  return exchange_.get() == exchange && !closed_;
+}
+
+template <class Stream>
+void Connection<Stream>::do_read_body(const ExchangeImpl* exchange, std::span<char> into,
+                                      gateway::Exchange::ReadHandler handler) {
+  auto fail = [&](gateway::error_code ec) {
+    asio::post(get_executor(), [h = std::move(handler), ec] { h(ec, 0); });
+  };
+  if (!current(exchange) || client_gone_) return fail(gateway::errc::client_gone);
+  if (read_handler_) return fail(gateway::errc::response_state);
+  read_into_ = into;
+  read_handler_ = std::move(handler);
+  body_read_started_ = true;
+  notify();
+}
+
+template <class Stream>
+void Connection<Stream>::do_start(const ExchangeImpl* exchange, gateway::ResponseHead head) {
+  if (!current(exchange) || head_sent_ || response_done_) return;
+  response_ = std::move(head);
+  head_started_ = true;
+}
+
+template <class Stream>
+void Connection<Stream>::do_write(const ExchangeImpl* exchange, std::string chunk, bool last,
+                                  gateway::Exchange::Handler handler) {
+  gateway::error_code ec = check_writable(exchange);
+  if (!ec && !head_sent_) ec = send_head(last ? std::optional(chunk.size()) : std::nullopt);
+  if (!ec) ec = append_body(chunk);
+  if (!ec && last) end_body({});
+  complete_write(ec, std::move(handler));
+}
+
+// A file piece of the body: framed like a write (chunk-size line, CRLF; nothing for HEAD or a
+// bodiless status; never past the declared length), its bytes queued as a FilePiece that
+// flush() hands to sendfile(2) in turn. The handler runs once they are with the kernel, and
+// a `last` piece ends the body then: a file that turns out short can still cut the response.
+template <class Stream>
+void Connection<Stream>::do_send_file(const ExchangeImpl* exchange, int fd, std::uint64_t offset,
+                                      std::uint64_t count, bool last,
+                                      gateway::Exchange::Handler handler) {
+  if constexpr (!kCanSendFile) {
+    // Before anything else, so the app can fall back to async_write on the same response.
+    (void)exchange, (void)fd, (void)offset, (void)count, (void)last;
+    if (handler)
+      asio::post(get_executor(), [h = std::move(handler)] { h(gateway::errc::unsupported); });
+  } else {
+    gateway::error_code ec = check_writable(exchange);
+    if (!ec && !head_sent_) ec = send_head(last ? std::optional(count) : std::nullopt);
+    std::uint64_t size = 0;
+    if (!ec) size = frame_body(count, ec);
+    if (size == 0) {
+      if (!ec && last) end_body({});
+      return complete_write(ec, std::move(handler));
+    }
+    if (framing_.kind == Framing::Kind::chunked) append_chunk_size(out_, size);
+    files_.push_back({std::exchange(out_, {}), fd, offset, size, requests_, last && !ec, ec,
+                      std::move(handler)});
+    if (framing_.kind == Framing::Kind::chunked) out_.append("\r\n");
+    // Nothing may follow a last piece: the body ends once its bytes have gone.
+    if (last && !ec) body_ending_ = true;
+    flush();
+  }
+}
+
+template <class Stream>
+void Connection<Stream>::do_finish(const ExchangeImpl* exchange, gateway::Headers trailers,
+                                   gateway::Exchange::Handler handler) {
+  gateway::error_code ec = check_writable(exchange);
+  if (!ec && !head_sent_) ec = send_head(std::uint64_t{0});
+  if (!ec) end_body(std::move(trailers));
+  complete_write(ec, std::move(handler));
+}
+
+template <class Stream>
+void Connection<Stream>::do_abort(const ExchangeImpl* exchange) {
+  if (!current(exchange) || response_done_) return;
+  if (!head_sent_) {
+    queue_error(500, {});
+    status_ = 500;
+  }
+  aborted_ = head_sent_;
+  keep_alive_ = false;
+  response_done_ = true;
+  notify();
+}
+
+// Takes the exchange over as a WebSocket; the coroutine answers 101 (async_serve_websocket).
+template <class Stream>
+void Connection<Stream>::do_accept_websocket(const ExchangeImpl* exchange,
+                                             gateway::WebSocketAccept accept,
+                                             gateway::Exchange::AcceptHandler handler) {
+  auto fail = [&](gateway::error_code ec) {
+    asio::post(get_executor(), [h = std::move(handler), ec] { h(ec, nullptr); });
+  };
+  if (!current(exchange) || client_gone_) return fail(gateway::errc::client_gone);
+  if constexpr (!kCanWebSocket) {
+    (void)accept;
+    return fail(gateway::errc::unsupported);
+  } else {
+    if (!exchange->request().websocket) return fail(gateway::errc::unsupported);
+    if (head_started_ || head_sent_ || response_done_ || accept_handler_)
+      return fail(gateway::errc::response_state);
+    // RFC 6455 §4.2.2: the subprotocol is a token; extra fields must be sendable.
+    bool valid = accept.subprotocol.empty() || gateway::valid_field_name(accept.subprotocol);
+    for (const auto& [name, value] : accept.headers)
+      valid = valid && gateway::valid_field_name(name) && gateway::valid_field_value(value);
+    if (!valid) return fail(gateway::errc::invalid_response);
+    websocket_accept_ = std::move(accept);
+    accept_handler_ = std::move(handler);
+    // The exchange is answered (by the 101 to come): nothing else may be written, and the
+    // connection carries no further HTTP request.
+    response_done_ = true;
+    keep_alive_ = false;
+    gone_callback_ = nullptr;
+    notify();
+  }
+}
+
+template <class Stream>
+void Connection<Stream>::do_on_client_gone(ExchangeImpl* exchange, std::function<void()> callback) {
+  if (exchange->lost_) {
+    asio::post(get_executor(), std::move(callback));
+  } else if (current(exchange) && !response_done_) {
+    gone_callback_ = std::move(callback);
+  }
+}
+
+template <class Stream>
+gateway::error_code Connection<Stream>::check_writable(
+    const ExchangeImpl* exchange) const noexcept {
+  if (!current(exchange) || client_gone_) return gateway::errc::client_gone;
+  if (response_done_ || !head_started_ || body_ending_) return gateway::errc::response_state;
+  return {};
+}
+
+// Serialises the head. `known_length` is the whole body's size when the first write is also
+// the last, so a one-piece body gets Content-Length instead of chunked framing.
+template <class Stream>
+gateway::error_code Connection<Stream>::send_head(std::optional<std::uint64_t> known_length) {
+  const auto& request = exchange_->request();
+  int status = response_.status;
+  if (status < 200 || status > 999) return gateway::errc::invalid_response;
+  std::optional<std::uint64_t> declared;
+  for (const auto& [name, value] : response_.headers) {
+    if (!gateway::valid_field_name(name) || !gateway::valid_field_value(value))
+      return gateway::errc::invalid_response;
+    if (gateway::iequals(name, "content-length")) {
+      std::uint64_t length = 0;
+      auto text = gateway::trim(value);
+      auto [end, parse_ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+      if (parse_ec != std::errc() || end != text.data() + text.size() || text.empty() ||
+          (declared && *declared != length))
+        return gateway::errc::invalid_response;
+      declared = length;
+    } else if (gateway::iequals(name, "connection")) {
+      gateway::for_each_list_element(value, [&](std::string_view token) {
+        if (gateway::iequals(token, "close")) keep_alive_ = false;
+      });
+    }
+  }
+  bool bodiless = status == 204 || status == 304;
+  if (bodiless) {
+    framing_ = {Framing::Kind::none, 0};
+  } else if (declared) {
+    framing_ = {Framing::Kind::content_length, *declared};
+  } else if (known_length) {
+    framing_ = {Framing::Kind::content_length, *known_length};
+  } else if (request.version.minor >= 1) {
+    framing_ = {Framing::Kind::chunked, 0};
+  } else {
+    framing_ = {Framing::Kind::until_close, 0};
+    keep_alive_ = false;
+  }
+  // RFC 9110 §15.5: answering before the body is read, say whether the connection stays.
+  // It cannot when the client waits for 100 Continue (it may never send the body), nor when
+  // an app that has not read the body leaves more of it than we would drain. An app that
+  // reads the body while it answers (an echo, a proxy) keeps the connection.
+  if (!body_done_) {
+    bool waiting_for_continue = request.expect_continue && !continue_sent_;
+    bool too_much_to_drain = !request.content_length ||
+                             *request.content_length - parser_.body_received() > kMaxDrainBytes;
+    if (waiting_for_continue || (!body_read_started_ && too_much_to_drain)) keep_alive_ = false;
+  }
+  auto wire = framing_;
+  if (is_head_request_ && wire.kind == Framing::Kind::chunked) wire.kind = Framing::Kind::none;
+  append_response_head(out_, request.version, status, response_.headers, wire, keep_alive_);
+  head_sent_ = true;
+  status_ = status;
+  return {};
+}
+
+// Applies the framing to a body piece of `size` bytes: counts them as sent and returns how
+// many go on the wire (none for HEAD or a bodiless status). Never more than the app declared:
+// the rest is an app error, errc::length_mismatch in `ec`.
+template <class Stream>
+std::uint64_t Connection<Stream>::frame_body(std::uint64_t size, gateway::error_code& ec) {
+  if (framing_.kind == Framing::Kind::none) {
+    size = 0;
+  } else if (framing_.kind == Framing::Kind::content_length &&
+             size > framing_.length - body_bytes_sent_) {
+    size = framing_.length - body_bytes_sent_;
+    ec = gateway::errc::length_mismatch;
+  }
+  body_bytes_sent_ += size;
+  return is_head_request_ ? 0 : size;
+}
+
+template <class Stream>
+gateway::error_code Connection<Stream>::append_body(std::string_view chunk) {
+  gateway::error_code ec;
+  chunk = chunk.substr(0, frame_body(chunk.size(), ec));
+  if (chunk.empty()) return ec;
+  if (framing_.kind == Framing::Kind::chunked) {
+    append_chunk(out_, chunk);
+  } else {
+    out_.append(chunk);
+  }
+  return ec;
+}
+
+template <class Stream>
+void Connection<Stream>::end_body(const gateway::Headers& trailers) {
+  if (framing_.kind == Framing::Kind::chunked && !is_head_request_) {
+    append_last_chunk(out_, trailers);
+  } else if (framing_.kind == Framing::Kind::content_length && !is_head_request_ &&
+             body_bytes_sent_ < framing_.length) {
+    // The app sent less than its Content-Length: the client must see a cut response.
+    aborted_ = true;
+  } else if (framing_.kind == Framing::Kind::until_close) {
+    keep_alive_ = false;
+  }
+  response_done_ = true;
+  notify();
+}
+
+// Sends what was queued and completes the app's handler: at once while the output stays
+// under the high-water mark, else when the socket has taken enough.
+template <class Stream>
+void Connection<Stream>::complete_write(gateway::error_code ec,
+                                        gateway::Exchange::Handler handler) {
+  flush();
+  if (!handler) return;
+  if (ec || pending_output() <= kOutputHighWater) {
+    asio::post(get_executor(), [h = std::move(handler), ec] { h(ec); });
+  } else {
+    write_waiters_.push_back(std::move(handler));
+  }
+}
+
+template <class Stream>
+void Connection<Stream>::queue_error(int status, std::string_view detail) {
+  keep_alive_ = false;
+  if (!head_sent_) {
+    auto at = out_.size();
+    append_error_response(out_, status, detail);
+    // RFC 6455 §4.4: a WebSocket version we do not speak is answered with the one we do;
+    // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+    if (status == 426)
+      out_.insert(out_.find("\r\n", at) + 2, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+  }
+  head_sent_ = true;
+  flush();
+}
+
+// The client is gone: the app hears it once, its reads and writes fail from now on.
+template <class Stream>
+void Connection<Stream>::lose_client() {
+  if (client_gone_) return;
+  client_gone_ = true;
+  keep_alive_ = false;
+  if (exchange_ && !response_done_) exchange_->lost_ = true;
+  if (gone_callback_ && !response_done_) asio::post(get_executor(), std::move(gone_callback_));
+  gone_callback_ = nullptr;
+  release_write_waiters(gateway::errc::client_gone);
+  notify();
+}
+
+}  // namespace junction::http1

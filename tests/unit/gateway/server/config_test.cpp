@@ -1,0 +1,232 @@
+// The command line: bind addresses, defaults, each limit and timeout flag, usage errors, --help.
+#include "gateway/server/config.hpp"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+namespace junction::gateway {
+namespace {
+
+Config parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "junction");
+  return parse_command_line(static_cast<int>(args.size()), args.data());
+}
+
+// The CommandLineExit that parsing `args` throws; exit_code -1 when it throws none.
+CommandLineExit exit_of(std::vector<const char*> args) {
+  try {
+    parse(std::move(args));
+  } catch (const CommandLineExit& e) {
+    return e;
+  }
+  return {-1, "parse_command_line returned"};
+}
+
+std::optional<BindAddress> bind(const std::string& text) {
+  std::string error;
+  auto result = parse_bind_address(text, error);
+  if (result) {
+    CHECK(error.empty());
+  } else {
+    CHECK_FALSE(error.empty());
+  }
+  return result;
+}
+
+TEST_CASE("parse_bind_address: IPv4 and host names", "[config]") {
+  auto v4 = bind("127.0.0.1:8000");
+  REQUIRE(v4);
+  CHECK(v4->kind == BindAddress::Kind::tcp);
+  CHECK(v4->host == "127.0.0.1");
+  CHECK(v4->port == 8000);
+  CHECK(v4->text == "127.0.0.1:8000");
+
+  auto any = bind("0.0.0.0:0");
+  REQUIRE(any);
+  CHECK(any->port == 0);
+
+  auto name = bind("localhost:65535");
+  REQUIRE(name);
+  CHECK(name->host == "localhost");
+  CHECK(name->port == 65535);
+}
+
+TEST_CASE("parse_bind_address: bracketed IPv6", "[config]") {
+  auto loopback = bind("[::1]:8080");
+  REQUIRE(loopback);
+  CHECK(loopback->kind == BindAddress::Kind::tcp);
+  CHECK(loopback->host == "::1");
+  CHECK(loopback->port == 8080);
+
+  auto full = bind("[2001:db8::42]:443");
+  REQUIRE(full);
+  CHECK(full->host == "2001:db8::42");
+  CHECK(full->port == 443);
+}
+
+TEST_CASE("parse_bind_address: unix sockets", "[config]") {
+  auto unix_socket = bind("unix:/run/junction.sock");
+  REQUIRE(unix_socket);
+  CHECK(unix_socket->kind == BindAddress::Kind::unix_socket);
+  CHECK(unix_socket->path == "/run/junction.sock");
+  CHECK(unix_socket->text == "unix:/run/junction.sock");
+
+  auto relative = bind("unix:j.sock");
+  REQUIRE(relative);
+  CHECK(relative->path == "j.sock");
+}
+
+TEST_CASE("parse_bind_address: malformed addresses", "[config]") {
+  for (auto text : {"", "8000", "localhost", ":8000", "::1:8000", "[::1]", "[::1]8000", "[::1:8000",
+                    "[]:80", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:80x",
+                    "127.0.0.1: 80", "127.0.0.1:99999999999", "unix:"}) {
+    INFO("'" << text << "'");
+    CHECK_FALSE(bind(text));
+  }
+}
+
+TEST_CASE("parse_command_line: defaults", "[config]") {
+  auto config = parse({});
+  REQUIRE(config.binds.size() == 1);
+  CHECK(config.binds[0].host == "127.0.0.1");
+  CHECK(config.binds[0].port == 8000);
+  CHECK(config.io_threads >= 1);
+  CHECK(config.log_level == "info");
+  CHECK(config.access_log);
+  const Limits limits;
+  CHECK(config.limits.request_line == limits.request_line);
+  CHECK(config.limits.header_fields == limits.header_fields);
+  CHECK(config.limits.header_field_size == limits.header_field_size);
+  CHECK(config.limits.header_block_size == limits.header_block_size);
+  CHECK(config.limits.max_body_size == limits.max_body_size);
+  const Timeouts timeouts;
+  CHECK(config.timeouts.keep_alive == timeouts.keep_alive);
+  CHECK(config.timeouts.request_header == timeouts.request_header);
+  CHECK(config.timeouts.request_body == timeouts.request_body);
+  CHECK(config.timeouts.graceful == timeouts.graceful);
+  CHECK(config.health_path.empty());
+  CHECK_FALSE(config.diagnostics);
+  CHECK(config.apps.empty());
+}
+
+TEST_CASE("parse_command_line: each limit flag", "[config]") {
+  CHECK(parse({"--limit-request-line", "100"}).limits.request_line == 100);
+  CHECK(parse({"--limit-request-fields", "7"}).limits.header_fields == 7);
+  CHECK(parse({"--limit-request-field-size", "1000"}).limits.header_field_size == 1000);
+  CHECK(parse({"--limit-request-header-size", "4096"}).limits.header_block_size == 4096);
+  CHECK(parse({"--max-body-size", "0"}).limits.max_body_size == 0);
+  CHECK(parse({"--max-body-size", "10000000000"}).limits.max_body_size == 10000000000u);
+  CHECK(parse({"--limit-request-line=200"}).limits.request_line == 200);
+}
+
+TEST_CASE("parse_command_line: each timeout flag", "[config]") {
+  CHECK(parse({"--timeout-keep-alive", "1.5"}).timeouts.keep_alive == seconds_d(1.5));
+  CHECK(parse({"--timeout-request-header", "0.05"}).timeouts.request_header == seconds_d(0.05));
+  CHECK(parse({"--timeout-request-body", "60"}).timeouts.request_body == seconds_d(60));
+  CHECK(parse({"--graceful-timeout", "2"}).timeouts.graceful == seconds_d(2));
+}
+
+TEST_CASE("parse_command_line: the other flags", "[config]") {
+  auto config = parse({"--bind", "[::1]:1", "-b", "unix:/tmp/j.sock", "--io-threads", "3",
+                       "--log-level", "debug", "--no-access-log", "--health-path", "/h",
+                       "--diagnostics", "app:application", "/api=api:app"});
+  REQUIRE(config.binds.size() == 2);
+  CHECK(config.binds[0].host == "::1");
+  CHECK(config.binds[1].kind == BindAddress::Kind::unix_socket);
+  CHECK(config.io_threads == 3);
+  CHECK(config.log_level == "debug");
+  CHECK_FALSE(config.access_log);
+  CHECK(config.health_path == "/h");
+  CHECK(config.diagnostics);
+  CHECK(config.apps == std::vector<std::string>{"app:application", "/api=api:app"});
+}
+
+TEST_CASE("parse_command_line: a bad value exits 2 with one clear line", "[config]") {
+  const std::vector<std::vector<const char*>> bad = {
+      {"--limit-request-line", "abc"},
+      {"--limit-request-line", "1"},
+      {"--limit-request-fields", "0"},
+      {"--limit-request-field-size", "-5"},
+      {"--limit-request-header-size", "x"},
+      {"--max-body-size", "-1"},
+      {"--timeout-keep-alive", "0"},
+      {"--timeout-request-header", "-1"},
+      {"--timeout-request-body", "soon"},
+      {"--graceful-timeout", "1e99"},
+      {"--bind", "nonsense"},
+      {"--bind", "[::1]"},
+      {"--io-threads", "0"},
+      {"--log-level", "loud"},
+      {"--health-path", "no-slash"},
+      {"--diagnostics"},
+      {"--no-such-flag"},
+      {"--limit-request-line"},
+  };
+  for (const auto& args : bad) {
+    std::string joined;
+    for (auto arg : args) joined += std::string(arg) + " ";
+    INFO(joined);
+    auto e = exit_of(args);
+    CHECK(e.exit_code == 2);
+    CHECK(e.message.starts_with("junction: "));
+    // One line: the message ends with its only newline.
+    CHECK(e.message.find('\n') == e.message.size() - 1);
+  }
+}
+
+TEST_CASE("parse_command_line: --help names every flag and exits 0", "[config]") {
+  auto e = exit_of({"--help"});
+  CHECK(e.exit_code == 0);
+  for (auto flag : {"--bind", "--io-threads", "--log-level", "--access-log", "--no-access-log",
+                    "--limit-request-line", "--limit-request-fields", "--limit-request-field-size",
+                    "--limit-request-header-size", "--max-body-size", "--timeout-keep-alive",
+                    "--timeout-request-header", "--timeout-request-body", "--graceful-timeout",
+                    "--health-path", "--diagnostics", "--version", "--help", "APP"}) {
+    INFO(flag);
+    CHECK(e.message.find(flag) != std::string::npos);
+  }
+  CHECK(exit_of({"-h"}).exit_code == 0);
+}
+
+TEST_CASE("parse_command_line: --version exits 0", "[config]") {
+  auto e = exit_of({"--version"});
+  CHECK(e.exit_code == 0);
+  CHECK(e.message.starts_with("junction "));
+}
+
+TEST_CASE("command line: TLS flags come in pairs, and need a certificate", "[config][tls]") {
+  // Any existing file does for the parser (this one); the contents are tls/'s business.
+  const char* file = __FILE__;
+  auto config = parse({"--tls-cert", file, "--tls-key", file, "--tls-cert", file, "--tls-key", file,
+                       "--tls-client-ca", file, "--tls-client-verify", "optional",
+                       "--tls-min-version", "1.3", "--tls-handshake-timeout", "2.5", "app:app"});
+  CHECK(config.tls.enabled());
+  CHECK(config.tls.certificates.size() == 2);
+  CHECK(config.tls.client_verify == tls::Options::ClientVerify::optional);
+  CHECK(config.tls.min_version == "1.3");
+  CHECK(config.tls.handshake_timeout.count() == 2.5);
+  REQUIRE(config.apps.size() == 1);  // the APP after a file flag is not taken for a file
+  CHECK(config.apps[0] == "app:app");
+  CHECK_FALSE(parse({}).tls.enabled());
+
+  auto unpaired = exit_of({"--tls-cert", file});
+  CHECK(unpaired.exit_code == 2);
+  CHECK(unpaired.message ==
+        "junction: every --tls-cert needs its --tls-key (got 1 certificate(s), 0 key(s))\n");
+  auto alone = exit_of({"--tls-min-version", "1.3"});
+  CHECK(alone.exit_code == 2);
+  CHECK(alone.message == "junction: the --tls-* options need --tls-cert and --tls-key\n");
+  auto no_ca = exit_of({"--tls-cert", file, "--tls-key", file, "--tls-client-verify", "required"});
+  CHECK(no_ca.message == "junction: --tls-client-verify needs --tls-client-ca\n");
+  auto bad_mode = exit_of({"--tls-client-verify", "maybe"});
+  CHECK(bad_mode.exit_code == 2);
+  CHECK(bad_mode.message ==
+        "junction: --tls-client-verify: 'maybe' is not one of none, optional, "
+        "required (see junction --help)\n");
+  CHECK(exit_of({"--tls-min-version", "1.1"}).exit_code == 2);
+  CHECK(exit_of({"--tls-cert", "/nonexistent", "--tls-key", file}).exit_code == 2);
+}
+
+}  // namespace
+}  // namespace junction::gateway
