@@ -229,6 +229,7 @@ void HttpCycle::start_response(py::handle message) {
     throw py::value_error("http.response.start: status " + std::to_string(head_.status) +
                           " is not a 3-digit HTTP status");
   head_.headers = header_list(message_get(message, s.headers), "http.response.start headers");
+  check_fields(head_.headers, "http.response.start");
   trailers_ = truthy(message_get(message, s.trailers));
   // Nothing goes to the connection yet: the head leaves with the first body bytes, in one hop.
   response_ = Response::started;
@@ -284,6 +285,7 @@ py::object HttpCycle::send_body(py::handle message) {
 void HttpCycle::send_trailers(py::handle message) {
   const auto& s = app_.support();
   auto trailers = header_list(message_get(message, s.headers), "http.response.trailers headers");
+  check_fields(trailers, "http.response.trailers");
   // Several trailer messages may come (more_trailers); they go out together at the end.
   for (auto& field : trailers) head_.headers.push_back(std::move(field));
   if (truthy(message_get(message, s.more_trailers))) return;

@@ -1,5 +1,7 @@
 #include "bridge/asgi_messages.hpp"
 
+#include "gateway/fields.hpp"
+
 namespace py = pybind11;
 
 namespace junction::bridge {
@@ -64,6 +66,16 @@ gateway::Headers header_list(py::handle value, const char* what) {
                          byte_string(pair[1], "a header value"));
   }
   return headers;
+}
+
+void check_fields(const gateway::Headers& fields, const char* message) {
+  for (const auto& [name, value] : fields) {
+    if (!gateway::valid_field_name(name))
+      throw py::value_error(std::string(message) + ": bad header name '" + name + "'");
+    if (!gateway::valid_field_value(value))
+      throw py::value_error(std::string(message) + ": header '" + name +
+                            "' has a line break or NUL in its value");
+  }
 }
 
 namespace {

@@ -27,6 +27,10 @@ std::string byte_string(pybind11::handle value, const char* what);
 
 // An iterable of [name, value] byte-string pairs; an absent value gives no headers.
 gateway::Headers header_list(pybind11::handle value, const char* what);
+// Raises ValueError for a field that cannot be sent (gateway/fields.hpp): a name that is not a
+// token, a value with CR, LF or NUL. Hop-by-hop fields pass: the protocol session owns them
+// (HTTP/1.1 honours Connection: close, then drops them; HTTP/2 drops them, RFC 9113 §8.2.2).
+void check_fields(const gateway::Headers& fields, const char* message);
 
 // Settles a future unless it is already done (an app may cancel a receive() it stopped
 // waiting for). False when it was done, so the caller can keep the value for someone else.

@@ -10,6 +10,7 @@
 
 #include "bridge/blocking_call.hpp"
 #include "gateway/errors.hpp"
+#include "gateway/fields.hpp"
 #include "gateway/text.hpp"
 
 namespace py = pybind11;
@@ -35,21 +36,6 @@ std::string native_string(py::handle value, const char* what) {
   std::string out(PyBytes_AS_STRING(encoded), static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
   Py_DECREF(encoded);
   return out;
-}
-
-bool is_token_char(unsigned char c) {
-  constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
-  return std::isalnum(c) || extra.find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-// RFC 9110 §7.6.1: these describe one connection, not the message (Proxy-Connection is the
-// obsolete one it names); PEP 3333 forbids apps to send them ("Other HTTP Features").
-bool is_hop_by_hop(std::string_view name) {
-  constexpr std::array<std::string_view, 10> names = {
-      "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-      "te",         "trailer",    "trailers",           "transfer-encoding",   "upgrade"};
-  return std::any_of(names.begin(), names.end(),
-                     [name](std::string_view hop) { return gateway::iequals(name, hop); });
 }
 
 }  // namespace
@@ -105,24 +91,19 @@ py::object WsgiResponse::start_response(py::object self, py::object status, py::
       raise(PyExc_TypeError, "each response header must be a (name, value) tuple");
     std::string name = native_string(PyTuple_GET_ITEM(item.ptr(), 0), "a header name");
     std::string value = native_string(PyTuple_GET_ITEM(item.ptr(), 1), "a header value");
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
-          return is_token_char(static_cast<unsigned char>(c));
-        }))
+    if (!gateway::valid_field_name(name))
       raise(PyExc_ValueError, fmt::format("bad header name '{}'", name));
-    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+    if (!gateway::valid_field_value(value))
       raise(PyExc_ValueError,
             fmt::format("header '{}' has a line break or NUL in its value", name));
-    if (is_hop_by_hop(name))
+    // PEP 3333, "Other HTTP Features": the server owns the connection.
+    if (gateway::is_hop_by_hop(name))
       raise(
           PyExc_ValueError,
           fmt::format("hop-by-hop header '{}' is not allowed in a WSGI response (PEP 3333)", name));
     if (gateway::iequals(name, "content-length")) {
-      std::uint64_t length = 0;
-      auto text = gateway::trim(value);
-      auto [stop, parse_ec] = std::from_chars(text.data(), text.data() + text.size(), length);
-      if (parse_ec != std::errc() || stop != text.data() + text.size() || text.empty())
-        raise(PyExc_ValueError, fmt::format("bad Content-Length '{}'", value));
-      declared = length;
+      declared = gateway::parse_content_length(value);
+      if (!declared) raise(PyExc_ValueError, fmt::format("bad Content-Length '{}'", value));
     }
     head.headers.emplace_back(std::move(name), std::move(value));
   }

@@ -1,6 +1,9 @@
 #include "gateway/router.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <exception>
 
 namespace junction::gateway {
 namespace {
@@ -41,6 +44,20 @@ App& Router::resolve(const RequestHead& head) const noexcept {
   for (const auto& mount : mounts_)
     if (under_prefix(head.path, mount.prefix)) return *mount.app;
   return *not_found_;
+}
+
+void Router::dispatch(std::shared_ptr<Exchange> exchange) const noexcept {
+  const auto& head = exchange->request();
+  try {
+    resolve(head).handle(exchange);
+  } catch (const std::exception& e) {
+    spdlog::error("app failed on {} {}: {}", head.method, head.target, e.what());
+    exchange->abort();
+  } catch (...) {
+    spdlog::error("app failed on {} {}: an exception that is not a std::exception", head.method,
+                  head.target);
+    exchange->abort();
+  }
 }
 
 }  // namespace junction::gateway

@@ -21,6 +21,11 @@ class Router {
 
   App& resolve(const RequestHead& head) const noexcept;
 
+  // Hands `exchange` to the app that answers it. The contract of App::handle is the same on
+  // every protocol: an exception that escapes it is logged, and the exchange aborted (a 500
+  // when nothing was sent yet). Never throws.
+  void dispatch(std::shared_ptr<Exchange> exchange) const noexcept;
+
   // True when `path` is `prefix` or lies below it, segment-wise.
   static bool under_prefix(std::string_view path, std::string_view prefix) noexcept;
 

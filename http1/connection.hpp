@@ -35,6 +35,7 @@
 #include "gateway/connection.hpp"
 #include "gateway/errors.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/exchange_state.hpp"
 #include "gateway/transport.hpp"
 #include "gateway/websocket.hpp"
 #include "http1/http1.hpp"
@@ -224,28 +225,17 @@ class Connection final : public gateway::Closable,
   bool watch_in_flight_ = false;
   gateway::error_code watch_error_;
 
-  // The exchange in flight.
+  // The exchange in flight: its response state and waiters (shared with HTTP/2), and what
+  // HTTP/1.1 adds to them.
   std::shared_ptr<ExchangeImpl> exchange_;
+  gateway::ExchangeState state_;
   bool keep_alive_ = false;
   bool is_head_request_ = false;
-  bool body_done_ = true;
   std::string_view body_pending_;
-  gateway::error_code body_error_;
   bool continue_sent_ = false;
   bool body_read_started_ = false;
-  std::span<char> read_into_;
-  gateway::Exchange::ReadHandler read_handler_;
-  std::function<void()> gone_callback_;
-  bool client_gone_ = false;
-  gateway::ResponseHead response_;
-  bool head_started_ = false;
-  bool head_sent_ = false;
-  bool response_done_ = false;
-  bool aborted_ = false;
-  bool body_ending_ = false;  // a last file piece is queued: the body ends once it is sent
+  bool client_gone_ = false;  // the connection's client is gone (before or after a response)
   Framing framing_;
-  std::uint64_t body_bytes_sent_ = 0;
-  int status_ = 0;
 
   // A WebSocket the app accepted: the answer still to send, then the session while it lasts.
   gateway::WebSocketAccept websocket_accept_;
@@ -274,7 +264,6 @@ class Connection final : public gateway::Closable,
   bool write_in_flight_ = false;
   clock::time_point write_started_;
   bool write_failed_ = false;
-  std::vector<gateway::Exchange::Handler> write_waiters_;
 };
 
 }  // namespace junction::http1

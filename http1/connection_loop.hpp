@@ -120,11 +120,11 @@ auto Connection<Stream>::async_serve_one() -> awaitable<Outcome> {
     if (auto outcome = co_await async_upgrade_h2c(head, *settings)) co_return *outcome;
   }
   begin_exchange(std::move(head));
-  context_.router.resolve(exchange_->request()).handle(exchange_);
+  context_.router.dispatch(exchange_);
 
   // 3. Serve body reads until the response is complete.
   for (;;) {
-    if (read_handler_) {
+    if (state_.reading()) {
       if (serve_body_from_buffer()) continue;
       if (client_gone_) {
         complete_read(gateway::errc::client_gone, 0);
@@ -144,23 +144,23 @@ auto Connection<Stream>::async_serve_one() -> awaitable<Outcome> {
       }
       continue;
     }
-    if (response_done_ || client_gone_ || aborted_) break;
+    if (state_.response_done || client_gone_ || state_.aborted) break;
     // The app is working. Watch the socket meanwhile, so that a client that leaves is noticed.
-    if (body_done_) start_watch_read();
+    if (state_.body_done) start_watch_read();
     co_await async_wait_event();
-    if (peer_closed_ && !response_done_) lose_client();
+    if (peer_closed_ && !state_.response_done) lose_client();
   }
 
   // 4. Close or go on.
   if constexpr (kCanWebSocket) {
     if (accept_handler_) co_return co_await async_serve_websocket();
   }
-  if (response_done_) log_access();
-  auto aborted = aborted_ || client_gone_;
+  if (state_.response_done) log_access();
+  auto aborted = state_.aborted || client_gone_;
   end_exchange();
   if (aborted) co_return Outcome::abort;
   if (!keep_alive_) co_return Outcome::close;
-  if (!body_done_ && !co_await async_drain_body()) co_return Outcome::close;
+  if (!state_.body_done && !co_await async_drain_body()) co_return Outcome::close;
   co_return Outcome::next;
 }
 
@@ -176,26 +176,22 @@ void Connection<Stream>::begin_exchange(gateway::RequestHead head) {
   head.received_at = clock::now();
   keep_alive_ = parser_.keep_alive() && !shutting_down_;
   is_head_request_ = head.method == "HEAD";
-  body_done_ = !head.has_body;
+  state_.next_exchange();
+  state_.body_done = !head.has_body;
   body_pending_ = {};
-  body_error_ = {};
   continue_sent_ = false;
   body_read_started_ = false;
-  response_ = {};
-  head_started_ = head_sent_ = response_done_ = aborted_ = body_ending_ = false;
-  body_bytes_sent_ = 0;
   framing_ = {};
-  status_ = 0;
   exchange_ = std::make_shared<ExchangeImpl>(this->shared_from_this(), std::move(head));
 }
 
 template <class Stream>
 void Connection<Stream>::end_exchange() {
-  if (read_handler_) complete_read(gateway::errc::client_gone, 0);
-  gone_callback_ = nullptr;
+  complete_read(gateway::errc::client_gone, 0);
+  state_.forget_client_gone();
   exchange_.reset();
   // The next request's errors (408, 431, ...) are answered on their own.
-  head_started_ = head_sent_ = false;
+  state_.head_started = state_.head_sent = false;
 }
 
 // Reads and drops the rest of a request body the app did not want, so the connection can
@@ -216,7 +212,7 @@ auto Connection<Stream>::async_drain_body() -> awaitable<bool> {
           if (dropped > kMaxDrainBytes) co_return false;
           break;
         case RequestParser::Event::end:
-          body_done_ = true;
+          state_.body_done = true;
           co_return true;
         case RequestParser::Event::error:
           co_return false;
@@ -265,7 +261,7 @@ auto Connection<Stream>::async_serve_websocket() -> awaitable<Outcome> {
                                                use_awaitable);
     if (ec || closed_) co_return fail();
 
-    status_ = 101;
+    state_.status = 101;
     log_access();
     asio::post(get_executor(), [h = std::move(handler), session] { h({}, session); });
     end_exchange();
@@ -330,7 +326,7 @@ auto Connection<Stream>::async_close(bool graceful) -> awaitable<void> {
     co_await async_wait_event();
     if (timed_out_ != Deadline::none) break;
   }
-  bool unread_input = !parser_.body_complete() || has_buffered() || !body_done_;
+  bool unread_input = !parser_.body_complete() || has_buffered() || !state_.body_done;
   if (!closed_ && graceful && !write_failed_ && timed_out_ == Deadline::none && !peer_closed_ &&
       unread_input) {
     gateway::error_code ignored;
@@ -435,7 +431,7 @@ template <class Stream>
 void Connection<Stream>::log_access() {
   if (!context_.access_log || !exchange_) return;
   const auto& request = exchange_->request();
-  context_.access_log->write(request, status_, body_bytes_sent_,
+  context_.access_log->write(request, state_.status, state_.body_bytes,
                              clock::now() - request.received_at);
 }
 

@@ -157,13 +157,13 @@ void Connection<Stream>::file_sent() {
   write_in_flight_ = false;
   auto file = std::move(files_.front());
   files_.pop_front();
-  if (file.last && exchange_ && requests_ == file.exchange && !response_done_) end_body({});
+  if (file.last && exchange_ && requests_ == file.exchange && !state_.response_done) end_body({});
   bool drained = pending_output() <= kOutputHighWater;
   if (file.handler) {
     if (file.result || drained) {
-      asio::post(get_executor(), [h = std::move(file.handler), ec = file.result] { h(ec); });
+      gateway::ExchangeState::complete_write(get_executor(), std::move(file.handler), file.result);
     } else {
-      write_waiters_.insert(write_waiters_.begin(), std::move(file.handler));
+      state_.hold_write(std::move(file.handler), /*first=*/true);
     }
   }
   if (drained) release_write_waiters({});
@@ -183,12 +183,12 @@ void Connection<Stream>::cut_file(gateway::error_code ec) {
   files_.pop_front();
   out_.clear();
   auto unsent = file.left + drop_files(ec);
-  if (file.handler) asio::post(get_executor(), [h = std::move(file.handler), ec] { h(ec); });
-  if (exchange_ && requests_ == file.exchange && !response_done_) {
-    body_bytes_sent_ -= std::min(unsent, body_bytes_sent_);
-    aborted_ = true;
+  gateway::ExchangeState::complete_write(get_executor(), std::move(file.handler), ec);
+  if (exchange_ && requests_ == file.exchange && !state_.response_done) {
+    state_.body_bytes -= std::min(unsent, state_.body_bytes);
+    state_.aborted = true;
     keep_alive_ = false;
-    response_done_ = true;
+    state_.response_done = true;
     release_write_waiters(ec);
     watch_send();
   } else {
@@ -205,7 +205,7 @@ std::uint64_t Connection<Stream>::drop_files(gateway::error_code ec) {
   std::uint64_t unsent = 0;
   for (auto& file : files) {
     unsent += file.left;
-    if (file.handler) asio::post(get_executor(), [h = std::move(file.handler), ec] { h(ec); });
+    gateway::ExchangeState::complete_write(get_executor(), std::move(file.handler), ec);
   }
   return unsent;
 }
@@ -222,9 +222,7 @@ void Connection<Stream>::watch_send() {
 
 template <class Stream>
 void Connection<Stream>::release_write_waiters(gateway::error_code ec) {
-  auto waiters = std::move(write_waiters_);
-  write_waiters_.clear();
-  for (auto& handler : waiters) asio::post(get_executor(), [h = std::move(handler), ec] { h(ec); });
+  state_.release_writes(get_executor(), ec);
 }
 
 }  // namespace junction::http1

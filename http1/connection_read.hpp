@@ -85,13 +85,13 @@ void Connection<Stream>::start_watch_read() {
 // False when the socket must be read first.
 template <class Stream>
 bool Connection<Stream>::serve_body_from_buffer() {
-  if (body_error_) {
-    complete_read(body_error_, 0);
+  if (state_.body_error) {
+    complete_read(state_.body_error, 0);
     return true;
   }
   // Parse even with nothing buffered: the end of a message may follow its last body piece
   // without another byte.
-  if (body_pending_.empty() && !body_done_) {
+  if (body_pending_.empty() && !state_.body_done) {
     auto result = parser_.parse(buffered());
     consume(result.consumed);
     switch (result.event) {
@@ -99,7 +99,7 @@ bool Connection<Stream>::serve_body_from_buffer() {
         body_pending_ = result.body;
         break;
       case RequestParser::Event::end:
-        body_done_ = true;
+        state_.body_done = true;
         break;
       case RequestParser::Event::error:
         fail_body(parser_.status() == 413 ? gateway::errc::body_too_large : gateway::errc::bad_body,
@@ -110,14 +110,15 @@ bool Connection<Stream>::serve_body_from_buffer() {
     }
   }
   if (!body_pending_.empty()) {
-    auto n = std::min(body_pending_.size(), read_into_.size());
-    std::memcpy(read_into_.data(), body_pending_.data(), n);
+    auto into = state_.read_buffer();
+    auto n = std::min(body_pending_.size(), into.size());
+    std::memcpy(into.data(), body_pending_.data(), n);
     body_pending_.remove_prefix(n);
     if (body_pending_.empty()) consume(0);
     complete_read({}, n);
     return true;
   }
-  if (body_done_) {
+  if (state_.body_done) {
     complete_read(gateway::errc::end_of_body, 0);
     return true;
   }
@@ -126,24 +127,21 @@ bool Connection<Stream>::serve_body_from_buffer() {
 
 template <class Stream>
 void Connection<Stream>::complete_read(gateway::error_code ec, std::size_t n) {
-  auto handler = std::move(read_handler_);
-  read_handler_ = nullptr;
-  read_into_ = {};
-  if (handler) asio::post(get_executor(), [h = std::move(handler), ec, n] { h(ec, n); });
+  state_.complete_read(get_executor(), ec, n);
 }
 
 // The request body cannot be read on: tell the app, and answer for it if it has not begun
 // its response (413 for a body that grew too large, 408 for a stall, 400 for bad framing).
 template <class Stream>
 void Connection<Stream>::fail_body(gateway::errc error, int status, const std::string& reason) {
-  body_error_ = error;
+  state_.body_error = error;
   keep_alive_ = false;
-  if (!head_sent_) {
+  if (!state_.head_sent) {
     queue_error(status, reason);
-    response_done_ = true;
-    status_ = status;
+    state_.response_done = true;
+    state_.status = status;
   } else {
-    aborted_ = true;
+    state_.aborted = true;
   }
   complete_read(error, 0);
 }
@@ -152,7 +150,8 @@ void Connection<Stream>::fail_body(gateway::errc error, int status, const std::s
 // once a final response has begun.
 template <class Stream>
 void Connection<Stream>::send_continue() {
-  if (continue_sent_ || !exchange_ || !exchange_->request().expect_continue || head_sent_) return;
+  if (continue_sent_ || !exchange_ || !exchange_->request().expect_continue || state_.head_sent)
+    return;
   continue_sent_ = true;
   out_.append("HTTP/1.1 100 Continue\r\n\r\n");
   flush();

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <boost/asio/post.hpp>
-#include <charconv>
 
 #include "gateway/fields.hpp"
 #include "gateway/text.hpp"
@@ -28,25 +27,21 @@ void Connection<Stream>::do_read_body(const ExchangeImpl* exchange, std::span<ch
     asio::post(get_executor(), [h = std::move(handler), ec] { h(ec, 0); });
   };
   if (!current(exchange) || client_gone_) return fail(gateway::errc::client_gone);
-  if (read_handler_) return fail(gateway::errc::response_state);
-  read_into_ = into;
-  read_handler_ = std::move(handler);
+  if (!state_.wait_read(get_executor(), into, std::move(handler))) return;
   body_read_started_ = true;
   notify();
 }
 
 template <class Stream>
 void Connection<Stream>::do_start(const ExchangeImpl* exchange, gateway::ResponseHead head) {
-  if (!current(exchange) || head_sent_ || response_done_) return;
-  response_ = std::move(head);
-  head_started_ = true;
+  if (current(exchange)) state_.start(std::move(head));
 }
 
 template <class Stream>
 void Connection<Stream>::do_write(const ExchangeImpl* exchange, std::string chunk, bool last,
                                   gateway::Exchange::Handler handler) {
   gateway::error_code ec = check_writable(exchange);
-  if (!ec && !head_sent_) ec = send_head(last ? std::optional(chunk.size()) : std::nullopt);
+  if (!ec && !state_.head_sent) ec = send_head(last ? std::optional(chunk.size()) : std::nullopt);
   if (!ec) ec = append_body(chunk);
   if (!ec && last) end_body({});
   complete_write(ec, std::move(handler));
@@ -67,7 +62,7 @@ void Connection<Stream>::do_send_file(const ExchangeImpl* exchange, int fd, std:
       asio::post(get_executor(), [h = std::move(handler)] { h(gateway::errc::unsupported); });
   } else {
     gateway::error_code ec = check_writable(exchange);
-    if (!ec && !head_sent_) ec = send_head(last ? std::optional(count) : std::nullopt);
+    if (!ec && !state_.head_sent) ec = send_head(last ? std::optional(count) : std::nullopt);
     std::uint64_t size = 0;
     if (!ec) size = frame_body(count, ec);
     if (size == 0) {
@@ -79,7 +74,7 @@ void Connection<Stream>::do_send_file(const ExchangeImpl* exchange, int fd, std:
                       std::move(handler)});
     if (framing_.kind == Framing::Kind::chunked) out_.append("\r\n");
     // Nothing may follow a last piece: the body ends once its bytes have gone.
-    if (last && !ec) body_ending_ = true;
+    if (last && !ec) state_.body_ended = true;
     flush();
   }
 }
@@ -88,21 +83,21 @@ template <class Stream>
 void Connection<Stream>::do_finish(const ExchangeImpl* exchange, gateway::Headers trailers,
                                    gateway::Exchange::Handler handler) {
   gateway::error_code ec = check_writable(exchange);
-  if (!ec && !head_sent_) ec = send_head(std::uint64_t{0});
+  if (!ec && !state_.head_sent) ec = send_head(std::uint64_t{0});
   if (!ec) end_body(std::move(trailers));
   complete_write(ec, std::move(handler));
 }
 
 template <class Stream>
 void Connection<Stream>::do_abort(const ExchangeImpl* exchange) {
-  if (!current(exchange) || response_done_) return;
-  if (!head_sent_) {
+  if (!current(exchange) || state_.response_done) return;
+  if (!state_.head_sent) {
     queue_error(500, {});
-    status_ = 500;
+    state_.status = 500;
   }
-  aborted_ = head_sent_;
+  state_.aborted = state_.head_sent;
   keep_alive_ = false;
-  response_done_ = true;
+  state_.response_done = true;
   notify();
 }
 
@@ -120,7 +115,7 @@ void Connection<Stream>::do_accept_websocket(const ExchangeImpl* exchange,
     return fail(gateway::errc::unsupported);
   } else {
     if (!exchange->request().websocket) return fail(gateway::errc::unsupported);
-    if (head_started_ || head_sent_ || response_done_ || accept_handler_)
+    if (state_.head_started || state_.head_sent || state_.response_done || accept_handler_)
       return fail(gateway::errc::response_state);
     // RFC 6455 §4.2.2: the subprotocol is a token; extra fields must be sendable.
     bool valid = accept.subprotocol.empty() || gateway::valid_field_name(accept.subprotocol);
@@ -131,9 +126,9 @@ void Connection<Stream>::do_accept_websocket(const ExchangeImpl* exchange,
     accept_handler_ = std::move(handler);
     // The exchange is answered (by the 101 to come): nothing else may be written, and the
     // connection carries no further HTTP request.
-    response_done_ = true;
+    state_.response_done = true;
     keep_alive_ = false;
-    gone_callback_ = nullptr;
+    state_.forget_client_gone();
     notify();
   }
 }
@@ -142,8 +137,8 @@ template <class Stream>
 void Connection<Stream>::do_on_client_gone(ExchangeImpl* exchange, std::function<void()> callback) {
   if (exchange->lost_) {
     asio::post(get_executor(), std::move(callback));
-  } else if (current(exchange) && !response_done_) {
-    gone_callback_ = std::move(callback);
+  } else if (current(exchange)) {
+    state_.on_client_gone(get_executor(), std::move(callback));
   }
 }
 
@@ -151,8 +146,9 @@ template <class Stream>
 gateway::error_code Connection<Stream>::check_writable(
     const ExchangeImpl* exchange) const noexcept {
   if (!current(exchange) || client_gone_) return gateway::errc::client_gone;
-  if (response_done_ || !head_started_ || body_ending_) return gateway::errc::response_state;
-  return {};
+  // An answer of our own (a 500, 408 or 413) or a WebSocket's 101 took the response's place.
+  if (state_.response_done) return gateway::errc::response_state;
+  return state_.writable();
 }
 
 // Serialises the head. `known_length` is the whole body's size when the first write is also
@@ -160,19 +156,15 @@ gateway::error_code Connection<Stream>::check_writable(
 template <class Stream>
 gateway::error_code Connection<Stream>::send_head(std::optional<std::uint64_t> known_length) {
   const auto& request = exchange_->request();
-  int status = response_.status;
+  int status = state_.response.status;
   if (status < 200 || status > 999) return gateway::errc::invalid_response;
   std::optional<std::uint64_t> declared;
-  for (const auto& [name, value] : response_.headers) {
+  for (const auto& [name, value] : state_.response.headers) {
     if (!gateway::valid_field_name(name) || !gateway::valid_field_value(value))
       return gateway::errc::invalid_response;
     if (gateway::iequals(name, "content-length")) {
-      std::uint64_t length = 0;
-      auto text = gateway::trim(value);
-      auto [end, parse_ec] = std::from_chars(text.data(), text.data() + text.size(), length);
-      if (parse_ec != std::errc() || end != text.data() + text.size() || text.empty() ||
-          (declared && *declared != length))
-        return gateway::errc::invalid_response;
+      auto length = gateway::parse_content_length(value);
+      if (!length || (declared && *declared != *length)) return gateway::errc::invalid_response;
       declared = length;
     } else if (gateway::iequals(name, "connection")) {
       gateway::for_each_list_element(value, [&](std::string_view token) {
@@ -197,17 +189,18 @@ gateway::error_code Connection<Stream>::send_head(std::optional<std::uint64_t> k
   // It cannot when the client waits for 100 Continue (it may never send the body), nor when
   // an app that has not read the body leaves more of it than we would drain. An app that
   // reads the body while it answers (an echo, a proxy) keeps the connection.
-  if (!body_done_) {
+  if (!state_.body_done) {
     bool waiting_for_continue = request.expect_continue && !continue_sent_;
     bool too_much_to_drain = !request.content_length ||
                              *request.content_length - parser_.body_received() > kMaxDrainBytes;
     if (waiting_for_continue || (!body_read_started_ && too_much_to_drain)) keep_alive_ = false;
   }
+  if (framing_.kind == Framing::Kind::content_length) state_.declared_length = framing_.length;
   auto wire = framing_;
   if (is_head_request_ && wire.kind == Framing::Kind::chunked) wire.kind = Framing::Kind::none;
-  append_response_head(out_, request.version, status, response_.headers, wire, keep_alive_);
-  head_sent_ = true;
-  status_ = status;
+  append_response_head(out_, request.version, status, state_.response.headers, wire, keep_alive_);
+  state_.head_sent = true;
+  state_.status = status;
   return {};
 }
 
@@ -216,14 +209,8 @@ gateway::error_code Connection<Stream>::send_head(std::optional<std::uint64_t> k
 // the rest is an app error, errc::length_mismatch in `ec`.
 template <class Stream>
 std::uint64_t Connection<Stream>::frame_body(std::uint64_t size, gateway::error_code& ec) {
-  if (framing_.kind == Framing::Kind::none) {
-    size = 0;
-  } else if (framing_.kind == Framing::Kind::content_length &&
-             size > framing_.length - body_bytes_sent_) {
-    size = framing_.length - body_bytes_sent_;
-    ec = gateway::errc::length_mismatch;
-  }
-  body_bytes_sent_ += size;
+  if (framing_.kind == Framing::Kind::none) return 0;
+  size = state_.take_body(size, ec);
   return is_head_request_ ? 0 : size;
 }
 
@@ -245,13 +232,13 @@ void Connection<Stream>::end_body(const gateway::Headers& trailers) {
   if (framing_.kind == Framing::Kind::chunked && !is_head_request_) {
     append_last_chunk(out_, trailers);
   } else if (framing_.kind == Framing::Kind::content_length && !is_head_request_ &&
-             body_bytes_sent_ < framing_.length) {
+             state_.short_of_declared()) {
     // The app sent less than its Content-Length: the client must see a cut response.
-    aborted_ = true;
+    state_.aborted = true;
   } else if (framing_.kind == Framing::Kind::until_close) {
     keep_alive_ = false;
   }
-  response_done_ = true;
+  state_.body_ended = state_.response_done = true;
   notify();
 }
 
@@ -262,17 +249,16 @@ void Connection<Stream>::complete_write(gateway::error_code ec,
                                         gateway::Exchange::Handler handler) {
   flush();
   if (!handler) return;
-  if (ec || pending_output() <= kOutputHighWater) {
-    asio::post(get_executor(), [h = std::move(handler), ec] { h(ec); });
-  } else {
-    write_waiters_.push_back(std::move(handler));
-  }
+  if (ec || pending_output() <= kOutputHighWater)
+    gateway::ExchangeState::complete_write(get_executor(), std::move(handler), ec);
+  else
+    state_.hold_write(std::move(handler));
 }
 
 template <class Stream>
 void Connection<Stream>::queue_error(int status, std::string_view detail) {
   keep_alive_ = false;
-  if (!head_sent_) {
+  if (!state_.head_sent) {
     auto at = out_.size();
     append_error_response(out_, status, detail);
     // RFC 6455 §4.4: a WebSocket version we do not speak is answered with the one we do;
@@ -280,7 +266,7 @@ void Connection<Stream>::queue_error(int status, std::string_view detail) {
     if (status == 426)
       out_.insert(out_.find("\r\n", at) + 2, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
   }
-  head_sent_ = true;
+  state_.head_sent = true;
   flush();
 }
 
@@ -290,9 +276,11 @@ void Connection<Stream>::lose_client() {
   if (client_gone_) return;
   client_gone_ = true;
   keep_alive_ = false;
-  if (exchange_ && !response_done_) exchange_->lost_ = true;
-  if (gone_callback_ && !response_done_) asio::post(get_executor(), std::move(gone_callback_));
-  gone_callback_ = nullptr;
+  if (exchange_ && !state_.response_done) {
+    exchange_->lost_ = true;
+    state_.lose(get_executor());
+  }
+  state_.forget_client_gone();
   release_write_waiters(gateway::errc::client_gone);
   notify();
 }

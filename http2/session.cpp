@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
-#include <charconv>
 #include <cstring>
 
 #include "gateway/errors.hpp"
@@ -220,7 +219,7 @@ bool Session::open_upgraded(const gw::RequestHead& request, std::string_view set
       head.headers.emplace_back(std::move(field), value);
     }
     stream->header_fields = head.headers.size();
-    stream->body_done = true;
+    stream->state.body_done = true;
     stream->last_body = head.received_at;
     streams_.emplace(1, stream);
     ready_.push_back(std::move(stream));
@@ -332,8 +331,8 @@ void Session::close() {
   streams_.clear();
   for (auto& [id, stream] : streams) {
     stream->closed = true;
-    if (!stream->response_done) lose(*stream);
-    complete_read(*stream, gw::errc::client_gone, 0);
+    if (!stream->state.response_done) lose(*stream);
+    stream->state.complete_read(executor_, gw::errc::client_gone, 0);
   }
   serve_fed();
 }
@@ -345,10 +344,11 @@ void Session::on_tick(clock::time_point now) {
   auto body_limit = std::chrono::duration_cast<clock::duration>(t.request_body);
   std::vector<std::shared_ptr<Stream>> stuck, stalled;
   for (auto& [id, stream] : streams_) {
-    if ((stream->queued > 0 || !stream->write_waiters.empty()) && !stream->response_done &&
+    if ((stream->queued > 0 || stream->state.writes_waiting()) && !stream->state.response_done &&
         now - stream->last_progress >= send_limit)
       stuck.push_back(stream);
-    else if (stream->read_handler && !stream->body_done && now - stream->last_body >= body_limit)
+    else if (stream->state.reading() && !stream->state.body_done &&
+             now - stream->last_body >= body_limit)
       stalled.push_back(stream);
   }
   // A client that opens no window for a stream's queued response is as gone as one that
@@ -456,11 +456,8 @@ int Session::on_header(const nghttp2_frame& frame, std::string_view name,
       }
       return 0;
     }
-    if (name == "content-length") {
-      std::uint64_t length = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
-      if (ec == std::errc() && end == value.data() + value.size()) head.content_length = length;
-    }
+    // nghttp2 has checked it (RFC 9113 §8.1.1).
+    if (name == "content-length") head.content_length = gw::parse_content_length(value);
     // Cookie fields stay separate (RFC 9113 §8.2.3 lets a client split them); the bridges join.
     head.headers.emplace_back(name, value);
   } catch (...) {
@@ -496,11 +493,11 @@ int Session::on_frame_recv(const nghttp2_frame& frame) noexcept {
           return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
         head.has_body = !end_stream;
-        stream->body_done = end_stream;
+        stream->state.body_done = end_stream;
       } else if (end_stream) {  // trailers end the body
-        stream->body_done = true;
+        stream->state.body_done = true;
         if (stream->head_too_large) {
-          stream->body_error = gw::errc::bad_body;
+          stream->state.body_error = gw::errc::bad_body;
           reset(*stream, NGHTTP2_REFUSED_STREAM);
         }
         fed_.push_back(stream);
@@ -514,7 +511,7 @@ int Session::on_frame_recv(const nghttp2_frame& frame) noexcept {
         return calm_down();
       if (!end_stream) break;
       if (auto stream = find(frame.hd.stream_id)) {
-        stream->body_done = true;
+        stream->state.body_done = true;
         fed_.push_back(stream);
       }
       break;
@@ -563,7 +560,7 @@ int Session::on_data_chunk(std::int32_t stream_id, std::span<const std::uint8_t>
     else
       nghttp2_session_consume_connection(session_, data.size());
   };
-  if (!stream || stream->body_error) {
+  if (!stream || stream->state.body_error) {
     give_back();
     return 0;
   }
@@ -590,10 +587,10 @@ int Session::on_frame_send(const nghttp2_frame& frame) noexcept {
     return 0;
   auto stream = find(frame.hd.stream_id);
   if (!stream) return 0;
-  stream->response_done = true;
+  stream->state.response_done = true;
   // RFC 9113 §8.1: a complete response before the complete request; RST_STREAM NO_ERROR asks
   // the client to stop sending the rest without failing the response.
-  if (!stream->body_done)
+  if (!stream->state.body_done)
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
   return 0;
 }
@@ -610,11 +607,12 @@ int Session::on_stream_close(std::int32_t stream_id, std::uint32_t) noexcept {
     nghttp2_session_consume_connection(session_, stream->unconsumed);
     stream->unconsumed = 0;
   }
-  if (!stream->response_done) {
+  if (!stream->state.response_done) {
     lose(*stream);  // a client RST_STREAM (or our reset) before the response was complete
   } else {
     log_access(*stream);
-    if (!stream->body_done && !stream->body_error) stream->body_error = gw::errc::client_gone;
+    if (!stream->state.body_done && !stream->state.body_error)
+      stream->state.body_error = gw::errc::client_gone;
   }
   fed_.push_back(stream);
   if (!busy_) serve_read(*stream);
@@ -639,8 +637,8 @@ ssize_t Session::on_read_data(std::int32_t stream_id, std::uint8_t* buf, std::si
   }
   stream->queued -= n;
   if (n > 0) stream->last_progress = clock::now();
-  if (stream->queued <= kStreamHighWater) release_waiters(*stream, {});
-  if (stream->queued > 0 || !stream->body_ended)
+  if (stream->queued <= kStreamHighWater) stream->state.release_writes(executor_, {});
+  if (stream->queued > 0 || !stream->state.body_ended)
     return n > 0 ? static_cast<ssize_t>(n) : static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED);
   *flags |= NGHTTP2_DATA_FLAG_EOF;
   if (stream->has_trailers) {
@@ -666,29 +664,19 @@ void Session::dispatch(const std::shared_ptr<Stream>& stream) {
   auto& head = stream->head;
   if (stream->head_too_large) return refuse(*stream, 431);
   if (head.content_length && *head.content_length > context_.limits.max_body_size) {
-    stream->body_error = gw::errc::body_too_large;
+    stream->state.body_error = gw::errc::body_too_large;
     return refuse(*stream, 413);
   }
   // CONNECT (RFC 9113 §8.5) carries no :path; tunnels are not ours to serve.
   if (head.method == "CONNECT") return refuse(*stream, 501);
   stream->dispatched = true;
   auto exchange = std::make_shared<StreamExchange>(shared_from_this(), stream);
-  try {
-    context_.router.resolve(head).handle(std::move(exchange));
-  } catch (const std::exception& e) {
-    spdlog::error("app failed on {} {}: {}", head.method, head.target, e.what());
-    abort(stream);
-  }
+  context_.router.dispatch(std::move(exchange));
 }
 
 void Session::read_body(const std::shared_ptr<Stream>& stream, std::span<char> into,
                         gw::Exchange::ReadHandler handler) {
-  if (stream->read_handler) {
-    asio::post(executor_, [h = std::move(handler)] { h(gw::errc::response_state, 0); });
-    return;
-  }
-  stream->read_into = into;
-  stream->read_handler = std::move(handler);
+  if (!stream->state.wait_read(executor_, into, std::move(handler))) return;
   stream->last_body = clock::now();
   serve_read(*stream);
 }
@@ -696,10 +684,11 @@ void Session::read_body(const std::shared_ptr<Stream>& stream, std::span<char> i
 // Delivers buffered body bytes (or the end, or an error) to the app's outstanding read, and
 // opens the windows by what it took.
 void Session::serve_read(Stream& stream) {
-  if (!stream.read_handler) return;
+  if (!stream.state.reading()) return;
   if (stream.body_offset < stream.body.size()) {
-    auto n = std::min(stream.body.size() - stream.body_offset, stream.read_into.size());
-    std::memcpy(stream.read_into.data(), stream.body.data() + stream.body_offset, n);
+    auto into = stream.state.read_buffer();
+    auto n = std::min(stream.body.size() - stream.body_offset, into.size());
+    std::memcpy(into.data(), stream.body.data() + stream.body_offset, n);
     stream.body_offset += n;
     if (stream.body_offset == stream.body.size()) {
       stream.body.clear();
@@ -711,43 +700,38 @@ void Session::serve_read(Stream& stream) {
       nghttp2_session_consume(session_, stream.id, consumed);
       notify_output();
     }
-    return complete_read(stream, {}, n);
+    return stream.state.complete_read(executor_, {}, n);
   }
-  if (stream.body_error) return complete_read(stream, stream.body_error, 0);
-  if (stream.body_done) return complete_read(stream, gw::errc::end_of_body, 0);
-  if (stream.closed) return complete_read(stream, gw::errc::client_gone, 0);
-}
-
-void Session::complete_read(Stream& stream, error_code ec, std::size_t n) {
-  auto handler = std::move(stream.read_handler);
-  stream.read_handler = nullptr;
-  stream.read_into = {};
-  if (handler) asio::post(executor_, [h = std::move(handler), ec, n] { h(ec, n); });
+  if (stream.state.body_error)
+    return stream.state.complete_read(executor_, stream.state.body_error, 0);
+  if (stream.state.body_done)
+    return stream.state.complete_read(executor_, gw::errc::end_of_body, 0);
+  if (stream.closed) return stream.state.complete_read(executor_, gw::errc::client_gone, 0);
 }
 
 // The body cannot be read on: the app hears why, and the client gets `status` when no
 // response has begun, else a reset.
 void Session::fail_body(Stream& stream, gw::errc error, int status) {
-  stream.body_error = error;
+  stream.state.body_error = error;
   stream.body.clear();
   stream.body_offset = 0;
   if (stream.unconsumed > 0 && !stream.closed)
     nghttp2_session_consume(session_, stream.id, stream.unconsumed);
   stream.unconsumed = 0;
-  if (!stream.head_sent) {
+  if (!stream.state.head_sent) {
     refuse(stream, status);
   } else {
     reset(stream, NGHTTP2_CANCEL);
   }
-  complete_read(stream, error, 0);
+  stream.state.complete_read(executor_, error, 0);
 }
 
 // A response of our own, without a body: 4xx/5xx for requests the app never sees (or that
 // failed before its head).
 void Session::refuse(Stream& stream, int status) {
-  if (stream.closed || stream.head_sent) return;
-  stream.head_sent = stream.head_started = stream.body_ended = true;
-  stream.status = status;
+  if (stream.closed || stream.state.head_sent) return;
+  stream.state.head_sent = stream.state.head_started = stream.state.body_ended = true;
+  stream.state.status = status;
   FieldList list;
   list.fields = {{":status", std::to_string(status)},
                  {"content-length", "0"},
@@ -755,21 +739,19 @@ void Session::refuse(Stream& stream, int status) {
                  {"server", "junction"}};
   auto nv = list.nv();
   nghttp2_submit_response(session_, stream.id, nv.data(), nv.size(), nullptr);
-  release_waiters(stream, gw::errc::response_state);
+  stream.state.release_writes(executor_, gw::errc::response_state);
   notify_output();
 }
 
 void Session::start_response(const std::shared_ptr<Stream>& stream, gw::ResponseHead head) {
-  if (stream->closed || stream->head_sent) return;
-  stream->response = std::move(head);
-  stream->head_started = true;
+  if (!stream->closed) stream->state.start(std::move(head));
 }
 
 // Submits the response head. `known_length` is the whole body's size when the first write is
 // also the last; `ends_now` when there is no body at all (END_STREAM on HEADERS).
 error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> known_length,
                                 bool ends_now) {
-  const auto& response = stream.response;
+  const auto& response = stream.state.response;
   int status = response.status;
   if (status < 200 || status > 999) return gw::errc::invalid_response;
   FieldList list;
@@ -781,21 +763,18 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
     if (gw::is_hop_by_hop(name)) continue;
     auto field = lower(name);  // RFC 9113 §8.2.1: field names are lower case on the wire
     if (field == "content-length") {
-      std::uint64_t length = 0;
-      auto text = gw::trim(value);
-      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
-      if (ec != std::errc() || end != text.data() + text.size() || text.empty() ||
-          (stream.declared_length && *stream.declared_length != length))
-        return gw::errc::invalid_response;
-      if (stream.declared_length) continue;
-      stream.declared_length = length;
+      auto length = gw::parse_content_length(value);
+      auto& declared = stream.state.declared_length;
+      if (!length || (declared && *declared != *length)) return gw::errc::invalid_response;
+      if (declared) continue;
+      declared = length;
     }
     has_date = has_date || field == "date";
     has_server = has_server || field == "server";
     list.fields.emplace_back(std::move(field), value);
   }
   stream.no_body = stream.head.method == "HEAD" || status == 204 || status == 304;
-  if (!stream.declared_length && known_length && status != 204 && status != 304)
+  if (!stream.state.declared_length && known_length && status != 204 && status != 304)
     list.fields.emplace_back("content-length", std::to_string(*known_length));
   if (!has_date) list.fields.emplace_back("date", gw::http_date_now());
   if (!has_server) list.fields.emplace_back("server", "junction");
@@ -805,18 +784,18 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
   int rv = nghttp2_submit_response(session_, stream.id, nv.data(), nv.size(),
                                    stream.no_body || ends_now ? nullptr : &provider);
   if (rv != 0) return gw::errc::client_gone;
-  stream.head_sent = true;
-  stream.status = status;
+  stream.state.head_sent = true;
+  stream.state.status = status;
   stream.last_progress = clock::now();
   return {};
 }
 
 error_code Session::writable(const Stream& stream) const noexcept {
-  if (stream.lost || closed_) return gw::errc::client_gone;
-  if (!stream.head_started || stream.body_ended) return gw::errc::response_state;
+  if (closed_) return gw::errc::client_gone;
+  if (auto ec = stream.state.writable()) return ec;
   // A bodiless response (HEAD, 204, 304) ended with its head; the app's body is dropped, as
   // over HTTP/1.1, even once the stream has closed.
-  if (stream.closed || stream.response_done)
+  if (stream.closed || stream.state.response_done)
     return stream.no_body ? error_code{} : gw::errc::client_gone;
   return {};
 }
@@ -824,15 +803,11 @@ error_code Session::writable(const Stream& stream) const noexcept {
 void Session::write(const std::shared_ptr<Stream>& stream, std::string chunk, bool last,
                     gw::Exchange::Handler handler) {
   auto ec = writable(*stream);
-  if (!ec && !stream->head_sent)
+  if (!ec && !stream->state.head_sent)
     ec = submit_head(*stream, last ? std::optional<std::uint64_t>(chunk.size()) : std::nullopt,
                      last && chunk.empty());
   if (!ec) {
-    if (stream->declared_length && chunk.size() > *stream->declared_length - stream->body_bytes) {
-      chunk.resize(*stream->declared_length - stream->body_bytes);
-      ec = gw::errc::length_mismatch;
-    }
-    stream->body_bytes += chunk.size();
+    chunk.resize(stream->state.take_body(chunk.size(), ec));
     if (!stream->no_body && !chunk.empty()) {
       if (stream->queued == 0) stream->last_progress = clock::now();
       stream->queued += chunk.size();
@@ -844,16 +819,16 @@ void Session::write(const std::shared_ptr<Stream>& stream, std::string chunk, bo
   }
   if (!handler) return;
   if (ec || stream->queued <= kStreamHighWater)
-    post(std::move(handler), ec);
+    gw::ExchangeState::complete_write(executor_, std::move(handler), ec);
   else
-    stream->write_waiters.push_back(std::move(handler));
+    stream->state.hold_write(std::move(handler));
 }
 
 void Session::finish(const std::shared_ptr<Stream>& stream, gw::Headers trailers,
                      gw::Exchange::Handler handler) {
   auto ec = writable(*stream);
   bool send_trailers = !trailers.empty();
-  if (!ec && !stream->head_sent)
+  if (!ec && !stream->state.head_sent)
     ec = submit_head(*stream, send_trailers ? std::nullopt : std::optional<std::uint64_t>(0),
                      !send_trailers);
   if (!ec) {
@@ -869,30 +844,29 @@ void Session::finish(const std::shared_ptr<Stream>& stream, gw::Headers trailers
     if (!stream->no_body && !stream->closed) nghttp2_session_resume_data(session_, stream->id);
     notify_output();
   }
-  if (handler) post(std::move(handler), ec);
+  gw::ExchangeState::complete_write(executor_, std::move(handler), ec);
 }
 
 void Session::end_body(Stream& stream) {
-  stream.body_ended = true;
+  stream.state.body_ended = true;
   // Less than the app's own Content-Length: the client must see a cut response.
-  if (stream.declared_length && !stream.no_body && stream.body_bytes < *stream.declared_length)
-    reset(stream, NGHTTP2_INTERNAL_ERROR);
+  if (!stream.no_body && stream.state.short_of_declared()) reset(stream, NGHTTP2_INTERNAL_ERROR);
 }
 
 void Session::abort(const std::shared_ptr<Stream>& stream) {
-  if (stream->closed || stream->response_done || closed_) return;
-  if (!stream->head_sent) return refuse(*stream, 500);
+  if (stream->closed || stream->state.response_done || closed_) return;
+  if (!stream->state.head_sent) return refuse(*stream, 500);
   // RFC 9113 §8.1: a response cut short is a stream reset, never a complete one.
   reset(*stream, NGHTTP2_INTERNAL_ERROR);
 }
 
 void Session::reset(Stream& stream, std::uint32_t code) {
-  stream.response_done = true;
-  stream.body_ended = true;
+  stream.state.response_done = true;
+  stream.state.body_ended = true;
   stream.out.clear();
   stream.out_offset = 0;
   stream.queued = 0;
-  release_waiters(stream, gw::errc::client_gone);
+  stream.state.release_writes(executor_, gw::errc::client_gone);
   if (!stream.closed && !closed_) {
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, code);
     notify_output();
@@ -901,32 +875,13 @@ void Session::reset(Stream& stream, std::uint32_t code) {
 
 void Session::on_client_gone(const std::shared_ptr<Stream>& stream,
                              std::function<void()> callback) {
-  if (stream->lost) {
-    asio::post(executor_, std::move(callback));
-  } else if (!stream->closed && !stream->response_done) {
-    stream->gone_callback = std::move(callback);
-  }
+  stream->state.on_client_gone(executor_, std::move(callback));
 }
 
 // The client went away before the response was complete: the app hears it once, its reads
 // and writes fail from now on.
 void Session::lose(Stream& stream) {
-  if (stream.lost) return;
-  stream.lost = true;
-  if (stream.gone_callback) asio::post(executor_, std::move(stream.gone_callback));
-  stream.gone_callback = nullptr;
-  if (!stream.body_done && !stream.body_error) stream.body_error = gw::errc::client_gone;
-  release_waiters(stream, gw::errc::client_gone);
-}
-
-void Session::release_waiters(Stream& stream, error_code ec) {
-  auto waiters = std::move(stream.write_waiters);
-  stream.write_waiters.clear();
-  for (auto& handler : waiters) post(std::move(handler), ec);
-}
-
-void Session::post(gw::Exchange::Handler handler, error_code ec) {
-  asio::post(executor_, [h = std::move(handler), ec] { h(ec); });
+  stream.state.lose(executor_);
 }
 
 void Session::notify_output() {
@@ -935,7 +890,7 @@ void Session::notify_output() {
 
 void Session::log_access(const Stream& stream) {
   if (!context_.access_log || !stream.dispatched) return;
-  context_.access_log->write(stream.head, stream.status, stream.body_bytes,
+  context_.access_log->write(stream.head, stream.state.status, stream.state.body_bytes,
                              clock::now() - stream.head.received_at);
 }
 

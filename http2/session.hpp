@@ -30,6 +30,7 @@
 #include "gateway/access_log.hpp"
 #include "gateway/errors.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/exchange_state.hpp"
 #include "gateway/options.hpp"
 #include "gateway/router.hpp"
 #include "http2/options.hpp"
@@ -88,7 +89,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr std::size_t kMaxOutboundAcks = 1000;
   static constexpr std::size_t kMaxSettingsEntries = 32;
 
-  // A stream's state; shared by the session (while it is open) and its exchange.
+  // A stream's state; shared by the session (while it is open) and its exchange. The
+  // response's state machine and the app's waiters are the ones HTTP/1.1 keeps too.
   struct Stream {
     std::int32_t id = 0;
     gateway::RequestHead head;
@@ -97,7 +99,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool head_too_large = false;
     bool dispatched = false;  // handed to the app
     bool closed = false;      // nghttp2 closed it: everything the app does now fails
-    bool lost = false;        // closed before its response was complete
+    gateway::ExchangeState state;
 
     // Request body: received bytes not yet read by the app (each unconsumed in nghttp2).
     std::string body;
@@ -105,29 +107,16 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t unconsumed = 0;  // buffered bytes whose window we have not given back
     std::uint64_t body_received = 0;
     clock::time_point last_body;  // body bytes last came (or the app began to wait)
-    bool body_done = false;
-    error_code body_error;
-    std::span<char> read_into;
-    gateway::Exchange::ReadHandler read_handler;
+    bool continue_sent = false;   // RFC 9110 §10.1.1: 100 (Continue) went out
 
     // Response.
-    gateway::ResponseHead response;
-    bool head_started = false;
-    bool head_sent = false;      // submitted to nghttp2
-    bool no_body = false;        // HEAD request or a bodiless status: writes are dropped
-    bool body_ended = false;     // the app ended the body (last write or finish)
-    bool response_done = false;  // END_STREAM went out (or the response was cut)
+    bool no_body = false;  // HEAD request or a bodiless status: writes are dropped
     bool has_trailers = false;
     gateway::Headers trailers;
-    std::optional<std::uint64_t> declared_length;
-    std::uint64_t body_bytes = 0;  // accepted from the app
-    std::deque<std::string> out;   // queued body bytes; out_offset into the front
+    std::deque<std::string> out;  // queued body bytes; out_offset into the front
     std::size_t out_offset = 0;
     std::size_t queued = 0;
-    std::vector<gateway::Exchange::Handler> write_waiters;
     clock::time_point last_progress;  // the client last took bytes of this stream
-    std::function<void()> gone_callback;
-    int status = 0;
   };
 
   Session(executor_type executor, const SessionContext& context, SessionHost& host,
@@ -207,7 +196,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void serve_read(Stream& stream);
   void serve_fed();
   void serve_fed_soon();
-  void complete_read(Stream& stream, error_code ec, std::size_t n);
   void fail_body(Stream& stream, gateway::errc error, int status);
   void refuse(Stream& stream, int status);
   error_code submit_head(Stream& stream, std::optional<std::uint64_t> known_length, bool ends_now);
@@ -215,8 +203,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void end_body(Stream& stream);
   void reset(Stream& stream, std::uint32_t code);
   void lose(Stream& stream);
-  void release_waiters(Stream& stream, error_code ec);
-  void post(gateway::Exchange::Handler handler, error_code ec);
   int calm_down() noexcept;
   void notify_output();
   void log_access(const Stream& stream);
