@@ -86,9 +86,11 @@ class ExchangeState {
   std::span<char> read_buffer() const noexcept { return read_into_; }
   // Keeps the app's read until bytes (or the end, or an error) can answer it; false (and the
   // handler is failed) when a read is already outstanding.
+  // A client that left fails it at once (the bytes it sent before are not the app's to read).
   bool wait_read(const Executor& executor, std::span<char> into, Exchange::ReadHandler handler) {
-    if (read_handler_) {
-      asio::post(executor, [h = std::move(handler)] { h(errc::response_state, 0); });
+    if (lost || read_handler_) {
+      auto ec = lost ? error_code(errc::client_gone) : error_code(errc::response_state);
+      asio::post(executor, [h = std::move(handler), ec] { h(ec, 0); });
       return false;
     }
     read_into_ = into;

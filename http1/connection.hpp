@@ -18,6 +18,7 @@
 #pragma once
 
 #include <boost/asio/cancellation_signal.hpp>
+#include <algorithm>
 #include <boost/asio/socket_base.hpp>
 #include <chrono>
 #include <concepts>
@@ -37,6 +38,7 @@
 #include "gateway/exchange.hpp"
 #include "gateway/exchange_state.hpp"
 #include "gateway/transport.hpp"
+#include "gateway/watchdog.hpp"
 #include "gateway/websocket.hpp"
 #include "http1/http1.hpp"
 #include "http1/parser.hpp"
@@ -89,7 +91,7 @@ class Connection final : public gateway::Closable,
         switches_(switches),
         parser_(context.limits),
         read_buffer_(new char[kReadBufferSize]),
-        watchdog_(stream_.get_executor()),
+        watchdog_(stream_.get_executor(), shortest_timeout(context.timeouts)),
         wake_(stream_.get_executor()),
         client_(std::move(client)),
         server_(std::move(server)),
@@ -134,11 +136,18 @@ class Connection final : public gateway::Closable,
   static clock::duration to_duration(gateway::seconds_d s) {
     return std::chrono::duration_cast<clock::duration>(s);
   }
+  static clock::duration shortest_timeout(const gateway::Timeouts& t) {
+    return to_duration(std::min({t.keep_alive, t.request_header, t.request_body, t.send}));
+  }
   const gateway::Timeouts& timeouts() const noexcept { return context_.timeouts; }
   void set_deadline(clock::time_point when, Deadline kind);
   void release_deadline();
-  void arm_watchdog();
-  void on_watchdog();
+
+ public:
+  // The watchdog's wake-up (gateway/watchdog.hpp): a deadline of kind `passed` is over.
+  bool on_watchdog(clock::time_point now, int passed);
+
+ private:
   void cancel_reads();
   void log_access();
 
@@ -203,12 +212,12 @@ class Connection final : public gateway::Closable,
   std::size_t read_begin_ = 0;
   std::size_t read_end_ = 0;
 
-  asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> watchdog_;
+  // It sleeps at most the shortest configured timeout, so every deadline a request sets lies
+  // at or after its wake-up and moving one never touches the timer.
+  gateway::Watchdog watchdog_;
   asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> wake_;
   asio::cancellation_signal run_cancel_;    // the coroutine's socket read (async_fill)
   asio::cancellation_signal watch_cancel_;  // the watch read (start_watch_read)
-  clock::time_point deadline_ = clock::time_point::max();
-  Deadline deadline_kind_ = Deadline::none;
   Deadline timed_out_ = Deadline::none;
 
   gateway::Address client_;

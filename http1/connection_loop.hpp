@@ -21,7 +21,7 @@ auto Connection<Stream>::async_run() -> awaitable<bool> {
   // The frame owns the connection until its last step: every operation it awaits is bound to
   // state of this object (run_cancel_, the timers, the buffers), never the other way round.
   auto self = this->shared_from_this();
-  arm_watchdog();
+  watchdog_.start(self);
   bool graceful = true;
   while (!closed_) {
     auto outcome = co_await async_serve_one();
@@ -29,7 +29,7 @@ auto Connection<Stream>::async_run() -> awaitable<bool> {
     if (outcome == Outcome::http2) {
       // The socket goes to HTTP/2: nothing of it is ours to close.
       closed_ = true;
-      watchdog_.cancel();
+      watchdog_.stop();
       wake_.cancel();
       co_return true;
     }
@@ -353,7 +353,7 @@ void Connection<Stream>::close_now() {
   gateway::error_code ignored;
   stream_.shutdown(asio::socket_base::shutdown_both, ignored);
   stream_.close(ignored);
-  watchdog_.cancel();
+  watchdog_.stop();
   wake_.cancel();
 }
 
@@ -367,56 +367,37 @@ auto Connection<Stream>::async_wait_event() -> awaitable<void> {
   co_await wake_.async_wait(use_awaitable);
 }
 
-// Moving the deadline later costs nothing: the watchdog re-arms when it fires early. Only
-// an earlier deadline moves the timer.
+// The watchdog (gateway/watchdog.hpp) keeps the one deadline; which phase set it is its kind.
 template <class Stream>
 void Connection<Stream>::set_deadline(clock::time_point when, Deadline kind) {
-  deadline_ = when;
-  deadline_kind_ = kind;
+  watchdog_.set_deadline(when, static_cast<int>(kind));
   timed_out_ = Deadline::none;
-  if (when < watchdog_.expiry()) watchdog_.expires_at(when);
-}
-
-// The watchdog sleeps at most the shortest configured timeout, so every deadline a request
-// sets lies at or after its expiry and set_deadline() never has to move the timer.
-template <class Stream>
-void Connection<Stream>::arm_watchdog() {
-  auto& t = timeouts();
-  auto shortest = to_duration(std::min({t.keep_alive, t.request_header, t.request_body, t.send}));
-  watchdog_.expires_at(std::min(deadline_, clock::now() + shortest));
-  watchdog_.async_wait(
-      [self = this->shared_from_this()](gateway::error_code) { self->on_watchdog(); });
 }
 
 template <class Stream>
-void Connection<Stream>::on_watchdog() {
-  if (closed_) return;
-  if (auto now = clock::now(); deadline_ <= now) {
-    timed_out_ = deadline_kind_;
-    deadline_ = clock::time_point::max();
-    deadline_kind_ = Deadline::none;
-    bool stuck = write_in_flight_ && now - write_started_ >= to_duration(timeouts().send);
-    if (timed_out_ == Deadline::send || (timed_out_ == Deadline::idle && stuck)) {
-      // The client has not taken any of our response for --timeout-send: nothing we could
-      // still say would reach it.
-      close_now();
-      notify();
-      return;
-    }
-    if (timed_out_ == Deadline::idle && write_in_flight_) {
-      // Not idle while its last response is still leaving: the keep-alive clock restarts,
-      // and the write is held to --timeout-send.
-      timed_out_ = Deadline::none;
-      deadline_kind_ = Deadline::idle;
-      deadline_ = std::min(now + to_duration(timeouts().keep_alive),
-                           write_started_ + to_duration(timeouts().send));
-      arm_watchdog();
-      return;
-    }
-    cancel_reads();
+bool Connection<Stream>::on_watchdog(clock::time_point now, int passed) {
+  if (closed_) return false;
+  if (passed == gateway::Watchdog::kNone) return true;
+  timed_out_ = static_cast<Deadline>(passed);
+  bool stuck = write_in_flight_ && now - write_started_ >= to_duration(timeouts().send);
+  if (timed_out_ == Deadline::send || (timed_out_ == Deadline::idle && stuck)) {
+    // The client has not taken any of our response for --timeout-send: nothing we could
+    // still say would reach it.
+    close_now();
     notify();
+    return false;
   }
-  arm_watchdog();
+  if (timed_out_ == Deadline::idle && write_in_flight_) {
+    // Not idle while its last response is still leaving: the keep-alive clock restarts, and
+    // the write is held to --timeout-send.
+    set_deadline(std::min(now + to_duration(timeouts().keep_alive),
+                          write_started_ + to_duration(timeouts().send)),
+                 Deadline::idle);
+    return true;
+  }
+  cancel_reads();
+  notify();
+  return true;
 }
 
 // Cancels the reads in flight (never the write: a response being written is not cut by a

@@ -214,9 +214,10 @@ std::uint64_t Connection<Stream>::drop_files(gateway::error_code ec) {
 // running (the coroutine owns the deadline then, and re-arms this when it lets go of it).
 template <class Stream>
 void Connection<Stream>::watch_send() {
-  if (write_in_flight_ && (deadline_kind_ == Deadline::none || deadline_kind_ == Deadline::send))
+  auto kind = static_cast<Deadline>(watchdog_.deadline_kind());
+  if (write_in_flight_ && (kind == Deadline::none || kind == Deadline::send))
     set_deadline(clock::now() + to_duration(timeouts().send), Deadline::send);
-  else if (!write_in_flight_ && deadline_kind_ == Deadline::send)
+  else if (!write_in_flight_ && kind == Deadline::send)
     set_deadline(clock::time_point::max(), Deadline::none);
 }
 

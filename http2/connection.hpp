@@ -28,6 +28,7 @@
 #include "gateway/connection.hpp"
 #include "gateway/options.hpp"
 #include "gateway/transport.hpp"
+#include "gateway/watchdog.hpp"
 #include "http2/http2.hpp"
 #include "http2/options.hpp"
 #include "http2/session.hpp"
@@ -59,7 +60,7 @@ class Connection final : public gateway::Closable,
         session_context_{context.limits, context.timeouts, context.router, context.access_log,
                          options},
         read_buffer_(new char[kReadBufferSize]),
-        watchdog_(stream_.get_executor()),
+        watchdog_(stream_.get_executor(), tick_interval(context.timeouts)),
         wake_(stream_.get_executor()),
         client_(std::move(client)),
         server_(std::move(server)) {}
@@ -93,7 +94,7 @@ class Connection final : public gateway::Closable,
     bool ok = upgrade_ ? session_->start(&upgrade_->head, upgrade_->settings) : session_->start();
     upgrade_.reset();
     if (ok && shutting_down_) session_->shutdown();
-    arm_watchdog();
+    watchdog_.start(self);
     // An upgrade's stream 1 goes to its app from receive(), with what came after its head.
     if (ok && (!initial_.empty() || upgraded)) {
       ok = session_->receive(initial_);
@@ -185,7 +186,7 @@ class Connection final : public gateway::Closable,
   // client still sends for a moment, close.
   awaitable<void> async_close() {
     closing_ = true;
-    closing_deadline_ = clock::now() + kLingerTime;
+    watchdog_.set_deadline(clock::now() + kLingerTime, kLingerOver);
     if (session_ && !session_->done() && !session_failed_) {
       // The client closed or reset the connection, or a read failed: nobody to talk to.
       if (peer_closed_) close_now();
@@ -212,7 +213,7 @@ class Connection final : public gateway::Closable,
     error_code ignored;
     stream_.shutdown(asio::socket_base::shutdown_both, ignored);
     stream_.close(ignored);
-    watchdog_.cancel();
+    watchdog_.stop();
     wake_.cancel();
   }
 
@@ -223,38 +224,38 @@ class Connection final : public gateway::Closable,
   }
   void notify() { wake_.cancel(); }
 
-  // The watchdog ticks at a fraction of the shortest timeout (at most once a second); HTTP/2
-  // connections live long, and a tick costs far less than their requests.
-  clock::duration tick_interval() const {
-    const auto& t = session_context_.timeouts;
+  // The watchdog ticks at a fraction of the shortest timeout (at most once a second): the
+  // timeouts of many streams are checked at each tick; HTTP/2 connections live long, and a
+  // tick costs far less than their requests.
+  static clock::duration tick_interval(const gateway::Timeouts& t) {
     auto shortest = std::min({t.keep_alive, t.request_body, t.send}) / 4;
     auto interval = std::chrono::duration_cast<clock::duration>(shortest);
     return std::clamp<clock::duration>(interval, std::chrono::milliseconds(10),
                                        std::chrono::seconds(1));
   }
 
-  void arm_watchdog() {
-    watchdog_.expires_after(tick_interval());
-    watchdog_.async_wait([self = this->shared_from_this()](error_code) { self->on_watchdog(); });
-  }
-
-  void on_watchdog() {
-    if (closed_) return;
-    auto now = clock::now();
+ public:
+  // The watchdog's wake-up (gateway/watchdog.hpp): the linger has a deadline; the write in
+  // flight and the streams' timeouts (the session's) are checked at each tick.
+  bool on_watchdog(clock::time_point now, int passed) {
+    if (closed_) return false;
     auto send_limit = std::chrono::duration_cast<clock::duration>(session_context_.timeouts.send);
-    if ((closing_ && now >= closing_deadline_) ||
-        (write_in_flight_ && now - write_started_ >= send_limit)) {
+    if (passed == kLingerOver || (write_in_flight_ && now - write_started_ >= send_limit)) {
       // The client took none of our output for --timeout-send, or the linger is over.
       close_now();
       notify();
-      return;
+      return false;
     }
     if (session_ && !closing_) {
       session_->on_tick(now);
       flush();
     }
-    arm_watchdog();
+    return true;
   }
+
+ private:
+  // The watchdog's one deadline: the lingering close is over.
+  static constexpr int kLingerOver = 1;
 
   struct Upgrade {
     gateway::RequestHead head;
@@ -267,7 +268,7 @@ class Connection final : public gateway::Closable,
   std::shared_ptr<Session> session_;
   std::string initial_;
   std::unique_ptr<char[]> read_buffer_;
-  asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> watchdog_;
+  gateway::Watchdog watchdog_;
   asio::basic_waitable_timer<clock, asio::wait_traits<clock>, executor_type> wake_;
   asio::cancellation_signal run_cancel_;
   gateway::Address client_;
@@ -285,7 +286,6 @@ class Connection final : public gateway::Closable,
   bool shutting_down_ = false;
   bool peer_closed_ = false;
   bool closing_ = false;
-  clock::time_point closing_deadline_;
   bool closed_ = false;
 };
 

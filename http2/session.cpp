@@ -458,6 +458,13 @@ int Session::on_header(const nghttp2_frame& frame, std::string_view name,
     }
     // nghttp2 has checked it (RFC 9113 §8.1.1).
     if (name == "content-length") head.content_length = gw::parse_content_length(value);
+    // RFC 9110 §10.1.1: 100-continue is the only expectation defined (HTTP/1.1 alike).
+    if (name == "expect") {
+      if (gw::iequals(gw::trim(value), "100-continue"))
+        head.expect_continue = true;
+      else
+        stream->unknown_expectation = true;
+    }
     // Cookie fields stay separate (RFC 9113 §8.2.3 lets a client split them); the bridges join.
     head.headers.emplace_back(name, value);
   } catch (...) {
@@ -493,6 +500,8 @@ int Session::on_frame_recv(const nghttp2_frame& frame) noexcept {
           return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
         head.has_body = !end_stream;
+        // A 100 (Continue) is only for a body still to come (RFC 9110 §10.1.1).
+        head.expect_continue = head.expect_continue && head.has_body;
         stream->state.body_done = end_stream;
       } else if (end_stream) {  // trailers end the body
         stream->state.body_done = true;
@@ -669,6 +678,7 @@ void Session::dispatch(const std::shared_ptr<Stream>& stream) {
   }
   // CONNECT (RFC 9113 §8.5) carries no :path; tunnels are not ours to serve.
   if (head.method == "CONNECT") return refuse(*stream, 501);
+  if (stream->unknown_expectation) return refuse(*stream, 417);
   stream->dispatched = true;
   auto exchange = std::make_shared<StreamExchange>(shared_from_this(), stream);
   context_.router.dispatch(std::move(exchange));
@@ -678,7 +688,24 @@ void Session::read_body(const std::shared_ptr<Stream>& stream, std::span<char> i
                         gw::Exchange::ReadHandler handler) {
   if (!stream->state.wait_read(executor_, into, std::move(handler))) return;
   stream->last_body = clock::now();
+  send_continue(*stream);
   serve_read(*stream);
+}
+
+// RFC 9110 §10.1.1: 100 (Continue) goes out when the app first asks for the body, as over
+// HTTP/1.1, and never once a final response has begun (RFC 9113 §8.1: 1xx is a HEADERS frame
+// before the final one).
+void Session::send_continue(Stream& stream) {
+  if (!stream.head.expect_continue || stream.continue_sent || stream.state.head_sent ||
+      stream.closed || closed_)
+    return;
+  stream.continue_sent = true;
+  FieldList list;
+  list.fields = {{":status", "100"}};
+  auto nv = list.nv();
+  nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, stream.id, nullptr, nv.data(), nv.size(),
+                         nullptr);
+  notify_output();
 }
 
 // Delivers buffered body bytes (or the end, or an error) to the app's outstanding read, and

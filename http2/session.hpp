@@ -97,7 +97,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t header_bytes = 0;
     std::size_t header_fields = 0;
     bool head_too_large = false;
-    bool dispatched = false;  // handed to the app
+    bool unknown_expectation = false;  // an Expect other than 100-continue: 417
+    bool dispatched = false;           // handed to the app
     bool closed = false;      // nghttp2 closed it: everything the app does now fails
     gateway::ExchangeState state;
 
@@ -193,6 +194,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<Stream> find(std::int32_t id) const noexcept;
   bool open_upgraded(const gateway::RequestHead& request, std::string_view settings);
   void dispatch(const std::shared_ptr<Stream>& stream);
+  void send_continue(Stream& stream);
   void serve_read(Stream& stream);
   void serve_fed();
   void serve_fed_soon();

@@ -125,7 +125,8 @@ inline std::optional<std::uint32_t> h2_goaway_code(std::string_view bytes) {
 class H2Client {
  public:
   struct Response {
-    int status = 0;
+    int status = 0;                  // the final status
+    std::vector<int> informational;  // 1xx statuses before it (RFC 9113 §8.1)
     gateway::Headers headers;
     gateway::Headers trailers;
     std::string body;
@@ -146,7 +147,11 @@ class H2Client {
           std::string n(reinterpret_cast<const char*>(name), namelen);
           std::string v(reinterpret_cast<const char*>(value), valuelen);
           if (n == ":status") {
-            r.status = std::stoi(v);
+            auto status = std::stoi(v);
+            if (status < 200)
+              r.informational.push_back(status);
+            else
+              r.status = status;
           } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS && r.status != 0) {
             r.trailers.emplace_back(n, v);
           } else {
@@ -203,9 +208,10 @@ class H2Client {
   H2Client(const H2Client&) = delete;
   H2Client& operator=(const H2Client&) = delete;
 
-  // Submits a request; `body` (kept until sent) makes it a request with a body.
+  // Submits a request; `body` (kept until sent) makes it a request with a body, which ends
+  // with it unless `body_ends` is false (then the stream stays open, the body stalled).
   std::int32_t submit(std::string method, std::string path, gateway::Headers extra = {},
-                      std::optional<std::string> body = std::nullopt) {
+                      std::optional<std::string> body = std::nullopt, bool body_ends = true) {
     gateway::Headers fields{{":method", std::move(method)},
                             {":scheme", "http"},
                             {":path", std::move(path)},
@@ -219,7 +225,7 @@ class H2Client {
     nghttp2_data_provider provider{};
     Body* source = nullptr;
     if (body) {
-      bodies_.push_back(std::make_unique<Body>(Body{std::move(*body), 0}));
+      bodies_.push_back(std::make_unique<Body>(Body{std::move(*body), 0, body_ends}));
       source = bodies_.back().get();
       provider.source.ptr = source;
       provider.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf,
@@ -227,14 +233,26 @@ class H2Client {
                                   nghttp2_data_source* src, void*) -> ssize_t {
         auto& b = *static_cast<Body*>(src->ptr);
         auto n = std::min(length, b.data.size() - b.offset);
+        if (n == 0 && !b.ends) return NGHTTP2_ERR_DEFERRED;
         std::memcpy(buf, b.data.data() + b.offset, n);
         b.offset += n;
-        if (b.offset == b.data.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (b.offset == b.data.size() && b.ends) *flags |= NGHTTP2_DATA_FLAG_EOF;
         return static_cast<ssize_t>(n);
       };
     }
-    return nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(),
-                                  body ? &provider : nullptr, nullptr);
+    auto id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(),
+                                     body ? &provider : nullptr, nullptr);
+    if (source) pending_[id] = source;
+    return id;
+  }
+
+  // The rest of a body submitted with body_ends false: `more`, then END_STREAM.
+  void finish_body(std::int32_t id, std::string_view more) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    it->second->data.append(more);
+    it->second->ends = true;
+    nghttp2_session_resume_data(session_, id);
   }
 
   void reset(std::int32_t id, std::uint32_t code = NGHTTP2_CANCEL) {
@@ -289,9 +307,11 @@ class H2Client {
   struct Body {
     std::string data;
     std::size_t offset;
+    bool ends;  // END_STREAM after the data; false: the body stalls there
   };
   nghttp2_session* session_ = nullptr;
   std::vector<std::unique_ptr<Body>> bodies_;
+  std::map<std::int32_t, Body*> pending_;  // bodies by stream, for finish_body
 };
 
 // One Http2Connection<MemoryStream>, the client's end, and an io_context to run them.

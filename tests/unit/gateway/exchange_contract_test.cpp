@@ -1,0 +1,346 @@
+// The Exchange contract (gateway/exchange.hpp), the same over HTTP/1.1 and HTTP/2: each case
+// runs once on each protocol's connection over an in-memory stream, and asserts on what a client
+// sees and what the app's handlers hear. Abort before and after the head, a client that leaves,
+// a response shorter or longer than its Content-Length, a throwing app, a stalled body,
+// 100-continue, and backpressure.
+#include <catch2/catch.hpp>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gateway/errors.hpp"
+#include "support/connection_harness.hpp"
+#include "support/h2_harness.hpp"
+#include "support/test_apps.hpp"
+
+namespace junction::test {
+namespace {
+
+using gateway::errc;
+
+// What the client saw of its one request.
+struct Seen {
+  int status = 0;
+  std::string body;
+  bool complete = false;  // a whole response
+  bool cut = false;       // a response that began and was broken off
+  std::vector<int> informational;
+};
+
+// HTTP/1.1 on a ConnectionHarness.
+class Http1Driver {
+ public:
+  static constexpr const char* kName = "HTTP/1.1";
+  ConnectionHarness h;
+
+  gateway::Router& router() { return h.router; }
+  gateway::Timeouts& timeouts() { return h.timeouts; }
+  void start() { h.start(); }
+
+  void request(const std::string& method, const std::string& path,
+               std::optional<std::string> body = {}) {
+    send_head(method, path, body ? std::optional(body->size()) : std::nullopt, {});
+    if (body) h.peer->send(*body);
+  }
+  // Declares ten bytes more than `part` and sends only `part`: the body stalls.
+  void request_stalled(const std::string& method, const std::string& path, std::string part) {
+    send_head(method, path, part.size() + 10, {});
+    h.peer->send(part);
+  }
+  // The body waits for the 100 (RFC 9110 §10.1.1), as a client that asks for one does.
+  void request_expecting_continue(const std::string& method, const std::string& path,
+                                  std::string body) {
+    send_head(method, path, body.size(), {{"Expect", "100-continue"}});
+    held_body_ = std::move(body);
+  }
+  void leave() { h.peer->reset(); }
+
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 3s) {
+    return h.run_until(
+        [&] {
+          if (held_body_ && h.peer->output().find("HTTP/1.1 100") != std::string::npos)
+            h.peer->send(*std::exchange(held_body_, std::nullopt));
+          return done();
+        },
+        limit);
+  }
+  bool answered() {
+    auto s = seen();
+    return s.complete || s.cut;
+  }
+
+  Seen seen() {
+    Seen s;
+    auto parsed = h.responses();
+    for (const auto& response : parsed.responses) {
+      if (response.status < 200) {
+        s.informational.push_back(response.status);
+        continue;
+      }
+      s.status = response.status;
+      s.body = response.body;
+    }
+    // A response the connection's end broke off does not parse whole.
+    s.cut = s.status != 0 && !parsed.error.empty() && h.finished();
+    s.complete = s.status != 0 && parsed.error.empty();
+    return s;
+  }
+
+ private:
+  void send_head(const std::string& method, const std::string& path,
+                 std::optional<std::size_t> length, const gateway::Headers& extra) {
+    std::string out = method + " " + path + " HTTP/1.1\r\nHost: example.test\r\n";
+    for (const auto& [name, value] : extra) out += name + ": " + value + "\r\n";
+    if (length) out += "Content-Length: " + std::to_string(*length) + "\r\n";
+    h.peer->send(out + "\r\n");
+  }
+  std::optional<std::string> held_body_;
+};
+
+// HTTP/2 on an H2Harness, one stream.
+class Http2Driver {
+ public:
+  static constexpr const char* kName = "HTTP/2";
+  H2Harness h;
+  H2Client client;
+  std::int32_t id = 0;
+
+  gateway::Router& router() { return h.router; }
+  gateway::Timeouts& timeouts() { return h.timeouts; }
+  void start() { h.start(); }
+
+  void request(const std::string& method, const std::string& path,
+               std::optional<std::string> body = {}) {
+    id = client.submit(method, path, {}, std::move(body));
+  }
+  void request_stalled(const std::string& method, const std::string& path, std::string part) {
+    auto length = std::to_string(part.size() + 10);
+    id = client.submit(method, path, {{"content-length", length}}, std::move(part), false);
+  }
+  void request_expecting_continue(const std::string& method, const std::string& path,
+                                  std::string body) {
+    auto length = std::to_string(body.size());
+    id = client.submit(method, path, {{"content-length", length}, {"expect", "100-continue"}},
+                       std::string(), false);
+    held_body_ = std::move(body);
+  }
+  void leave() {
+    client.reset(id);
+    h.run_until(
+        client, [] { return false; }, 50ms);
+  }
+
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 3s) {
+    return h.run_until(
+        client,
+        [&] {
+          if (held_body_ && !client.responses[id].informational.empty())
+            client.finish_body(id, *std::exchange(held_body_, std::nullopt));
+          return done();
+        },
+        limit);
+  }
+  bool answered() { return client.responses[id].closed; }
+
+  Seen seen() {
+    const auto& r = client.responses[id];
+    Seen s;
+    s.status = r.status;
+    s.body = r.body;
+    s.informational = r.informational;
+    s.complete = r.closed && r.error_code == 0 && r.status != 0;
+    s.cut = r.closed && r.error_code != 0;
+    return s;
+  }
+
+ private:
+  std::optional<std::string> held_body_;
+};
+
+// Throws from handle(): the contract is a 500 and a server that goes on.
+class ThrowApp final : public gateway::App {
+ public:
+  void handle(std::shared_ptr<gateway::Exchange>) override {
+    throw std::runtime_error("the app broke");
+  }
+};
+
+// Declares Content-Length 3 and writes 5 bytes as its last piece.
+class LongApp final : public gateway::App {
+ public:
+  void handle(std::shared_ptr<gateway::Exchange> exchange) override {
+    exchange->start({200, {{"Content-Length", "3"}}});
+    auto& e = *exchange;
+    e.async_write("12345", true, [this, exchange](gateway::error_code ec) { result = ec; });
+  }
+  std::optional<gateway::error_code> result;
+};
+
+// Writes pieces of 64 KiB as fast as its handlers let it, up to 8 MiB; counts what it wrote and
+// which writes are still waiting.
+class FloodApp final : public gateway::App {
+ public:
+  static constexpr std::size_t kPiece = 64 * 1024;
+  static constexpr std::size_t kPieces = 128;
+  void handle(std::shared_ptr<gateway::Exchange> exchange) override {
+    exchange->start({200, {{"Content-Type", "application/octet-stream"}}});
+    write(std::move(exchange));
+  }
+  std::size_t written = 0;
+  bool waiting = false;
+  std::optional<gateway::error_code> failed;
+
+ private:
+  void write(std::shared_ptr<gateway::Exchange> exchange) {
+    if (written == kPieces) return;
+    bool last = ++written == kPieces;
+    waiting = true;
+    auto& e = *exchange;
+    e.async_write(std::string(kPiece, 'x'), last, [this, exchange](gateway::error_code ec) mutable {
+      waiting = false;
+      if (ec) {
+        failed = ec;
+        return;
+      }
+      write(std::move(exchange));
+    });
+  }
+};
+
+template <class Driver>
+bool settle(Driver& d) {
+  return d.run_until([&] { return d.answered(); });
+}
+
+TEMPLATE_TEST_CASE("contract: an abort before the head answers 500", "[contract]", Http1Driver,
+                   Http2Driver) {
+  TestType d;
+  d.router().mount("/", std::make_shared<AbortApp>(false));
+  d.start();
+  d.request("GET", "/x");
+  REQUIRE(settle(d));
+  auto seen = d.seen();
+  CHECK(seen.complete);
+  CHECK(seen.status == 500);
+}
+
+TEMPLATE_TEST_CASE("contract: an abort after the head breaks the response off", "[contract]",
+                   Http1Driver, Http2Driver) {
+  TestType d;
+  d.router().mount("/", std::make_shared<AbortApp>(true));
+  d.start();
+  d.request("GET", "/x");
+  REQUIRE(settle(d));
+  auto seen = d.seen();
+  CHECK(seen.cut);
+  CHECK_FALSE(seen.complete);
+  CHECK(seen.status == 200);
+}
+
+TEMPLATE_TEST_CASE("contract: a client that leaves is heard once, and fails what comes after",
+                   "[contract]", Http1Driver, Http2Driver) {
+  TestType d;
+  auto app = std::make_shared<HoldApp>();
+  d.router().mount("/", app);
+  d.start();
+  d.request("GET", "/x");
+  REQUIRE(d.run_until([&] { return !app->exchanges.empty(); }));
+  d.leave();
+  REQUIRE(d.run_until([&] { return app->gone[0] == 1; }));
+  std::optional<gateway::error_code> write;
+  app->exchanges[0]->start({200, {}});
+  app->exchanges[0]->async_write("late", true, [&](gateway::error_code ec) { write = ec; });
+  std::optional<gateway::error_code> read;
+  char buffer[16];
+  app->exchanges[0]->async_read_body(buffer,
+                                     [&](gateway::error_code ec, std::size_t) { read = ec; });
+  REQUIRE(d.run_until([&] { return write && read; }));
+  CHECK(*write == errc::client_gone);
+  CHECK(*read == errc::client_gone);
+  // Registered after the fact, the callback runs at once.
+  int late = 0;
+  app->exchanges[0]->on_client_gone([&] { ++late; });
+  REQUIRE(d.run_until([&] { return late == 1; }));
+  CHECK(app->gone[0] == 1);
+}
+
+TEMPLATE_TEST_CASE("contract: a body shorter than its Content-Length is cut", "[contract]",
+                   Http1Driver, Http2Driver) {
+  TestType d;
+  d.router().mount("/", std::make_shared<ShortApp>());
+  d.start();
+  d.request("GET", "/x");
+  REQUIRE(settle(d));
+  auto seen = d.seen();
+  CHECK(seen.cut);
+  CHECK_FALSE(seen.complete);
+}
+
+TEMPLATE_TEST_CASE("contract: bytes past the Content-Length are the app's error, never sent",
+                   "[contract]", Http1Driver, Http2Driver) {
+  TestType d;
+  auto app = std::make_shared<LongApp>();
+  d.router().mount("/", app);
+  d.start();
+  d.request("GET", "/x");
+  REQUIRE(d.run_until([&] { return app->result.has_value() && d.answered(); }));
+  CHECK(*app->result == errc::length_mismatch);
+  auto seen = d.seen();
+  CHECK(seen.complete);
+  CHECK(seen.body == "123");
+}
+
+TEMPLATE_TEST_CASE("contract: an app that throws from handle() gets a 500, the server goes on",
+                   "[contract]", Http1Driver, Http2Driver) {
+  TestType d;
+  d.router().mount("/", std::make_shared<ThrowApp>());
+  d.start();
+  d.request("GET", "/x");
+  REQUIRE(settle(d));
+  auto seen = d.seen();
+  CHECK(seen.complete);
+  CHECK(seen.status == 500);
+}
+
+TEMPLATE_TEST_CASE("contract: a body that stalls while the app reads it answers 408", "[contract]",
+                   Http1Driver, Http2Driver) {
+  TestType d;
+  d.timeouts().request_body = gateway::seconds_d(0.2);
+  d.router().mount("/", std::make_shared<SinkApp>());
+  d.start();
+  d.request_stalled("POST", "/x", "abc");
+  REQUIRE(d.run_until([&] { return d.answered(); }, 5s));
+  auto seen = d.seen();
+  CHECK(seen.status == 408);
+  CHECK_FALSE(seen.cut);
+}
+
+TEMPLATE_TEST_CASE("contract: Expect: 100-continue is answered on the app's first read",
+                   "[contract]", Http1Driver, Http2Driver) {
+  TestType d;
+  d.router().mount("/", std::make_shared<SinkApp>());
+  d.start();
+  d.request_expecting_continue("POST", "/x", "hello");
+  REQUIRE(settle(d));
+  auto seen = d.seen();
+  CHECK(seen.informational == std::vector<int>{100});
+  CHECK(seen.status == 200);
+  CHECK(seen.body == "got 5");
+}
+
+TEMPLATE_TEST_CASE("contract: no 100-continue for an app that answers without reading",
+                   "[contract]", Http1Driver, Http2Driver) {
+  TestType d;
+  d.router().mount("/", std::make_shared<NoReadApp>());
+  d.start();
+  d.request_expecting_continue("POST", "/x", "hello");
+  REQUIRE(settle(d));
+  auto seen = d.seen();
+  CHECK(seen.informational.empty());
+  CHECK(seen.status == 200);
+}
+
+}  // namespace
+}  // namespace junction::test
