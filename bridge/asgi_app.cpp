@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bridge/app_errors.hpp"
 #include "bridge/asgi_http.hpp"
 #include "bridge/asgi_messages.hpp"
 #include "bridge/asgi_websocket.hpp"
@@ -112,22 +113,7 @@ void AsgiApp::begin(const std::shared_ptr<WebSocketCore>& core) {
 
 void AsgiApp::report(py::handle error, const gateway::RequestHead& request,
                      bool client_side) const {
-  std::string text;
-  try {
-    text = py::str(error);
-    if (client_side) {
-      // The client left: the app's exception is a consequence, not a bug.
-      spdlog::info("{} {}: request ended early: {}", request.method, request.target, text);
-      return;
-    }
-    text =
-        support_->format_exception(py::type::handle_of(error), error, error.attr("__traceback__"))
-            .cast<std::string>();
-  } catch (const std::exception&) {
-    // The traceback module failed us: the exception's own text is what we have.
-  }
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  spdlog::error("{} {}: exception in {}:\n{}", request.method, request.target, name_, text);
+  report_app_exception(support_->format_exception, error, request, name_, client_side);
 }
 
 void AsgiApp::report(const std::string& problem, const gateway::RequestHead& request) const {

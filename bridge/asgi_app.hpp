@@ -62,7 +62,7 @@ class AsgiApp final : public gateway::App {
     live_.fetch_sub(1, std::memory_order_relaxed);
     support_->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
-  // Logs an exception from the app with its traceback; `client_side` when it only followed
+  // Logs an exception from the app (report_app_exception); `client_side` when it only followed
   // from the client leaving.
   void report(pybind11::handle error, const gateway::RequestHead& request, bool client_side) const;
   void report(const std::string& problem, const gateway::RequestHead& request) const;
