@@ -66,24 +66,4 @@ gateway::Headers header_list(py::handle value, const char* what) {
   return headers;
 }
 
-namespace {
-
-bool done(const py::object& future) {
-  return future.attr("done")().cast<bool>();
-}
-
-}  // namespace
-
-bool set_result(const py::object& future, py::handle value) {
-  if (done(future)) return false;
-  future.attr("set_result")(value);
-  return true;
-}
-
-bool set_exception(const py::object& future, py::handle error) {
-  if (done(future)) return false;
-  future.attr("set_exception")(error);
-  return true;
-}
-
 }  // namespace junction::bridge

@@ -1,5 +1,5 @@
-// Reading the messages an ASGI app sends (plain dicts by the spec, any mapping accepted) and
-// settling the futures receive() and send() hand out. Loop thread, GIL held.
+// Reading the messages an ASGI app sends (plain dicts by the spec, any mapping accepted). Loop
+// thread, GIL held.
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -27,10 +27,5 @@ std::string byte_string(pybind11::handle value, const char* what);
 
 // An iterable of [name, value] byte-string pairs; an absent value gives no headers.
 gateway::Headers header_list(pybind11::handle value, const char* what);
-
-// Settles a future unless it is already done (an app may cancel a receive() it stopped
-// waiting for). False when it was done, so the caller can keep the value for someone else.
-bool set_result(const pybind11::object& future, pybind11::handle value);
-bool set_exception(const pybind11::object& future, pybind11::handle error);
 
 }  // namespace junction::bridge
