@@ -6,10 +6,11 @@
 // Python object the request's coroutine holds (loop thread only); it reaches its core, and the
 // core reaches it through a pointer only the loop thread reads.
 //
-// Round trips to the I/O thread are what cost (../shared/DESIGN.md): receive() answers at once
-// when a body piece is already here (one piece is read ahead while the app works on the last),
-// send() of the head only records it, and send() of body bytes returns at once while less than
-// kSendCredit bytes are unacknowledged by the connection; past that, it awaits the socket.
+// Round trips to the I/O thread are what cost (docs/architecture.md, "Python apps", ASGI):
+// receive() answers at once when a body piece is already here (one piece is read ahead while the
+// app works on the last), send() of the head only records it, and send() of body bytes returns at
+// once while less than kSendCredit bytes are unacknowledged by the connection; past that, it awaits
+// the socket.
 #pragma once
 
 #include <pybind11/pybind11.h>

@@ -1,5 +1,5 @@
 // The ASGI side's one asyncio loop thread, and the door I/O threads use to reach it
-// (../shared/DESIGN.md, "Threads and the GIL").
+// (docs/architecture.md, "Python apps", ASGI).
 //
 // I/O threads never run Python. They push events (a new request, body bytes read, a write
 // taken, a client gone) into a queue; once an I/O thread has handled the sockets ready now, it
