@@ -17,7 +17,7 @@ bool set_exception(const pybind11::object& future, pybind11::handle error);
 
 // The app's receive() calls: an event goes to the oldest one still waiting, or is kept for the
 // next call. One event is kept at most (a second deliver() before the next receive() would
-// replace it), so a cycle reads on only once the last event was taken.
+// replace it), so a cycle reads ahead only when deliver() says a receive() took the event.
 class ReceiveWaiters {
  public:
   // `create_future` is the loop's, and outlives this.
@@ -28,7 +28,6 @@ class ReceiveWaiters {
   pybind11::object take_ready() { return std::exchange(ready_, pybind11::object()); }
   void drop_ready() { ready_ = pybind11::object(); }
 
-  bool waiting() const noexcept { return !futures_.empty(); }
   // For a receive() that finds nothing ready: the future it returns, settled by deliver().
   pybind11::object wait();
   // To the oldest receive() still waiting (true), else kept for the next one (false). A

@@ -133,10 +133,10 @@ void WebSocketCycle::on_received(gateway::error_code ec) {
   } else {
     event[s.bytes] = py::bytes(message.data);
   }
-  bool waiting = receivers_.waiting();
-  receivers_.deliver(std::move(event));
-  // Read the next message ahead while the app handles this one: one waiting at most.
-  if (waiting && state_ == State::open) {
+  // Read the next message ahead while the app handles this one, only when a receive() took
+  // it: one waiting at most. (A receive() the app cancelled is still in the queue; reading on
+  // for it would let the next message replace this one.)
+  if (receivers_.deliver(std::move(event)) && state_ == State::open) {
     receive_in_flight_ = true;
     core_->start_receive();
   }

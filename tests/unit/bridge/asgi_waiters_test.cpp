@@ -5,6 +5,7 @@
 #include <pybind11/embed.h>
 
 #include <catch2/catch.hpp>
+#include <stdexcept>
 
 #include "support/python.hpp"
 
@@ -42,11 +43,9 @@ TEST_CASE("an event goes to the oldest receive() still waiting, past a cancelled
     CHECK(first.attr("result")().cast<int>() == 1);
     CHECK_FALSE(second.attr("done")().cast<bool>());
     CHECK_FALSE(receivers.has_ready());
-    CHECK(receivers.waiting());
     second.attr("cancel")();
     // Nobody left to take it: kept for the next receive().
     CHECK_FALSE(receivers.deliver(py::int_(2)));
-    CHECK_FALSE(receivers.waiting());
     REQUIRE(receivers.has_ready());
     CHECK(receivers.take_ready().cast<int>() == 2);
     CHECK_FALSE(receivers.has_ready());
@@ -64,7 +63,6 @@ TEST_CASE("resolve_all gives every waiting receive() its own event") {
     py::object a = receivers.wait();
     py::object b = receivers.wait();
     receivers.resolve_all([] { return py::dict(); });
-    CHECK_FALSE(receivers.waiting());
     CHECK(py::isinstance<py::dict>(a.attr("result")()));
     CHECK_FALSE(a.attr("result")().is(b.attr("result")()));
     receivers.resolve_all([]() -> py::object { throw std::logic_error("nobody waits"); });
