@@ -1,5 +1,6 @@
-// What an APP argument asks for: "[PREFIX=][wsgi:|asgi:]MODULE:ATTR[()]" (../shared/DESIGN.md,
-// "The command line"). Parsing is pure so it can be checked without Python.
+// What an APP argument asks for: "[PREFIX=][wsgi:|asgi:]MODULE:ATTR[()]" (README.md, "Usage";
+// docs/architecture.md, "Python apps", app loading). Parsing is pure so it can be checked without
+// Python.
 #pragma once
 
 #include <optional>

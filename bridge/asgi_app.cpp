@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <type_traits>
+
+#include "bridge/app_errors.hpp"
 #include "bridge/asgi_http.hpp"
 #include "bridge/asgi_messages.hpp"
 #include "bridge/asgi_websocket.hpp"
@@ -86,48 +89,28 @@ void AsgiApp::reject(gateway::Exchange& exchange) {
   });
 }
 
-void AsgiApp::begin(const std::shared_ptr<HttpCore>& core) {
+template <class Core>
+void AsgiApp::begin(const std::shared_ptr<Core>& core) {
+  // The two cycles differ in their scope and their Python type, not in how they start.
+  constexpr bool websocket = std::is_same_v<Core, WebSocketCore>;
+  using Cycle = std::conditional_t<websocket, WebSocketCycle, HttpCycle>;
   const auto& request = core->exchange_->request();
-  auto cycle = std::make_shared<HttpCycle>(core, *this);
+  auto cycle = std::make_shared<Cycle>(core, *this);
   try {
     py::object py_cycle = py::cast(cycle);
-    py::dict scope = scopes_.http(request, state_);
+    py::dict scope = websocket ? scopes_.websocket(request, state_) : scopes_.http(request, state_);
     cycle->set_task(support_->create_task(support_->run_asgi(app_, scope, py_cycle)));
   } catch (py::error_already_set& error) {
     cycle->done(error.value());  // reports it, and answers 500
   }
 }
 
-void AsgiApp::begin(const std::shared_ptr<WebSocketCore>& core) {
-  const auto& request = core->exchange_->request();
-  auto cycle = std::make_shared<WebSocketCycle>(core, *this);
-  try {
-    py::object py_cycle = py::cast(cycle);
-    py::dict scope = scopes_.websocket(request, state_);
-    cycle->set_task(support_->create_task(support_->run_asgi(app_, scope, py_cycle)));
-  } catch (py::error_already_set& error) {
-    cycle->done(error.value());  // reports it, and answers 500
-  }
-}
+template void AsgiApp::begin(const std::shared_ptr<HttpCore>& core);
+template void AsgiApp::begin(const std::shared_ptr<WebSocketCore>& core);
 
 void AsgiApp::report(py::handle error, const gateway::RequestHead& request,
                      bool client_side) const {
-  std::string text;
-  try {
-    text = py::str(error);
-    if (client_side) {
-      // The client left: the app's exception is a consequence, not a bug.
-      spdlog::info("{} {}: request ended early: {}", request.method, request.target, text);
-      return;
-    }
-    text =
-        support_->format_exception(py::type::handle_of(error), error, error.attr("__traceback__"))
-            .cast<std::string>();
-  } catch (const std::exception&) {
-    // The traceback module failed us: the exception's own text is what we have.
-  }
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  spdlog::error("{} {}: exception in {}:\n{}", request.method, request.target, name_, text);
+  report_app_exception(support_->format_exception, error, request, name_, client_side);
 }
 
 void AsgiApp::report(const std::string& problem, const gateway::RequestHead& request) const {

@@ -56,13 +56,14 @@ class AsgiApp final : public gateway::App {
   std::size_t busy() const noexcept { return live_.load(std::memory_order_relaxed); }
 
   // --- Loop thread, GIL held -----------------------------------------------------------------
-  void begin(const std::shared_ptr<HttpCore>& core);
-  void begin(const std::shared_ptr<WebSocketCore>& core);
+  // Starts the app's task for a request (HttpCore) or a WebSocket (WebSocketCore).
+  template <class Core>
+  void begin(const std::shared_ptr<Core>& core);
   void finished() noexcept {
     live_.fetch_sub(1, std::memory_order_relaxed);
     support_->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
-  // Logs an exception from the app with its traceback; `client_side` when it only followed
+  // Logs an exception from the app (report_app_exception); `client_side` when it only followed
   // from the client leaving.
   void report(pybind11::handle error, const gateway::RequestHead& request, bool client_side) const;
   void report(const std::string& problem, const gateway::RequestHead& request) const;

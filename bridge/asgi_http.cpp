@@ -56,7 +56,10 @@ void HttpCore::on_loop_event(int kind, gateway::error_code ec, std::size_t n) {
 // HttpCycle
 
 HttpCycle::HttpCycle(std::shared_ptr<HttpCore> core, AsgiApp& app)
-    : core_(std::move(core)), app_(app) {
+    : core_(std::move(core)),
+      app_(app),
+      receivers_(app.support().create_future),
+      sender_(app.support().create_future) {
   core_->cycle_ = this;
   // The read handle() started ahead (see AsgiApp::handle) is ours to await.
   read_in_flight_ = core_->read_ahead_;
@@ -64,10 +67,6 @@ HttpCycle::HttpCycle(std::shared_ptr<HttpCore> core, AsgiApp& app)
 
 HttpCycle::~HttpCycle() {
   core_->cycle_ = nullptr;
-}
-
-py::object HttpCycle::new_future() const {
-  return app_.support().create_future();
 }
 
 py::object HttpCycle::request_event(py::object body, bool more) {
@@ -88,12 +87,12 @@ py::object HttpCycle::disconnect_event() const {
 py::object HttpCycle::receive() {
   // Spec 2.4: once the response is sent or the client is gone, receive() says disconnect.
   if (client_gone_ || response_ == Response::complete || finished_) return disconnect_event();
-  if (ready_) {
+  if (receivers_.has_ready()) {
     if (!body_over_ && !read_in_flight_) {
       read_in_flight_ = true;
       core_->start_read();
     }
-    return std::exchange(ready_, py::object());
+    return receivers_.take_ready();
   }
   const auto& request = core_->exchange_->request();
   if (!body_over_ && !request.has_body) {
@@ -106,9 +105,7 @@ py::object HttpCycle::receive() {
     read_in_flight_ = true;
     core_->start_read();
   }
-  auto future = new_future();
-  receivers_.push_back(future);
-  return future;
+  return receivers_.wait();
 }
 
 void HttpCycle::on_body_read(gateway::error_code ec, std::size_t n) {
@@ -131,43 +128,21 @@ void HttpCycle::on_body_read(gateway::error_code ec, std::size_t n) {
   // Read ahead only when the piece went to a waiting receive(): at most one piece waits here
   // and one read is in flight, whatever the app's pace (receive() reads on when it takes the
   // waiting one).
-  if (deliver(request_event(std::move(body), more)) && more) {
+  if (receivers_.deliver(request_event(std::move(body), more)) && more) {
     read_in_flight_ = true;
     core_->start_read();
   }
 }
 
-bool HttpCycle::deliver(py::object event) {
-  while (!receivers_.empty()) {
-    py::object future = std::move(receivers_.front());
-    receivers_.erase(receivers_.begin());
-    // A cancelled receive() (an app that timed it out) must not lose the event.
-    if (set_result(future, event)) return true;
-  }
-  ready_ = std::move(event);
-  return false;
-}
-
 void HttpCycle::resolve_receivers() {
-  auto waiting = std::move(receivers_);
-  receivers_.clear();
-  for (auto& future : waiting) set_result(future, disconnect_event());
-}
-
-void HttpCycle::release_sender(py::handle error) {
-  if (!sender_) return;
-  py::object future = std::exchange(sender_, py::object());
-  if (error)
-    set_exception(future, error);
-  else
-    set_result(future, py::none());
+  receivers_.resolve_all([this] { return disconnect_event(); });
 }
 
 void HttpCycle::disconnected() {
   if (client_gone_) return;
   client_gone_ = true;
   resolve_receivers();
-  release_sender(app_.support().client_disconnected("the client disconnected"));
+  sender_.release(app_.support().client_disconnected("the client disconnected"));
 }
 
 void HttpCycle::on_client_gone() {
@@ -182,7 +157,7 @@ void HttpCycle::on_written(gateway::error_code ec, std::size_t n) {
     disconnected();
     return;
   }
-  if (unacked_ <= kSendCredit) release_sender(py::handle());
+  if (unacked_ <= kSendCredit) sender_.release();
 }
 
 void HttpCycle::raise_closed() const {
@@ -278,8 +253,7 @@ py::object HttpCycle::send_body(py::handle message) {
     });
   });
   if (unacked_ <= kSendCredit) return py::none();
-  sender_ = new_future();
-  return sender_;
+  return sender_.wait();
 }
 
 void HttpCycle::send_trailers(py::handle message) {
@@ -333,8 +307,8 @@ void HttpCycle::done(py::handle error) {
     }
   }
   resolve_receivers();
-  release_sender(app_.support().client_disconnected("the request is over"));
-  ready_ = py::object();
+  sender_.release(app_.support().client_disconnected("the request is over"));
+  receivers_.drop_ready();
   task_ = py::object();
   core_->cycle_ = nullptr;
   core_->exchange_.reset();

@@ -6,10 +6,11 @@
 // Python object the request's coroutine holds (loop thread only); it reaches its core, and the
 // core reaches it through a pointer only the loop thread reads.
 //
-// Round trips to the I/O thread are what cost (../shared/DESIGN.md): receive() answers at once
-// when a body piece is already here (one piece is read ahead while the app works on the last),
-// send() of the head only records it, and send() of body bytes returns at once while less than
-// kSendCredit bytes are unacknowledged by the connection; past that, it awaits the socket.
+// Round trips to the I/O thread are what cost (docs/architecture.md, "Python apps", ASGI):
+// receive() answers at once when a body piece is already here (one piece is read ahead while the
+// app works on the last), send() of the head only records it, and send() of body bytes returns at
+// once while less than kSendCredit bytes are unacknowledged by the connection; past that, it awaits
+// the socket.
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -18,8 +19,8 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
+#include "bridge/asgi_waiters.hpp"
 #include "bridge/event_loop.hpp"
 #include "gateway/exchange.hpp"
 
@@ -84,11 +85,7 @@ class HttpCycle {
 
   pybind11::object request_event(pybind11::object body, bool more);
   pybind11::object disconnect_event() const;
-  pybind11::object new_future() const;
-  // To the first receive() still waiting (true), else kept for the next one (false).
-  bool deliver(pybind11::object event);
   void resolve_receivers();  // with http.disconnect: the cycle is over for them
-  void release_sender(pybind11::handle error);
   void start_response(pybind11::handle message);
   pybind11::object send_body(pybind11::handle message);
   void send_trailers(pybind11::handle message);
@@ -107,8 +104,7 @@ class HttpCycle {
   bool read_in_flight_ = false;
   bool body_over_ = false;  // the last http.request event has been made
   std::uint64_t received_ = 0;
-  pybind11::object ready_;                   // an event made before anyone asked for it
-  std::vector<pybind11::object> receivers_;  // receive() futures waiting
+  ReceiveWaiters receivers_;
 
   // Response.
   Response response_ = Response::none;
@@ -117,7 +113,7 @@ class HttpCycle {
   bool client_gone_ = false;
   bool finished_ = false;  // done() ran
   std::size_t unacked_ = 0;
-  pybind11::object sender_;  // the send() future waiting for the socket
+  SendWaiter sender_;  // the send() waiting for the socket
 };
 
 }  // namespace junction::bridge

@@ -78,24 +78,4 @@ void check_fields(const gateway::Headers& fields, const char* message) {
   }
 }
 
-namespace {
-
-bool done(const py::object& future) {
-  return future.attr("done")().cast<bool>();
-}
-
-}  // namespace
-
-bool set_result(const py::object& future, py::handle value) {
-  if (done(future)) return false;
-  future.attr("set_result")(value);
-  return true;
-}
-
-bool set_exception(const py::object& future, py::handle error) {
-  if (done(future)) return false;
-  future.attr("set_exception")(error);
-  return true;
-}
-
 }  // namespace junction::bridge

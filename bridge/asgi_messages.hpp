@@ -1,5 +1,5 @@
-// Reading the messages an ASGI app sends (plain dicts by the spec, any mapping accepted) and
-// settling the futures receive() and send() hand out. Loop thread, GIL held.
+// Reading the messages an ASGI app sends (plain dicts by the spec, any mapping accepted). Loop
+// thread, GIL held.
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -31,10 +31,5 @@ gateway::Headers header_list(pybind11::handle value, const char* what);
 // token, a value with CR, LF or NUL. Hop-by-hop fields pass: the protocol session owns them
 // (HTTP/1.1 honours Connection: close, then drops them; HTTP/2 drops them, RFC 9113 §8.2.2).
 void check_fields(const gateway::Headers& fields, const char* message);
-
-// Settles a future unless it is already done (an app may cancel a receive() it stopped
-// waiting for). False when it was done, so the caller can keep the value for someone else.
-bool set_result(const pybind11::object& future, pybind11::handle value);
-bool set_exception(const pybind11::object& future, pybind11::handle error);
 
 }  // namespace junction::bridge

@@ -66,16 +66,16 @@ void WebSocketCore::on_loop_event(int kind, gateway::error_code ec, std::size_t 
 // WebSocketCycle
 
 WebSocketCycle::WebSocketCycle(std::shared_ptr<WebSocketCore> core, AsgiApp& app)
-    : core_(std::move(core)), app_(app) {
+    : core_(std::move(core)),
+      app_(app),
+      receivers_(app.support().create_future),
+      accepter_(app.support().create_future),
+      sender_(app.support().create_future) {
   core_->cycle_ = this;
 }
 
 WebSocketCycle::~WebSocketCycle() {
   core_->cycle_ = nullptr;
-}
-
-py::object WebSocketCycle::new_future() const {
-  return app_.support().create_future();
 }
 
 py::object WebSocketCycle::disconnect_event() const {
@@ -94,8 +94,8 @@ py::object WebSocketCycle::receive() {
     event[app_.support().type] = app_.support().websocket_connect;
     return event;
   }
-  if (ready_) {
-    py::object event = std::exchange(ready_, py::object());
+  if (receivers_.has_ready()) {
+    py::object event = receivers_.take_ready();
     if (state_ == State::open && !gone_ && !receive_in_flight_) {
       receive_in_flight_ = true;
       core_->start_receive();
@@ -108,18 +108,7 @@ py::object WebSocketCycle::receive() {
     core_->start_receive();
   }
   // Before the accept, a receive() waits for it (or for the client to leave).
-  auto future = new_future();
-  receivers_.push_back(future);
-  return future;
-}
-
-void WebSocketCycle::deliver(py::object event) {
-  while (!receivers_.empty()) {
-    py::object future = std::move(receivers_.front());
-    receivers_.erase(receivers_.begin());
-    if (set_result(future, event)) return;
-  }
-  ready_ = std::move(event);
+  return receivers_.wait();
 }
 
 void WebSocketCycle::on_received(gateway::error_code ec) {
@@ -144,10 +133,10 @@ void WebSocketCycle::on_received(gateway::error_code ec) {
   } else {
     event[s.bytes] = py::bytes(message.data);
   }
-  bool waiting = !receivers_.empty();
-  deliver(std::move(event));
-  // Read the next message ahead while the app handles this one: one waiting at most.
-  if (waiting && state_ == State::open) {
+  // Read the next message ahead while the app handles this one, only when a receive() took
+  // it: one waiting at most. (A receive() the app cancelled is still in the queue; reading on
+  // for it would let the next message replace this one.)
+  if (receivers_.deliver(std::move(event)) && state_ == State::open) {
     receive_in_flight_ = true;
     core_->start_receive();
   }
@@ -160,29 +149,16 @@ void WebSocketCycle::peer_gone(std::uint16_t code, std::string reason) {
   close_reason_ = std::move(reason);
   state_ = State::closed;
   // Messages already here come first; the disconnect follows them.
-  if (!ready_) {
-    auto waiting = std::move(receivers_);
-    receivers_.clear();
-    for (auto& future : waiting) set_result(future, disconnect_event());
-  }
+  if (!receivers_.has_ready()) receivers_.resolve_all([this] { return disconnect_event(); });
   auto error = app_.support().client_disconnected("the WebSocket client disconnected");
-  release_sender(error);
-  if (accepter_) set_exception(std::exchange(accepter_, py::object()), error);
+  sender_.release(error);
+  accepter_.release(error);
 }
 
 void WebSocketCycle::on_client_gone() {
   // Before the accept, or a link broken without a close frame (RFC 6455 §7.1.5: 1006).
   if (state_ == State::connecting || state_ == State::accepting)
     peer_gone(gateway::kCloseAbnormal, {});
-}
-
-void WebSocketCycle::release_sender(py::handle error) {
-  if (!sender_) return;
-  py::object future = std::exchange(sender_, py::object());
-  if (error)
-    set_exception(future, error);
-  else
-    set_result(future, py::none());
 }
 
 void WebSocketCycle::raise_closed() const {
@@ -199,8 +175,7 @@ py::object WebSocketCycle::send(py::handle message) {
   if (state_ == State::connecting) {
     if (kind == "websocket.accept") {
       accept(message);
-      accepter_ = new_future();
-      return accepter_;
+      return accepter_.wait();
     }
     if (kind == "websocket.close") {
       // Refused before the handshake: an HTTP 403 (ASGI WebSocket spec, "Close - send event").
@@ -241,7 +216,7 @@ void WebSocketCycle::on_accepted(gateway::error_code ec) {
     return;
   }
   state_ = State::open;
-  if (accepter_) set_result(std::exchange(accepter_, py::object()), py::none());
+  accepter_.release();
   // Start reading at once: the client's close or first message is then noticed even while
   // the app only sends.
   receive_in_flight_ = true;
@@ -266,17 +241,16 @@ py::object WebSocketCycle::send_message(py::handle message) {
     core->loop_.post_batched(core->io_, core, WebSocketCore::kSent, ec, size);
   });
   if (unacked_ <= kSendCredit) return py::none();
-  sender_ = new_future();
-  return sender_;
+  return sender_.wait();
 }
 
 void WebSocketCycle::on_sent(gateway::error_code ec, std::size_t n) {
   unacked_ -= std::min(unacked_, n);
   if (ec) {
-    release_sender(app_.support().client_disconnected("the WebSocket is closed"));
+    sender_.release(app_.support().client_disconnected("the WebSocket is closed"));
     return;
   }
-  if (unacked_ <= kSendCredit) release_sender(py::handle());
+  if (unacked_ <= kSendCredit) sender_.release();
 }
 
 void WebSocketCycle::close(std::uint16_t code, std::string reason) {
@@ -321,12 +295,10 @@ void WebSocketCycle::done(py::handle error) {
     case State::closed:
       break;
   }
-  auto waiting = std::move(receivers_);
-  receivers_.clear();
-  for (auto& future : waiting) set_result(future, disconnect_event());
-  release_sender(app_.support().client_disconnected("the WebSocket is over"));
-  if (accepter_) std::exchange(accepter_, py::object()).attr("cancel")();
-  ready_ = py::object();
+  receivers_.resolve_all([this] { return disconnect_event(); });
+  sender_.release(app_.support().client_disconnected("the WebSocket is over"));
+  accepter_.cancel();
+  receivers_.drop_ready();
   task_ = py::object();
   core_->cycle_ = nullptr;
   core_->exchange_.reset();

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
+#include "bridge/asgi_waiters.hpp"
 #include "bridge/event_loop.hpp"
 #include "gateway/exchange.hpp"
 #include "gateway/websocket.hpp"
@@ -69,11 +69,8 @@ class WebSocketCycle {
  private:
   enum class State { connecting, accepting, open, closing, closed };
 
-  pybind11::object new_future() const;
   pybind11::object disconnect_event() const;
-  void deliver(pybind11::object event);
   void peer_gone(std::uint16_t code, std::string reason);
-  void release_sender(pybind11::handle error);
   void accept(pybind11::handle message);
   pybind11::object send_message(pybind11::handle message);
   void close(std::uint16_t code, std::string reason);
@@ -90,11 +87,10 @@ class WebSocketCycle {
   std::uint16_t close_code_ = gateway::kCloseAbnormal;
   std::string close_reason_;
   bool finished_ = false;
-  pybind11::object ready_;
-  std::vector<pybind11::object> receivers_;
-  pybind11::object accepter_;  // the send() future of websocket.accept
+  ReceiveWaiters receivers_;
+  SendWaiter accepter_;  // the send() of websocket.accept, until the handshake is done
   std::size_t unacked_ = 0;
-  pybind11::object sender_;
+  SendWaiter sender_;  // the send() waiting for the socket
 };
 
 }  // namespace junction::bridge

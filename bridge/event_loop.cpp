@@ -54,22 +54,6 @@ EventLoop::~EventLoop() {
   if (eventfd_ >= 0) ::close(eventfd_);
 }
 
-void EventLoop::post(std::shared_ptr<LoopTarget> target, int kind, gateway::error_code ec,
-                     std::size_t n) {
-  bool signal;
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back({std::move(target), kind, ec, n});
-    signal = !signalled_;
-    signalled_ = true;
-  }
-  if (signal) {
-    std::uint64_t one = 1;
-    // EAGAIN only when the counter is near overflow, which a pending read rules out.
-    [[maybe_unused]] auto written = ::write(eventfd_, &one, sizeof one);
-  }
-}
-
 void EventLoop::post_batched(const boost::asio::any_io_executor& io,
                              std::shared_ptr<LoopTarget> target, int kind, gateway::error_code ec,
                              std::size_t n) {
@@ -95,6 +79,7 @@ void EventLoop::signal_if_waiting() {
     signalled_ = true;
   }
   std::uint64_t one = 1;
+  // EAGAIN only when the counter is near overflow, which a pending read rules out.
   [[maybe_unused]] auto written = ::write(eventfd_, &one, sizeof one);
 }
 

@@ -1,12 +1,12 @@
 // The ASGI side's one asyncio loop thread, and the door I/O threads use to reach it
-// (../shared/DESIGN.md, "Threads and the GIL").
+// (docs/architecture.md, "Python apps", ASGI).
 //
 // I/O threads never run Python. They push events (a new request, body bytes read, a write
-// taken, a client gone) into a queue; the first push into an empty queue writes an eventfd the
-// loop watches with loop.add_reader, and the loop thread drains the whole queue in one GIL
-// hold. So a burst of requests costs one wake-up and one GIL acquisition, not one
-// call_soon_threadsafe each (which would take the GIL, append to the loop's deque and write its
-// self-pipe per event).
+// taken, a client gone) into a queue; once an I/O thread has handled the sockets ready now, it
+// writes an eventfd the loop watches with loop.add_reader (unless a write is still unread), and
+// the loop thread drains the whole queue in one GIL hold. So a burst of requests costs one wake-up
+// and one GIL acquisition, not one call_soon_threadsafe each (which would take the GIL, append to
+// the loop's deque and write its self-pipe per event).
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -44,11 +44,9 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // Any thread, no GIL needed, never blocks for long.
-  void post(std::shared_ptr<LoopTarget> target, int kind, gateway::error_code ec = {},
-            std::size_t n = 0);
-  // The same from an I/O thread running `io`: the loop is woken once that thread has handled
-  // every socket that is ready now, so a round of requests costs one wake-up, not one each.
+  // From an I/O thread running `io`, no GIL needed, never blocks for long: queues an event for
+  // `target`. The loop is woken once that thread has handled every socket that is ready now, so
+  // a round of requests costs one wake-up, not one each.
   void post_batched(const boost::asio::any_io_executor& io, std::shared_ptr<LoopTarget> target,
                     int kind, gateway::error_code ec = {}, std::size_t n = 0);
 

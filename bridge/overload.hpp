@@ -1,6 +1,6 @@
 // The answer to a request that finds its app's bound full (the WSGI backlog, the ASGI
 // concurrency limit): 503 with Retry-After at once, rather than queueing without bound
-// (../shared/DESIGN.md, "Bounded everything"), and one warning a second in the log at most.
+// (docs/architecture.md, "Backpressure and bounds"), and one warning a second in the log at most.
 #pragma once
 
 #include <spdlog/spdlog.h>

@@ -1,5 +1,5 @@
 // The embedded CPython interpreter and the apps it serves: the one door from gateway/ into
-// Python (../shared/DESIGN.md, "Threads and the GIL"). Nothing here exposes a Python object.
+// Python (docs/architecture.md, "Python apps", interpreter). Nothing here exposes a Python object.
 #pragma once
 
 #include <chrono>

@@ -1,16 +1,16 @@
 // The WSGI pool: a fixed set of Python threads and a bounded queue of requests waiting for one
-// (../shared/DESIGN.md, "Threads and the GIL").
+// (docs/architecture.md, "Python apps", the pool).
 //
 // Each thread keeps one PyThreadState for its life and holds the GIL only while it runs a job:
 // it waits for work, and a job waits for I/O, with the GIL released. When every thread is busy
 // and `backlog` jobs already wait, submit() refuses at once so the caller can answer 503.
 //
-// Waking threads is where the time goes (../shared/DESIGN.md: count wake-ups per request). A
-// thread that finishes a job takes the next queued one while it still holds the GIL, so a
-// sleeping thread is woken only when no thread is running. If the running ones are stuck (in
-// time.sleep, a database call), a monitor thread that looks every millisecond while jobs wait
-// sees that none started and wakes one more; threads are added one per millisecond until the
-// queue moves or every thread is busy.
+// Waking threads is where the time goes (docs/architecture.md, the pool: a busy pool costs no
+// futex call per request). A thread that finishes a job takes the next queued one while it still
+// holds the GIL, so a sleeping thread is woken only when no thread is running. If the running ones
+// are stuck (in time.sleep, a database call), a monitor thread that looks every millisecond while
+// jobs wait sees that none started and wakes one more; threads are added one per millisecond until
+// the queue moves or every thread is busy.
 #pragma once
 
 #include <chrono>

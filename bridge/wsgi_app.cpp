@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "bridge/app_errors.hpp"
 #include "bridge/worker_pool.hpp"
 #include "bridge/wsgi_input.hpp"
 #include "bridge/wsgi_response.hpp"
@@ -80,7 +81,8 @@ void WsgiApp::run(const std::shared_ptr<gateway::Exchange>& exchange) {
     result = app_(environ, start_response);
     response->send(result, support_->file_wrapper);
   } catch (py::error_already_set& error) {
-    report(error, request, response->client_gone() || input->failed());
+    report_app_exception(support_->format_exception, error, request, name_,
+                         response->client_gone() || input->failed());
     response->fail();
   } catch (const std::exception& error) {
     spdlog::error("{} {}: {} failed: {}", request.method, request.target, name_, error.what());
@@ -91,30 +93,12 @@ void WsgiApp::run(const std::shared_ptr<gateway::Exchange>& exchange) {
     try {
       result.attr("close")();
     } catch (py::error_already_set& error) {
-      report(error, request, false);
+      report_app_exception(support_->format_exception, error, request, name_, false);
       response->fail();
     }
   }
   response->finish_request();
   input->finish_request();
-}
-
-void WsgiApp::report(py::error_already_set& error, const gateway::RequestHead& request,
-                     bool client_side) {
-  if (client_side) {
-    // The client left or sent a broken body: the app's exception is a consequence, not a bug.
-    spdlog::info("{} {}: request ended early: {}", request.method, request.target, error.what());
-    return;
-  }
-  std::string trace;
-  try {
-    trace =
-        support_->format_exception(error.type(), error.value(), error.trace()).cast<std::string>();
-  } catch (const std::exception&) {
-    trace = error.what();  // pybind11's own rendering, if the traceback module fails us
-  }
-  while (!trace.empty() && trace.back() == '\n') trace.pop_back();
-  spdlog::error("{} {}: exception in {}:\n{}", request.method, request.target, name_, trace);
 }
 
 }  // namespace junction::bridge

@@ -37,8 +37,6 @@ class WsgiApp final : public gateway::App {
  private:
   // On a pool thread, with the GIL held: one whole request.
   void run(const std::shared_ptr<gateway::Exchange>& exchange);
-  void report(pybind11::error_already_set& error, const gateway::RequestHead& request,
-              bool client_side);
   void reject(gateway::Exchange& exchange);
   void refuse_websocket(gateway::Exchange& exchange);
 

@@ -1,5 +1,5 @@
 // The request model: one request and its response, the same for HTTP/1.1 and HTTP/2 and for
-// WSGI and ASGI apps (../shared/DESIGN.md, "The request model").
+// WSGI and ASGI apps (docs/architecture.md, "The request model").
 //
 // A protocol session implements Exchange; an App consumes it. Every method may be called from
 // any thread: the implementation hops onto the connection's I/O thread. Every handler runs on

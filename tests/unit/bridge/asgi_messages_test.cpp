@@ -1,5 +1,5 @@
 // Reading ASGI messages: byte strings only (bytes, bytearray, memoryview), header lists of
-// [name, value] pairs, absent and None keys alike, and futures settled only once.
+// [name, value] pairs, absent and None keys alike.
 #include "bridge/asgi_messages.hpp"
 
 #include <pybind11/embed.h>
@@ -48,20 +48,6 @@ TEST_CASE("message_get treats a missing key and None alike, for dicts and other 
       py::module_::import("types").attr("MappingProxyType")(py::eval("{'more_body': 1}"));
   CHECK(truthy(message_get(mapping, key)));
   CHECK_FALSE(truthy(py::object()));
-}
-
-TEST_CASE("a future is settled once; a cancelled one is left alone") {
-  test::ensure_python();
-  py::gil_scoped_acquire gil;
-  py::object loop = py::module_::import("asyncio").attr("new_event_loop")();
-  py::object future = loop.attr("create_future")();
-  CHECK(set_result(future, py::int_(1)));
-  CHECK_FALSE(set_result(future, py::int_(2)));
-  CHECK(future.attr("result")().cast<int>() == 1);
-  py::object cancelled = loop.attr("create_future")();
-  cancelled.attr("cancel")();
-  CHECK_FALSE(set_exception(cancelled, py::module_::import("builtins").attr("OSError")("x")));
-  loop.attr("close")();
 }
 
 }  // namespace
