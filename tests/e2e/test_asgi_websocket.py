@@ -167,3 +167,13 @@ def test_many_connections_in_turn(server):
                 with pytest.raises(ConnectionClosed):
                     c.recv(timeout=10)
     assert get(server, "/http").status == 200
+
+
+def test_a_receive_cancelled_by_a_timeout_loses_no_message(server):
+    """An app whose receive() timed out (asyncio.wait_for cancels it) still gets every later
+    message in order: the message that arrives next is not read over by the one after it."""
+    with ws(server, "/timed-receive") as c:
+        assert c.recv(timeout=10) == "ready"
+        c.send("a")
+        c.send("b")
+        assert c.recv(timeout=10) == "a,b"

@@ -9,6 +9,8 @@
   /deny              closes before accepting (the client gets HTTP 403)
   /raise-before-accept   raises RuntimeError before accepting
   /raise-after-accept    accepts, sends "accepted", raises RuntimeError on the next message
+  /timed-receive     accepts, lets a receive() time out (asyncio.wait_for), sends "ready",
+                     sleeps 0.3 s, then answers the next two messages joined: "a,b"
   /http              (HTTP) 200 "plain http"
 """
 
@@ -83,6 +85,19 @@ async def app(scope, receive, send):
         await send({"type": "websocket.send", "text": "accepted"})
         await receive()
         raise RuntimeError("ws boom after accept")
+    if path == "/timed-receive":
+        import asyncio
+
+        await send({"type": "websocket.accept"})
+        try:
+            await asyncio.wait_for(receive(), 0.2)
+        except asyncio.TimeoutError:
+            pass
+        await send({"type": "websocket.send", "text": "ready"})
+        await asyncio.sleep(0.3)  # both messages arrive while only the cancelled receive waits
+        first, second = await receive(), await receive()
+        await send({"type": "websocket.send", "text": f"{first.get('text')},{second.get('text')}"})
+        return await _until_disconnect(receive)
     if path == "/deny":
         await send({"type": "websocket.close", "code": 1008})
         return
