@@ -189,6 +189,10 @@ class Session : public std::enable_shared_from_this<Session> {
   int on_stream_close(std::int32_t stream_id, std::uint32_t error_code) noexcept;
   ssize_t on_read_data(std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                        std::uint32_t* flags) noexcept;
+  // The data provider's read callback for response bodies: forwards to on_read_data.
+  static ssize_t read_data(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* buf,
+                           std::size_t length, std::uint32_t* flags, nghttp2_data_source* source,
+                           void* user);
 
  private:
   std::shared_ptr<Stream> find(std::int32_t id) const noexcept;
