@@ -1,9 +1,9 @@
 // An in-memory byte stream for protocol tests without sockets: usable as the Stream of
-// Http1Connection<Stream>. The test holds the other end (MemoryPeer): it scripts what the
-// client sends, in segments a read never crosses and at most max_read bytes per read, and
-// reads back everything written. A read with nothing scripted either reports EOF (after
-// end_input()) or stays pending until more is sent, the stream is closed, or the read is
-// cancelled through its handler's cancellation slot.
+// Http1Connection<Stream> and Http2Connection<Stream>. The test holds the other end
+// (MemoryPeer): it scripts what the client sends, in segments a read never crosses and at most
+// max_read bytes per read, and reads back everything written. A read with nothing scripted either
+// reports EOF (after end_input()) or stays pending until more is sent, the stream is closed, or the
+// read is cancelled through its handler's cancellation slot.
 //
 // Failure injection, after Beast's test::fail_count: the peer can fail the n-th read or the
 // n-th write (each counted from 0, in the order they start) and every one after it, and can

@@ -12,7 +12,7 @@
 namespace junction::test {
 namespace {
 
-struct Read {
+struct Completion {
   bool done = false;
   error_code ec;
   std::size_t n = 0;
@@ -28,7 +28,7 @@ TEST_CASE("MemoryStream: reads follow segments and max_read", "[memory_stream]")
   char buffer[16];
   std::string got;
   for (int i = 0; i < 4; ++i) {
-    Read r;
+    Completion r;
     stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
       r = {true, ec, n};
     });
@@ -47,7 +47,7 @@ TEST_CASE("MemoryStream: a read waits for input, then EOF", "[memory_stream]") {
   auto peer = std::make_shared<MemoryPeer>(io);
   MemoryStream stream(peer);
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
     r = {true, ec, n};
   });
@@ -76,7 +76,7 @@ TEST_CASE("MemoryStream: a pending read is cancelled through its slot", "[memory
   MemoryStream stream(peer);
   asio::cancellation_signal signal;
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(
       asio::buffer(buffer),
       asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, std::size_t n) {
@@ -100,7 +100,7 @@ TEST_CASE("MemoryStream: close aborts a pending read and fails writes", "[memory
   auto peer = std::make_shared<MemoryPeer>(io);
   MemoryStream stream(peer);
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
     r = {true, ec, n};
   });
@@ -110,7 +110,7 @@ TEST_CASE("MemoryStream: close aborts a pending read and fails writes", "[memory
   REQUIRE(r.done);
   CHECK(r.ec == asio::error::operation_aborted);
   CHECK(peer->closed());
-  Read w;
+  Completion w;
   stream.async_write_some(asio::buffer("x", 1), [&](error_code e, std::size_t n) {
     w = {true, e, n};
   });
@@ -156,7 +156,7 @@ TEST_CASE("MemoryStream: shutdown makes the client close its side", "[memory_str
   auto peer = std::make_shared<MemoryPeer>(io);
   MemoryStream stream(peer);
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
     r = {true, ec, n};
   });
@@ -171,9 +171,9 @@ TEST_CASE("MemoryStream: shutdown makes the client close its side", "[memory_str
 // --- Failure injection -------------------------------------------------------------------------
 
 // Starts a read or a write and runs what is ready; the result says whether it completed.
-Read read_now(asio::io_context& io, MemoryStream& stream) {
+Completion read_now(asio::io_context& io, MemoryStream& stream) {
   static char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
     r = {true, ec, n};
   });
@@ -182,8 +182,8 @@ Read read_now(asio::io_context& io, MemoryStream& stream) {
   return r;
 }
 
-Read write_now(asio::io_context& io, MemoryStream& stream, std::string_view bytes) {
-  Read w;
+Completion write_now(asio::io_context& io, MemoryStream& stream, std::string_view bytes) {
+  Completion w;
   stream.async_write_some(asio::buffer(bytes), [&](error_code ec, std::size_t n) {
     w = {true, ec, n};
   });
@@ -233,7 +233,7 @@ TEST_CASE("MemoryStream: a pending read is not failed after the fact", "[memory_
   auto peer = std::make_shared<MemoryPeer>(io);
   MemoryStream stream(peer);
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
     r = {true, ec, n};
   });
@@ -273,7 +273,7 @@ TEST_CASE("MemoryStream: a held write waits for its release", "[memory_stream]")
   MemoryStream stream(peer);
   peer->hold_writes(1);
   CHECK(write_now(io, stream, "one").n == 3);
-  Read held;
+  Completion held;
   stream.async_write_some(asio::buffer(std::string_view("two")), [&](error_code ec, std::size_t n) {
     held = {true, ec, n};
   });
@@ -303,7 +303,7 @@ TEST_CASE("MemoryStream: a held write ends with the stream", "[memory_stream]") 
   MemoryStream stream(peer);
   asio::cancellation_signal signal;
   peer->hold_writes();
-  Read held;
+  Completion held;
   auto handler = [&](error_code ec, std::size_t n) { held = {true, ec, n}; };
   const std::string bytes = "held";
   stream.async_write_some(asio::buffer(bytes),
