@@ -1,9 +1,14 @@
 // An in-memory byte stream for protocol tests without sockets: usable as the Stream of
-// Http1Connection<Stream>. The test holds the other end (MemoryPeer): it scripts what the
-// client sends, in segments a read never crosses and at most max_read bytes per read, and
-// reads back everything written. A read with nothing scripted either reports EOF (after
-// end_input()) or stays pending until more is sent, the stream is closed, or the read is
-// cancelled through its handler's cancellation slot. Header-only.
+// Http1Connection<Stream> and Http2Connection<Stream>. The test holds the other end
+// (MemoryPeer): it scripts what the client sends, in segments a read never crosses and at most
+// max_read bytes per read, and reads back everything written. A read with nothing scripted either
+// reports EOF (after end_input()) or stays pending until more is sent, the stream is closed, or the
+// read is cancelled through its handler's cancellation slot.
+//
+// Failure injection, after Beast's test::fail_count: the peer can fail the n-th read or the
+// n-th write (each counted from 0, in the order they start) and every one after it, and can
+// hold writes, which then stay pending until released, so that tests can step through every
+// failure path of a session and exercise backpressure and send timeouts. Header-only.
 #pragma once
 
 #include <algorithm>
@@ -56,10 +61,12 @@ class MemoryPeer : public std::enable_shared_from_this<MemoryPeer> {
     input_ended_ = true;
     serve_pending_read();
   }
-  // The client resets the connection: reads and writes fail with connection_reset.
+  // The client resets the connection: reads and writes fail with connection_reset, a held
+  // write too.
   void reset() {
     reset_ = true;
     serve_pending_read();
+    if (held_) finish_write(asio::error::connection_reset, 0, false);
   }
   void set_max_read(std::size_t n) { max_read_ = n; }
   // When true (the default), the client closes its side as soon as it sees ours shut down,
@@ -78,20 +85,65 @@ class MemoryPeer : public std::enable_shared_from_this<MemoryPeer> {
   int reads() const noexcept { return reads_; }
   int cancelled_reads() const noexcept { return cancelled_reads_; }
 
+  // --- Failure injection -----------------------------------------------------------------------
+
+  // Read number n (counting from 0 over the reads started, as reads() counts them) and every
+  // later one fail with `ec` at once, taking no input: the stream broke in that direction, as
+  // a socket does. A read already pending is not touched.
+  void fail_read(int n, error_code ec = asio::error::connection_reset) {
+    fail_read_at_ = n;
+    fail_read_ec_ = ec;
+  }
+  // Write number n (counting as writes() does) and every later one fail with `ec` at once,
+  // taking no bytes.
+  void fail_write(int n, error_code ec = asio::error::connection_reset) {
+    fail_write_at_ = n;
+    fail_write_ec_ = ec;
+  }
+  // Write number n and every later one are held: each stays pending, its bytes not taken and
+  // its handler not run, until release_writes(), close() or cancel() (operation_aborted),
+  // reset() (connection_reset) or its cancellation slot (operation_aborted). A client that
+  // reads none of our output. One write is held at a time, as one is in flight on a socket.
+  void hold_writes(int n = 0) { hold_writes_at_ = n; }
+  // Stops holding writes; a held write takes its bytes and completes.
+  void release_writes() {
+    hold_writes_at_ = kNever;
+    if (!held_) return;
+    std::size_t n = 0;
+    for (const auto& buffer : held_->buffers) {
+      output_.append(static_cast<const char*>(buffer.data()), buffer.size());
+      n += buffer.size();
+    }
+    finish_write({}, n, false);
+  }
+
+  int writes() const noexcept { return writes_; }
+  bool write_pending() const noexcept { return held_ != nullptr; }
+  int cancelled_writes() const noexcept { return cancelled_writes_; }
+  // Operations the injected failures failed so far.
+  int failed_reads() const noexcept { return failed_reads_; }
+  int failed_writes() const noexcept { return failed_writes_; }
+
   // --- The stream's side ---------------------------------------------------------------------
 
   executor_type executor() const noexcept { return executor_; }
 
   template <class Handler>
   void start_read(Handler handler, std::vector<asio::mutable_buffer> buffers) {
-    ++reads_;
+    auto index = reads_++;
     if (pending_) {  // one read at a time, as on a socket
       complete(std::move(handler), asio::error::in_progress, 0);
       return;
     }
+    if (index >= fail_read_at_ && !closed_) {
+      ++failed_reads_;
+      complete(std::move(handler), fail_read_ec_, 0);
+      return;
+    }
     auto slot = asio::get_associated_cancellation_slot(handler);
     auto id = ++read_id_;
-    pending_ = std::make_unique<PendingReadOf<Handler>>(std::move(handler), std::move(buffers));
+    pending_ = std::make_unique<PendingOf<asio::mutable_buffer, Handler>>(std::move(handler),
+                                                                          std::move(buffers));
     if (slot.is_connected()) {
       slot.assign([weak = weak_from_this(), id](asio::cancellation_type_t) {
         if (auto self = weak.lock(); self && self->pending_ && self->read_id_ == id) {
@@ -104,7 +156,8 @@ class MemoryPeer : public std::enable_shared_from_this<MemoryPeer> {
   }
 
   template <class Handler>
-  void start_write(Handler handler, const std::vector<asio::const_buffer>& buffers) {
+  void start_write(Handler handler, std::vector<asio::const_buffer> buffers) {
+    auto index = writes_++;
     error_code ec;
     std::size_t n = 0;
     if (closed_) {
@@ -113,6 +166,13 @@ class MemoryPeer : public std::enable_shared_from_this<MemoryPeer> {
       ec = asio::error::connection_reset;
     } else if (shut_send_) {
       ec = asio::error::broken_pipe;
+    } else if (held_) {  // one write at a time, as on a socket
+      ec = asio::error::in_progress;
+    } else if (index >= fail_write_at_) {
+      ++failed_writes_;
+      ec = fail_write_ec_;
+    } else if (index >= hold_writes_at_) {
+      return hold_write(std::move(handler), std::move(buffers));
     } else {
       for (const auto& buffer : buffers) {
         output_.append(static_cast<const char*>(buffer.data()), buffer.size());
@@ -130,26 +190,33 @@ class MemoryPeer : public std::enable_shared_from_this<MemoryPeer> {
 
   void close() {
     closed_ = true;
-    if (pending_) finish_read(asio::error::operation_aborted, 0, false);
+    cancel();
   }
 
   void cancel() {
     if (pending_) finish_read(asio::error::operation_aborted, 0, false);
+    if (held_) finish_write(asio::error::operation_aborted, 0, false);
   }
 
  private:
-  struct PendingRead {
-    explicit PendingRead(std::vector<asio::mutable_buffer> b) : buffers(std::move(b)) {}
-    virtual ~PendingRead() = default;
+  static constexpr int kNever = std::numeric_limits<int>::max();
+
+  // An operation waiting for the peer: a read for input, a held write for release.
+  template <class Buffer>
+  struct Pending {
+    explicit Pending(std::vector<Buffer> b) : buffers(std::move(b)) {}
+    virtual ~Pending() = default;
     // Clears the handler's cancellation slot (unless called from it) and posts the handler.
     virtual void complete(MemoryPeer& peer, error_code ec, std::size_t n, bool from_slot) = 0;
-    std::vector<asio::mutable_buffer> buffers;
+    std::vector<Buffer> buffers;
   };
+  using PendingRead = Pending<asio::mutable_buffer>;
+  using PendingWrite = Pending<asio::const_buffer>;
 
-  template <class Handler>
-  struct PendingReadOf final : PendingRead {
-    PendingReadOf(Handler h, std::vector<asio::mutable_buffer> b)
-        : PendingRead(std::move(b)), handler(std::move(h)) {}
+  template <class Buffer, class Handler>
+  struct PendingOf final : Pending<Buffer> {
+    PendingOf(Handler h, std::vector<Buffer> b)
+        : Pending<Buffer>(std::move(b)), handler(std::move(h)) {}
     void complete(MemoryPeer& peer, error_code ec, std::size_t n, bool from_slot) override {
       if (!from_slot) {
         auto slot = asio::get_associated_cancellation_slot(handler);
@@ -169,6 +236,27 @@ class MemoryPeer : public std::enable_shared_from_this<MemoryPeer> {
 
   void finish_read(error_code ec, std::size_t n, bool from_slot) {
     auto op = std::move(pending_);
+    op->complete(*this, ec, n, from_slot);
+  }
+
+  template <class Handler>
+  void hold_write(Handler handler, std::vector<asio::const_buffer> buffers) {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    auto id = ++write_id_;
+    held_ = std::make_unique<PendingOf<asio::const_buffer, Handler>>(std::move(handler),
+                                                                     std::move(buffers));
+    if (slot.is_connected()) {
+      slot.assign([weak = weak_from_this(), id](asio::cancellation_type_t) {
+        if (auto self = weak.lock(); self && self->held_ && self->write_id_ == id) {
+          ++self->cancelled_writes_;
+          self->finish_write(asio::error::operation_aborted, 0, /*from_slot=*/true);
+        }
+      });
+    }
+  }
+
+  void finish_write(error_code ec, std::size_t n, bool from_slot) {
+    auto op = std::move(held_);
     op->complete(*this, ec, n, from_slot);
   }
 
@@ -204,6 +292,18 @@ class MemoryPeer : public std::enable_shared_from_this<MemoryPeer> {
   bool shut_send_ = false;
   int reads_ = 0;
   int cancelled_reads_ = 0;
+
+  int writes_ = 0;
+  std::unique_ptr<PendingWrite> held_;
+  std::uint64_t write_id_ = 0;
+  int cancelled_writes_ = 0;
+  int fail_read_at_ = kNever;
+  error_code fail_read_ec_;
+  int failed_reads_ = 0;
+  int fail_write_at_ = kNever;
+  error_code fail_write_ec_;
+  int failed_writes_ = 0;
+  int hold_writes_at_ = kNever;
 };
 
 // The server's end: an AsyncReadStream and AsyncWriteStream over a MemoryPeer.
@@ -231,7 +331,7 @@ class MemoryStream {
   auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
     return asio::async_initiate<Token, void(error_code, std::size_t)>(
         [](auto handler, std::shared_ptr<MemoryPeer> peer, std::vector<asio::const_buffer> copied) {
-          peer->start_write(std::move(handler), copied);
+          peer->start_write(std::move(handler), std::move(copied));
         },
         token, peer_,
         std::vector<asio::const_buffer>(asio::buffer_sequence_begin(buffers),

@@ -12,7 +12,7 @@
 namespace junction::test {
 namespace {
 
-struct Read {
+struct Completion {
   bool done = false;
   error_code ec;
   std::size_t n = 0;
@@ -28,7 +28,7 @@ TEST_CASE("MemoryStream: reads follow segments and max_read", "[memory_stream]")
   char buffer[16];
   std::string got;
   for (int i = 0; i < 4; ++i) {
-    Read r;
+    Completion r;
     stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
       r = {true, ec, n};
     });
@@ -47,7 +47,7 @@ TEST_CASE("MemoryStream: a read waits for input, then EOF", "[memory_stream]") {
   auto peer = std::make_shared<MemoryPeer>(io);
   MemoryStream stream(peer);
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
     r = {true, ec, n};
   });
@@ -76,7 +76,7 @@ TEST_CASE("MemoryStream: a pending read is cancelled through its slot", "[memory
   MemoryStream stream(peer);
   asio::cancellation_signal signal;
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(
       asio::buffer(buffer),
       asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, std::size_t n) {
@@ -100,7 +100,7 @@ TEST_CASE("MemoryStream: close aborts a pending read and fails writes", "[memory
   auto peer = std::make_shared<MemoryPeer>(io);
   MemoryStream stream(peer);
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
     r = {true, ec, n};
   });
@@ -110,7 +110,7 @@ TEST_CASE("MemoryStream: close aborts a pending read and fails writes", "[memory
   REQUIRE(r.done);
   CHECK(r.ec == asio::error::operation_aborted);
   CHECK(peer->closed());
-  Read w;
+  Completion w;
   stream.async_write_some(asio::buffer("x", 1), [&](error_code e, std::size_t n) {
     w = {true, e, n};
   });
@@ -156,7 +156,7 @@ TEST_CASE("MemoryStream: shutdown makes the client close its side", "[memory_str
   auto peer = std::make_shared<MemoryPeer>(io);
   MemoryStream stream(peer);
   char buffer[16];
-  Read r;
+  Completion r;
   stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
     r = {true, ec, n};
   });
@@ -166,6 +166,207 @@ TEST_CASE("MemoryStream: shutdown makes the client close its side", "[memory_str
   REQUIRE(r.done);
   CHECK(r.ec == asio::error::eof);
   CHECK(peer->shut_down_send());
+}
+
+// --- Failure injection -------------------------------------------------------------------------
+
+// Starts a read or a write and runs what is ready; the result says whether it completed.
+Completion read_now(asio::io_context& io, MemoryStream& stream) {
+  static char buffer[16];
+  Completion r;
+  stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
+    r = {true, ec, n};
+  });
+  io.restart();
+  io.poll();
+  return r;
+}
+
+Completion write_now(asio::io_context& io, MemoryStream& stream, std::string_view bytes) {
+  Completion w;
+  stream.async_write_some(asio::buffer(bytes), [&](error_code ec, std::size_t n) {
+    w = {true, ec, n};
+  });
+  io.restart();
+  io.poll();
+  return w;
+}
+
+TEST_CASE("MemoryStream: the n-th read fails, and every one after it", "[memory_stream]") {
+  asio::io_context io;
+  auto peer = std::make_shared<MemoryPeer>(io);
+  MemoryStream stream(peer);
+  peer->send("ab");
+  peer->send("cd");
+  peer->fail_read(1);
+  auto first = read_now(io, stream);
+  REQUIRE(first.done);
+  CHECK_FALSE(first.ec);
+  CHECK(first.n == 2);
+  for (int i = 0; i < 2; ++i) {
+    auto failed = read_now(io, stream);
+    REQUIRE(failed.done);
+    CHECK(failed.ec == asio::error::connection_reset);  // the default
+    CHECK(failed.n == 0);
+  }
+  CHECK(peer->unread_input() == 2);  // a failed read takes nothing
+  CHECK(peer->reads() == 3);
+  CHECK(peer->failed_reads() == 2);
+  CHECK(peer->failed_writes() == 0);
+  CHECK(write_now(io, stream, "x").n == 1);  // writes go on
+}
+
+TEST_CASE("MemoryStream: a read fails at once, with the error asked for", "[memory_stream]") {
+  asio::io_context io;
+  auto peer = std::make_shared<MemoryPeer>(io);
+  MemoryStream stream(peer);
+  peer->fail_read(0, asio::error::eof);
+  // Nothing was sent: without the failure, the read would stay pending.
+  auto r = read_now(io, stream);
+  REQUIRE(r.done);
+  CHECK(r.ec == asio::error::eof);
+  CHECK_FALSE(peer->read_pending());
+}
+
+TEST_CASE("MemoryStream: a pending read is not failed after the fact", "[memory_stream]") {
+  asio::io_context io;
+  auto peer = std::make_shared<MemoryPeer>(io);
+  MemoryStream stream(peer);
+  char buffer[16];
+  Completion r;
+  stream.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t n) {
+    r = {true, ec, n};
+  });
+  io.poll();
+  peer->fail_read(0);
+  peer->send("x");
+  io.restart();
+  io.poll();
+  REQUIRE(r.done);
+  CHECK_FALSE(r.ec);
+  CHECK(peer->failed_reads() == 0);
+  CHECK(read_now(io, stream).ec == asio::error::connection_reset);
+}
+
+TEST_CASE("MemoryStream: the n-th write fails, and every one after it", "[memory_stream]") {
+  asio::io_context io;
+  auto peer = std::make_shared<MemoryPeer>(io);
+  MemoryStream stream(peer);
+  peer->fail_write(1, asio::error::broken_pipe);
+  CHECK(write_now(io, stream, "one").n == 3);
+  for (int i = 0; i < 2; ++i) {
+    auto w = write_now(io, stream, "two");
+    REQUIRE(w.done);
+    CHECK(w.ec == asio::error::broken_pipe);
+    CHECK(w.n == 0);
+  }
+  CHECK(peer->output() == "one");  // a failed write takes nothing
+  CHECK(peer->writes() == 3);
+  CHECK(peer->failed_writes() == 2);
+  peer->send("in");
+  CHECK(read_now(io, stream).n == 2);  // reads go on
+}
+
+TEST_CASE("MemoryStream: a held write waits for its release", "[memory_stream]") {
+  asio::io_context io;
+  auto peer = std::make_shared<MemoryPeer>(io);
+  MemoryStream stream(peer);
+  peer->hold_writes(1);
+  CHECK(write_now(io, stream, "one").n == 3);
+  Completion held;
+  stream.async_write_some(asio::buffer(std::string_view("two")), [&](error_code ec, std::size_t n) {
+    held = {true, ec, n};
+  });
+  io.restart();
+  io.poll();
+  CHECK_FALSE(held.done);
+  CHECK(peer->write_pending());
+  CHECK(peer->output() == "one");  // its bytes are not taken yet
+  // One write at a time, as on a socket.
+  CHECK(write_now(io, stream, "three").ec == asio::error::in_progress);
+
+  peer->release_writes();
+  io.restart();
+  io.poll();
+  REQUIRE(held.done);
+  CHECK_FALSE(held.ec);
+  CHECK(held.n == 3);
+  CHECK_FALSE(peer->write_pending());
+  CHECK(peer->output() == "onetwo");
+  CHECK(write_now(io, stream, "four").n == 4);  // no longer held
+  CHECK(peer->output() == "onetwofour");
+}
+
+TEST_CASE("MemoryStream: a held write ends with the stream", "[memory_stream]") {
+  asio::io_context io;
+  auto peer = std::make_shared<MemoryPeer>(io);
+  MemoryStream stream(peer);
+  asio::cancellation_signal signal;
+  peer->hold_writes();
+  Completion held;
+  auto handler = [&](error_code ec, std::size_t n) { held = {true, ec, n}; };
+  const std::string bytes = "held";
+  stream.async_write_some(asio::buffer(bytes),
+                          asio::bind_cancellation_slot(signal.slot(), handler));
+  io.poll();
+  REQUIRE_FALSE(held.done);
+  auto expected = asio::error::operation_aborted;
+  error_code ec;
+  SECTION("close") {
+    stream.close(ec);
+  }
+  SECTION("cancel") {
+    stream.cancel(ec);
+  }
+  SECTION("its cancellation slot") {
+    signal.emit(asio::cancellation_type::terminal);
+    CHECK(peer->cancelled_writes() == 1);
+  }
+  SECTION("the client resets") {
+    peer->reset();
+    expected = asio::error::connection_reset;
+  }
+  io.restart();
+  io.poll();
+  REQUIRE(held.done);
+  CHECK(held.ec == expected);
+  CHECK(held.n == 0);
+  CHECK(peer->output().empty());
+  CHECK_FALSE(peer->write_pending());
+  // Nothing is left bound to the slot.
+  signal.emit(asio::cancellation_type::terminal);
+  CHECK(peer->cancelled_writes() <= 1);
+}
+
+TEST_CASE("MemoryStream: async_write over a held stream, cancelled", "[memory_stream]") {
+  asio::io_context io;
+  auto peer = std::make_shared<MemoryPeer>(io);
+  MemoryStream stream(peer);
+  peer->hold_writes();
+  asio::cancellation_signal signal;
+  error_code result;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await asio::async_write(
+            stream, asio::buffer(std::string_view("pong")),
+            asio::bind_cancellation_slot(signal.slot(), asio::as_tuple(asio::use_awaitable)));
+        result = ec;
+        (void)n;
+      },
+      [&](std::exception_ptr e) {
+        done = true;
+        if (e) std::rethrow_exception(e);
+      });
+  io.poll();
+  REQUIRE(peer->write_pending());
+  signal.emit(asio::cancellation_type::terminal);
+  io.restart();
+  io.run();
+  CHECK(done);
+  CHECK(result == asio::error::operation_aborted);
+  CHECK(peer->output().empty());
 }
 
 }  // namespace

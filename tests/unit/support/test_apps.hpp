@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -125,6 +126,127 @@ class HoldApp final : public App {
 
   std::vector<std::shared_ptr<Exchange>> exchanges;
   std::vector<int> gone;  // on_client_gone calls, per exchange
+};
+
+// What apps asked of their exchanges: the handlers they passed and the exchanges they were
+// given, so that a test can tell that every handler ran exactly once and no exchange outlived
+// its connection.
+class Ledger {
+ public:
+  // Wraps a handler so that its call is counted.
+  template <class Handler>
+  auto track(Handler handler) {
+    ++issued_;
+    return [this, handler = std::move(handler)](auto... args) {
+      ++completed_;
+      handler(args...);
+    };
+  }
+  void add(const std::shared_ptr<Exchange>& exchange) { exchanges_.push_back(exchange); }
+
+  int issued() const noexcept { return issued_; }
+  int completed() const noexcept { return completed_; }
+  int exchanges() const noexcept { return static_cast<int>(exchanges_.size()); }
+  // Exchanges still alive: someone holds one.
+  int live() const noexcept {
+    int n = 0;
+    for (const auto& exchange : exchanges_) n += !exchange.expired();
+    return n;
+  }
+  // What is wrong, or empty.
+  std::string problems() const {
+    std::string out;
+    if (completed_ != issued_)
+      out += std::to_string(completed_) + " of " + std::to_string(issued_) + " handlers ran; ";
+    if (live() > 0) out += std::to_string(live()) + " exchanges still alive; ";
+    return out;
+  }
+
+ private:
+  int issued_ = 0;
+  int completed_ = 0;
+  std::vector<std::weak_ptr<Exchange>> exchanges_;
+};
+
+// Answers a request without a body with "hello"; echoes a body piece by piece (one read or
+// one write in flight), as the health app's ?echo does, with its Content-Length when it has
+// one. Every handler is counted in the ledger.
+class CountedEchoApp final : public App {
+ public:
+  explicit CountedEchoApp(Ledger& ledger) : ledger_(ledger) {}
+
+  void handle(std::shared_ptr<Exchange> exchange) override {
+    ledger_.add(exchange);
+    const auto& request = exchange->request();
+    if (!request.has_body) {
+      exchange->start({200, {{"Content-Type", "text/plain"}}});
+      exchange->async_write("hello", true, ledger_.track([](error_code) {}));
+      return;
+    }
+    Headers headers{{"Content-Type", "application/octet-stream"}};
+    if (request.content_length)
+      headers.emplace_back("Content-Length", std::to_string(*request.content_length));
+    exchange->start({200, std::move(headers)});
+    read(std::make_shared<State>(std::move(exchange), ledger_));
+  }
+
+ private:
+  struct State {
+    State(std::shared_ptr<Exchange> e, Ledger& l) : exchange(std::move(e)), ledger(l) {}
+    std::shared_ptr<Exchange> exchange;
+    Ledger& ledger;
+    std::array<char, 4096> buffer{};
+  };
+
+  static void read(std::shared_ptr<State> state) {
+    auto& exchange = *state->exchange;
+    exchange.async_read_body(
+        state->buffer, state->ledger.track([state](error_code ec, std::size_t n) {
+          auto& ledger = state->ledger;
+          if (ec == gateway::errc::end_of_body) {
+            state->exchange->async_finish({}, ledger.track([](error_code) {}));
+            return;
+          }
+          if (ec) return;  // the client went away, or the body was refused: the gateway answered
+          state->exchange->async_write(std::string(state->buffer.data(), n), false,
+                                       ledger.track([state](error_code write_ec) {
+                                         if (!write_ec) read(state);
+                                       }));
+        }));
+  }
+
+  Ledger& ledger_;
+};
+
+// Writes `pieces` pieces of `size` bytes without declaring the length, each after the last
+// one's handler: past the connection's output high-water mark a handler waits for the client
+// to take our output. Every handler is counted in the ledger.
+class CountedBigApp final : public App {
+ public:
+  CountedBigApp(Ledger& ledger, std::size_t pieces, std::size_t size)
+      : ledger_(ledger), pieces_(pieces), size_(size) {}
+
+  void handle(std::shared_ptr<Exchange> exchange) override {
+    ledger_.add(exchange);
+    exchange->start({200, {{"Content-Type", "application/octet-stream"}}});
+    write(std::move(exchange), 0);
+  }
+
+  std::size_t total() const noexcept { return pieces_ * size_; }
+
+ private:
+  void write(std::shared_ptr<Exchange> exchange, std::size_t i) {
+    bool last = i + 1 == pieces_;
+    auto& e = *exchange;
+    e.async_write(std::string(size_, char('a' + i % 26)), last,
+                  ledger_.track([this, exchange = std::move(exchange), i, last](error_code ec) {
+                    if (!ec && !last) write(exchange, i + 1);
+                  }));
+  }
+
+  Ledger& ledger_;
+  std::size_t pieces_;
+  std::size_t size_;
 };
 
 }  // namespace junction::test
