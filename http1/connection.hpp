@@ -17,8 +17,8 @@
 // Stream is a connected socket (or an in-memory stream in tests) on an io_context executor.
 #pragma once
 
-#include <boost/asio/cancellation_signal.hpp>
 #include <algorithm>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <chrono>
 #include <concepts>

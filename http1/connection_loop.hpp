@@ -377,16 +377,18 @@ void Connection<Stream>::set_deadline(clock::time_point when, Deadline kind) {
 template <class Stream>
 bool Connection<Stream>::on_watchdog(clock::time_point now, int passed) {
   if (closed_) return false;
-  if (passed == gateway::Watchdog::kNone) return true;
-  timed_out_ = static_cast<Deadline>(passed);
+  // The client has taken none of our output for --timeout-send: nothing we could still say
+  // would reach it. Checked at every wake-up (at least once per shortest timeout), whatever
+  // read deadline runs meanwhile: a read timeout longer than the send timeout must not hold a
+  // stuck write open.
   bool stuck = write_in_flight_ && now - write_started_ >= to_duration(timeouts().send);
-  if (timed_out_ == Deadline::send || (timed_out_ == Deadline::idle && stuck)) {
-    // The client has not taken any of our response for --timeout-send: nothing we could
-    // still say would reach it.
+  if (stuck || passed == static_cast<int>(Deadline::send)) {
     close_now();
     notify();
     return false;
   }
+  if (passed == gateway::Watchdog::kNone) return true;
+  timed_out_ = static_cast<Deadline>(passed);
   if (timed_out_ == Deadline::idle && write_in_flight_) {
     // Not idle while its last response is still leaving: the keep-alive clock restarts, and
     // the write is held to --timeout-send.

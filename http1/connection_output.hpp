@@ -74,6 +74,8 @@ void Connection<Stream>::on_written(gateway::error_code ec) {
     drop_files(gateway::errc::client_gone);
     lose_client();
     release_write_waiters(gateway::errc::client_gone);
+    // Nobody takes what we would answer: a read waiting for the next request ends too.
+    cancel_reads();
     notify();
     return;
   }

@@ -1,4 +1,4 @@
-// The HTTP/2 connection's failure matrix, as for HTTP/1.1 (gateway/http1_failure_matrix_test):
+// The HTTP/2 connection's failure matrix, as for HTTP/1.1 (http1/failure_matrix_test.cpp):
 // each scripted exchange runs once to count its stream operations, then once with each read
 // failed, each write failed and each write held for good, and every run must end cleanly: the
 // coroutine returns in bounded time with nothing escaped, the stream closed, every app handler

@@ -3,6 +3,8 @@
 // for good, and every run must end cleanly: the coroutine returns in bounded time with nothing
 // escaped, the stream closed, every app handler run once and no exchange left alive (and, in
 // the ASan build, nothing leaked).
+#include "support/failure_matrix.hpp"
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include "support/connection_harness.hpp"
-#include "support/failure_matrix.hpp"
 #include "support/hang_guard.hpp"
 #include "support/test_apps.hpp"
 
@@ -232,6 +233,20 @@ TEST_CASE("Http1Connection: a write the client never takes is cut at --timeout-s
     h.peer->send(kGet);
     h.peer->end_input();
   }
+  CHECK(h.run_to_close(kRunLimit));
+  CHECK(h.peer->closed());
+  CHECK_FALSE(h.failure());
+}
+
+// A response whose write fails ends the connection then, not when the client next sends or the
+// keep-alive timeout runs out: nobody would take another answer.
+TEST_CASE("Http1Connection: a failed last write closes the connection at once",
+          "[http1_connection][failure_matrix]") {
+  ConnectionHarness h;
+  h.timeouts.keep_alive = gateway::seconds_d(30);
+  h.peer->fail_write(0);
+  h.start();
+  h.peer->send(kGet);
   CHECK(h.run_to_close(kRunLimit));
   CHECK(h.peer->closed());
   CHECK_FALSE(h.failure());
