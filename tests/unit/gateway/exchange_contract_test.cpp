@@ -56,6 +56,9 @@ class Http1Driver {
     held_body_ = std::move(body);
   }
   void leave() { h.peer->reset(); }
+  // A client that stops taking our output, and one that takes it again.
+  void stop_reading() { h.peer->hold_writes(); }
+  void read_again() { h.peer->release_writes(); }
 
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 3s) {
     return h.run_until(
@@ -131,8 +134,16 @@ class Http2Driver {
     h.run_until(
         client, [] { return false; }, 50ms);
   }
+  // A client that reads nothing opens no window (RFC 9113 §6.9): our frames wait in the stream.
+  void stop_reading() { reading_ = false; }
+  void read_again() { reading_ = true; }
 
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 3s) {
+    if (!reading_) {
+      // What the client sends still goes; what the server sends stays unread.
+      h.peer->send(client.output());
+      return h.run_until(done, limit);
+    }
     return h.run_until(
         client,
         [&] {
@@ -155,7 +166,7 @@ class Http2Driver {
     return s;
   }
 
- private:
+  bool reading_ = true;
   std::optional<std::string> held_body_;
 };
 
@@ -340,6 +351,29 @@ TEMPLATE_TEST_CASE("contract: no 100-continue for an app that answers without re
   auto seen = d.seen();
   CHECK(seen.informational.empty());
   CHECK(seen.status == 200);
+}
+
+TEMPLATE_TEST_CASE("contract: a client that reads nothing holds the app's writes back",
+                   "[contract]", Http1Driver, Http2Driver) {
+  TestType d;
+  auto app = std::make_shared<FloodApp>();
+  d.router().mount("/", app);
+  d.stop_reading();
+  d.start();
+  d.request("GET", "/x");
+  // Written until the queued output passes its bound; then a write waits, and no more come.
+  REQUIRE(d.run_until([&] { return app->written > 0 && app->waiting; }));
+  d.run_until([] { return false; }, 200ms);
+  auto held_at = app->written;
+  CHECK(app->waiting);
+  CHECK(held_at < FloodApp::kPieces);
+  d.read_again();
+  REQUIRE(d.run_until([&] { return d.answered(); }, 10s));
+  CHECK(app->written == FloodApp::kPieces);
+  CHECK_FALSE(app->failed);
+  auto seen = d.seen();
+  CHECK(seen.complete);
+  CHECK(seen.body.size() == FloodApp::kPieces * FloodApp::kPiece);
 }
 
 }  // namespace
