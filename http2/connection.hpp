@@ -84,34 +84,7 @@ class Connection final : public gateway::Closable,
   executor_type get_executor() { return stream_.get_executor(); }
 
   // The connection coroutine. Returns once the connection is closed.
-  awaitable<void> async_run() {
-    // The frame owns the connection until its last step; run_cancel_ is bound to each read it
-    // awaits, never to the coroutine, so the signal outlives every operation bound to it.
-    auto self = this->shared_from_this();
-    session_ = std::make_shared<Session>(get_executor(), session_context_, *this, client_, server_);
-    session_->set_tls(std::move(tls_));
-    bool upgraded = upgrade_.has_value();
-    bool ok = upgrade_ ? session_->start(&upgrade_->head, upgrade_->settings) : session_->start();
-    upgrade_.reset();
-    if (ok && shutting_down_) session_->shutdown();
-    watchdog_.start(self);
-    // An upgrade's stream 1 goes to its app from receive(), with what came after its head.
-    if (ok && (!initial_.empty() || upgraded)) {
-      ok = session_->receive(initial_);
-      initial_ = {};
-    }
-    flush();
-    while (ok && !closed_ && !session_over_ && session_->wants_read()) {
-      auto [ec, n] = co_await async_read();
-      if (ec) {
-        peer_closed_ = ec != asio::error::operation_aborted;
-        break;
-      }
-      ok = session_->receive({read_buffer_.get(), n});
-      flush();
-    }
-    co_await async_close();
-  }
+  awaitable<void> async_run();
 
   // Graceful shutdown: GOAWAY (RFC 9113 §6.8); open streams finish, then the connection ends.
   void on_shutdown() override {
@@ -184,27 +157,7 @@ class Connection final : public gateway::Closable,
 
   // The one way this connection ends: let the last frames leave, shut our side, read what the
   // client still sends for a moment, close.
-  awaitable<void> async_close() {
-    closing_ = true;
-    watchdog_.set_deadline(clock::now() + kLingerTime, kLingerOver);
-    if (session_ && !session_->done() && !session_failed_) {
-      // The client closed or reset the connection, or a read failed: nobody to talk to.
-      if (peer_closed_) close_now();
-    }
-    while (!closed_ && (write_in_flight_ || !out_.empty())) {
-      flush();
-      co_await async_wait_event();
-    }
-    if (!closed_ && !peer_closed_) {
-      error_code ignored;
-      stream_.shutdown(asio::socket_base::shutdown_send, ignored);
-      while (!closed_) {
-        auto [ec, n] = co_await async_read();
-        if (ec) break;
-      }
-    }
-    close_now();
-  }
+  awaitable<void> async_close();
 
   void close_now() {
     if (closed_) return;
@@ -218,10 +171,7 @@ class Connection final : public gateway::Closable,
   }
 
   // Suspends until notify() (or a cancellation); callers re-check their state after.
-  awaitable<void> async_wait_event() {
-    wake_.expires_at(clock::time_point::max());
-    co_await wake_.async_wait(use_awaitable);
-  }
+  awaitable<void> async_wait_event();
   void notify() { wake_.cancel(); }
 
   // The watchdog ticks at a fraction of the shortest timeout (at most once a second): the
@@ -288,5 +238,67 @@ class Connection final : public gateway::Closable,
   bool closing_ = false;
   bool closed_ = false;
 };
+
+// The coroutines, defined outside the class so that an explicit instantiation declaration
+// (extern template) keeps them out of every file but the one that instantiates them.
+
+template <class Stream>
+auto Connection<Stream>::async_run() -> awaitable<void> {
+  // The frame owns the connection until its last step; run_cancel_ is bound to each read it
+  // awaits, never to the coroutine, so the signal outlives every operation bound to it.
+  auto self = this->shared_from_this();
+  session_ = std::make_shared<Session>(get_executor(), session_context_, *this, client_, server_);
+  session_->set_tls(std::move(tls_));
+  bool upgraded = upgrade_.has_value();
+  bool ok = upgrade_ ? session_->start(&upgrade_->head, upgrade_->settings) : session_->start();
+  upgrade_.reset();
+  if (ok && shutting_down_) session_->shutdown();
+  watchdog_.start(self);
+  // An upgrade's stream 1 goes to its app from receive(), with what came after its head.
+  if (ok && (!initial_.empty() || upgraded)) {
+    ok = session_->receive(initial_);
+    initial_ = {};
+  }
+  flush();
+  while (ok && !closed_ && !session_over_ && session_->wants_read()) {
+    auto [ec, n] = co_await async_read();
+    if (ec) {
+      peer_closed_ = ec != asio::error::operation_aborted;
+      break;
+    }
+    ok = session_->receive({read_buffer_.get(), n});
+    flush();
+  }
+  co_await async_close();
+}
+
+template <class Stream>
+auto Connection<Stream>::async_close() -> awaitable<void> {
+  closing_ = true;
+  watchdog_.set_deadline(clock::now() + kLingerTime, kLingerOver);
+  if (session_ && !session_->done() && !session_failed_) {
+    // The client closed or reset the connection, or a read failed: nobody to talk to.
+    if (peer_closed_) close_now();
+  }
+  while (!closed_ && (write_in_flight_ || !out_.empty())) {
+    flush();
+    co_await async_wait_event();
+  }
+  if (!closed_ && !peer_closed_) {
+    error_code ignored;
+    stream_.shutdown(asio::socket_base::shutdown_send, ignored);
+    while (!closed_) {
+      auto [ec, n] = co_await async_read();
+      if (ec) break;
+    }
+  }
+  close_now();
+}
+
+template <class Stream>
+auto Connection<Stream>::async_wait_event() -> awaitable<void> {
+  wake_.expires_at(clock::time_point::max());
+  co_await wake_.async_wait(use_awaitable);
+}
 
 }  // namespace junction::http2
