@@ -167,7 +167,7 @@ counters() { # PGID: "utime stime switches" summed over every process and thread
     total_u=$((total_u + f[11])) total_s=$((total_s + f[12])) # utime, stime (fields 14, 15)
   done
   # Voluntary and involuntary context switches of every thread: the wake-ups and hand-offs
-  # that DESIGN.md says decide the speed. (Threads that end during a run are not counted.)
+  # that decide the speed (docs/benchmarks.md). (Threads that end during a run are not counted.)
   echo "$total_u $total_s $(pgrep -g "$1" | while read -r p; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
     awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }')"
 }

@@ -1,5 +1,5 @@
-# Every dependency comes from a Debian 12 package (see ../shared/DESIGN.md). A missing one
-# stops the configure step with the name of the package that provides it.
+# Every dependency comes from a Debian 12 package (README.md, "Quick start", installs them all). A
+# missing one stops the configure step with the name of the package that provides it.
 
 function(junction_require found what package)
   if(NOT ${found})

@@ -57,3 +57,34 @@ def test_keeps_serving_after_many_failures(server):
     with Conn(server.address) as c:  # keep-alive still works after all that
         for _ in range(3):
             assert c.roundtrip(request("GET", "/stream?n=2")).body == b"chunk 0\nchunk 1\n"
+
+
+def test_a_header_that_cannot_be_sent_is_the_apps_error(server):
+    """A header value with a line break (a response-splitting attempt) makes send() raise
+    ValueError: the client gets a 500 without the injected field, the log the traceback."""
+    with Conn(server.address) as c:
+        c.send(request("GET", "/bad-header"))
+        r = c.read_response()
+    assert r.status == 500
+    assert r.header("set-cookie") is None and r.header("x-injected") is None
+    assert log_has(server, "ValueError: http.response.start: header 'x-injected' has a line break")
+    assert_serves(server, "/scope")
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+def test_hop_by_hop_headers_from_the_app_are_dropped(server, h2client, http2):
+    """Transfer-Encoding, Keep-Alive and Upgrade are the connection's (RFC 9110 §7.6.1): an
+    ASGI app that sends them gets its response through, framed by the server, without them."""
+    if http2:
+        resp = h2client(server.address).get("/hop-by-hop")
+        names = [name for name, _ in resp["headers"]]
+        assert resp["status"] == 200 and bytes(resp["data"]) == b"kept"
+    else:
+        with Conn(server.address) as c:
+            c.send(request("GET", "/hop-by-hop"))
+            r = c.read_response()
+        assert r.status == 200 and r.body == b"kept"
+        names = [name for name, _ in r.headers]
+        assert r.header("content-length") == "4"
+    assert "transfer-encoding" not in names and "keep-alive" not in names
+    assert "upgrade" not in names

@@ -16,6 +16,9 @@ mount prefix, scope["root_path"], taken off):
   /raise-before        raises RuntimeError before http.response.start
   /raise-after         sends a head and one chunk, then raises RuntimeError
   /no-response         returns without sending anything
+  /bad-header          sends a head whose header value has a line break (send() raises)
+  /hop-by-hop          sends Transfer-Encoding, Keep-Alive and Upgrade with a 200 "kept"
+                       (the connection's to set: dropped)
   /sleep?ms=N          counts itself in flight for N ms (asyncio.sleep): {"peak": in flight}
   /stats               {"max_in_flight", "in_flight", "done"}
   /state[?set=K]       the request's scope["state"] (set=K first adds key K to that copy)
@@ -206,6 +209,17 @@ async def app(scope, receive, send):
         await asyncio.sleep(0.05)
         raise RuntimeError("asgi boom after start")
     if path == "/no-response":
+        return None
+    if path == "/bad-header":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-injected", b"a\r\nSet-Cookie: stolen=1")]})
+        await send({"type": "http.response.body", "body": b"never"})
+        return None
+    if path == "/hop-by-hop":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"transfer-encoding", b"gzip"),
+                                (b"keep-alive", b"timeout=99"), (b"upgrade", b"h2c")]})
+        await send({"type": "http.response.body", "body": b"kept"})
         return None
     if path == "/sleep":
         _in_flight += 1
