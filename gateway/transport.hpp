@@ -26,6 +26,15 @@ inline constexpr auto use_awaitable = asio::as_tuple(asio::use_awaitable_t<Execu
 using Clock = std::chrono::steady_clock;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 
+// The names a protocol's connection class uses for these, inherited by both.
+struct ConnectionTypes {
+  using executor_type = Executor;
+  using clock = Clock;
+  template <class T>
+  using awaitable = gateway::awaitable<T>;
+  static constexpr auto use_awaitable = gateway::use_awaitable;
+};
+
 // An accepted connection: TCP (IPv4, IPv6) or a Unix socket.
 using Socket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
 

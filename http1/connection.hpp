@@ -51,14 +51,9 @@ namespace asio = boost::asio;
 
 template <class Stream>
 class Connection final : public gateway::Closable,
+                         public gateway::ConnectionTypes,
                          public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  using executor_type = gateway::Executor;
-  using clock = gateway::Clock;
-  template <class T>
-  using awaitable = gateway::awaitable<T>;
-  static constexpr auto use_awaitable = gateway::use_awaitable;
-
   // Bytes of request we hold at once: the head is copied out as it is parsed, so this bounds
   // only body pieces in flight and pipelined requests read ahead.
   static constexpr std::size_t kReadBufferSize = 32 * 1024;

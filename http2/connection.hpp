@@ -37,15 +37,10 @@ namespace junction::http2 {
 
 template <class Stream>
 class Connection final : public gateway::Closable,
+                         public gateway::ConnectionTypes,
                          public SessionHost,
                          public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  using executor_type = gateway::Executor;
-  using clock = gateway::Clock;
-  template <class T>
-  using awaitable = gateway::awaitable<T>;
-  static constexpr auto use_awaitable = gateway::use_awaitable;
-
   static constexpr std::size_t kReadBufferSize = 32 * 1024;
   // Bytes of frames taken from nghttp2 for one socket write.
   static constexpr std::size_t kOutputLimit = 64 * 1024;
