@@ -33,8 +33,8 @@ bool split_dotted(std::string_view text, std::vector<std::string>& parts) {
 }  // namespace
 
 std::string AppSpec::target() const {
-  std::string out = module + ":";
-  for (std::size_t i = 0; i < attr.size(); ++i) out += (i ? "." : "") + attr[i];
+  std::string out = module;
+  for (std::size_t i = 0; i < attr.size(); ++i) out += (i ? "." : ":") + attr[i];
   return out;
 }
 
@@ -67,7 +67,15 @@ std::optional<AppSpec> parse_app_spec(std::string_view text, std::string& error)
     rest.remove_prefix(5);
   }
   auto colon = rest.find(':');
-  if (colon == std::string_view::npos) return fail("expected MODULE:ATTR");
+  // A module alone ("mysite.wsgi") names its `app` or, failing that, its `application`
+  // (gunicorn's default; support.py looks them up).
+  if (colon == std::string_view::npos) {
+    std::vector<std::string> parts;
+    if (rest.empty() || !split_dotted(rest, parts))
+      return fail("'" + std::string(rest) + "' is not a module name (expected MODULE[:ATTR])");
+    spec.module = std::string(rest);
+    return spec;
+  }
   auto module = rest.substr(0, colon);
   auto attr = rest.substr(colon + 1);
   if (attr.ends_with("()")) {

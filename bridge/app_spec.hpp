@@ -1,4 +1,4 @@
-// What an APP argument asks for: "[PREFIX=][wsgi:|asgi:]MODULE:ATTR[()]" (README.md, "Usage";
+// What an APP argument asks for: "[PREFIX=][wsgi:|asgi:]MODULE[:ATTR[()]]" (README.md, "Usage";
 // docs/architecture.md, "Python apps", app loading). Parsing is pure so it can be checked without
 // Python.
 #pragma once
@@ -17,10 +17,11 @@ struct AppSpec {
   std::string prefix;  // mount prefix: "/" or "/api" (no trailing slash)
   Interface interface = Interface::detect;
   std::string module;             // dotted module name
-  std::vector<std::string> attr;  // dotted attribute path inside the module
+  std::vector<std::string> attr;  // dotted attribute path inside the module; empty: the module's
+                                  // `app`, else its `application`
   bool call_factory = false;      // "ATTR()": call it with no arguments to get the app
 
-  // "module:attr.path" without prefix, interface or "()", for messages.
+  // "module:attr.path" (or "module") without prefix, interface or "()", for messages.
   std::string target() const;
 };
 

@@ -1,10 +1,12 @@
 #include "bridge/python_runtime.hpp"
 
-#include <pybind11/embed.h>
+#include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -43,17 +45,6 @@ std::string venv_version(const fs::path& venv) {
   return {};
 }
 
-[[noreturn]] void fail_status(PyStatus status, const std::string& what) {
-  throw AppLoadError(kExitUsage, what + ": " + (status.err_msg ? status.err_msg : "failed"));
-}
-
-void check(PyStatus status, PyConfig& config, const std::string& what) {
-  if (PyStatus_Exception(status)) {
-    PyConfig_Clear(&config);
-    fail_status(status, what);
-  }
-}
-
 }  // namespace
 
 struct PythonRuntime::Impl {
@@ -75,66 +66,57 @@ struct PythonRuntime::Impl {
 };
 
 void PythonRuntime::Impl::start() {
-  // The venv and --pythonpath are relative to where junction was started, not to --chdir.
+  // junction runs in the interpreter that launched it (the console script, python -m junction,
+  // junction.run()), on its main thread, with the GIL held.
+  if (!Py_IsInitialized())
+    throw AppLoadError(kExitUsage, "junction runs inside Python: start it with `junction` or "
+                                   "`python -m junction`");
+  py::module_ sys = py::module_::import("sys");
+  std::string ours = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
+  // The venv is relative to where junction was started; --pythonpath to --chdir (gunicorn's
+  // rule: the paths name the app's tree).
   std::string venv = options.venv.empty() ? "" : absolute(options.venv);
-  std::vector<std::string> pythonpath;
-  for (const auto& path : options.pythonpath) pythonpath.push_back(absolute(path));
-
-  std::string executable = JUNCTION_PYTHON_EXECUTABLE;
+  std::string venv_site;
   if (!venv.empty()) {
     if (!fs::exists(fs::path(venv) / "pyvenv.cfg"))
       throw AppLoadError(kExitUsage,
                          "--venv " + options.venv + ": not a virtualenv (no pyvenv.cfg)");
     std::string version = venv_version(venv);
-    std::string ours = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
     if (!version.empty() && version != ours && !version.starts_with(ours + "."))
       throw AppLoadError(kExitUsage, "--venv " + options.venv + ": it was made for Python " +
-                                         version + ", but junction embeds Python " + ours);
-    executable = venv + "/bin/python";
+                                         version + ", but junction runs on Python " + ours + " (" +
+                                         sys.attr("executable").cast<std::string>() +
+                                         "): install junction into that venv instead");
+    venv_site = venv + "/lib/python" + ours + "/site-packages";
+    if (!fs::is_directory(venv_site))
+      throw AppLoadError(kExitUsage, "--venv " + options.venv + ": it has no " + venv_site);
   }
   if (!options.chdir.empty() && ::chdir(options.chdir.c_str()) != 0)
     throw AppLoadError(kExitUsage, "--chdir " + options.chdir + ": " + std::strerror(errno));
-
-  PyConfig config;
-  PyConfig_InitPythonConfig(&config);
-  // Signals stay with the server (SIGINT/SIGTERM mean a graceful shutdown, not
-  // KeyboardInterrupt in whatever thread holds the GIL).
-  config.install_signal_handlers = 0;
-  config.parse_argv = 0;
-  // Unbuffered stdio, as `python -u`: an app's print() reaches the log when it happens.
-  config.buffered_stdio = 0;
-  // sys.executable names a real Python (the venv's when there is one), so that the venv's
-  // site-packages are found (site.py reads pyvenv.cfg beside it) and subprocesses work.
-  check(PyConfig_SetBytesString(&config, &config.executable, executable.c_str()), config,
-        "cannot start Python");
-  check(PyConfig_SetBytesString(&config, &config.program_name, executable.c_str()), config,
-        "cannot start Python");
-  const char* argv[] = {"junction"};
-  try {
-    py::initialize_interpreter(&config, 1, argv, false);
-  } catch (const std::exception& e) {
-    throw AppLoadError(kExitUsage, std::string("cannot start Python: ") + e.what());
-  }
+  std::vector<std::string> pythonpath;
+  for (const auto& path : options.pythonpath) pythonpath.push_back(absolute(path));
 
   try {
-    set_up_modules(venv, pythonpath);
+    set_up_modules(venv_site, pythonpath);
   } catch (py::error_already_set& error) {
     throw AppLoadError(kExitUsage, std::string("cannot set up Python: ") + error.what());
   }
 }
 
-void PythonRuntime::Impl::set_up_modules(const std::string& venv,
+void PythonRuntime::Impl::set_up_modules(const std::string& venv_site,
                                          const std::vector<std::string>& pythonpath) {
-  if (!venv.empty()) {
-    auto prefix = py::module_::import("sys").attr("prefix").cast<std::string>();
-    std::error_code ec;
-    if (!fs::equivalent(prefix, venv, ec))
-      throw AppLoadError(kExitUsage, "--venv " + options.venv +
-                                         ": Python did not take it as its prefix (sys.prefix is " +
-                                         prefix + ")");
+  py::module_ sys = py::module_::import("sys");
+  py::list path = sys.attr("path");
+  if (!venv_site.empty()) {
+    // --venv: another venv of this Python. Its site-packages (and its .pth files) go before the
+    // packages of the venv junction runs from, so the app's own versions win.
+    auto before = py::len(path);
+    py::module_::import("site").attr("addsitedir")(venv_site);
+    py::list added = path[py::slice(static_cast<py::ssize_t>(before), py::len(path), 1)];
+    path[py::slice(static_cast<py::ssize_t>(before), py::len(path), 1)] = py::list();
+    path[py::slice(0, 0, 1)] = added;
   }
   // As gunicorn: --pythonpath entries first, then the working directory, then the rest.
-  py::list path = py::module_::import("sys").attr("path");
   py::list front;
   for (const auto& entry : pythonpath) front.append(entry);
   front.append(fs::current_path().string());
@@ -156,6 +138,8 @@ PythonRuntime::PythonRuntime(const Options& options) : impl_(std::make_unique<Im
   impl_->start();
 }
 
+// The interpreter is the caller's and goes on after us: what we hold in it is released, with
+// the GIL, and nothing is finalised.
 PythonRuntime::~PythonRuntime() {
   if (!impl_ || impl_->stuck || !Py_IsInitialized()) return;
   if (impl_->released) {
@@ -169,7 +153,6 @@ PythonRuntime::~PythonRuntime() {
   impl_->loop.reset();
   impl_->support = py::object();
   impl_->pool.reset();
-  py::finalize_interpreter();
 }
 
 std::shared_ptr<gateway::App> PythonRuntime::load(const AppSpec& spec) {

@@ -1,5 +1,5 @@
-// The embedded CPython interpreter and the apps it serves: the one door from gateway/ into
-// Python (docs/architecture.md, "Python apps", interpreter). Nothing here exposes a Python object.
+// The apps junction serves, in the CPython that runs junction: the one door from gateway/ into
+// Python (docs/architecture.md, "Python apps"). Nothing here exposes a Python object.
 #pragma once
 
 #include <chrono>
@@ -31,10 +31,11 @@ inline constexpr int kExitLifespan = 3;
 
 class PythonRuntime {
  public:
-  // Starts the interpreter on this thread (which then holds the GIL): the virtualenv, --chdir
-  // and --pythonpath take effect here. Throws AppLoadError.
+  // Takes the running interpreter (on its main thread, the GIL held): --venv, --chdir and
+  // --pythonpath take effect here. Throws AppLoadError.
   explicit PythonRuntime(const Options& options);
-  // Finalises the interpreter, unless stop() left threads running Python.
+  // Releases what it holds in Python (unless stop() left threads running Python); the
+  // interpreter is the caller's and is not finalised.
   ~PythonRuntime();
   PythonRuntime(const PythonRuntime&) = delete;
   PythonRuntime& operator=(const PythonRuntime&) = delete;
@@ -58,7 +59,7 @@ class PythonRuntime {
 
   // Stops the WSGI pool and the ASGI loop, waiting up to `timeout` for running requests, and takes
   // the GIL back. False when Python code is still running: the caller must then exit without
-  // returning from main (finalising the interpreter under running threads would crash).
+  // returning to Python (finalising the interpreter under running threads would crash).
   bool stop(std::chrono::milliseconds timeout);
 
  private:

@@ -18,7 +18,17 @@ class LoadError(Exception):
 
 
 def _format(exc):
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """The traceback of what the app's code raised, from its first frame of its own: the
+    loader's frames (this module's, importlib's) are ours, not the user's to read."""
+    def ours(frame):
+        name = frame.f_globals.get("__name__", "")
+        return name == __name__ or name == "importlib" or name.startswith("importlib.") or \
+            frame.f_code.co_filename.startswith("<frozen importlib")
+
+    tb = exc.__traceback__
+    while tb is not None and ours(tb.tb_frame):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def _describe(exc):
@@ -40,14 +50,21 @@ def load_app(module, attrs, call_factory, target):
     try:
         obj = importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if _missing_is_target(exc, module):
-            raise LoadError(f"cannot import module '{module}': {exc}", _format(exc)) from None
+        if _missing_is_target(exc, module):  # a name to fix, not code that failed: no traceback
+            raise LoadError(f"cannot import module '{module}': {exc}", "") from None
         raise LoadError(f"importing module '{module}' raised {_describe(exc)}",
                         _format(exc)) from None
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: never crash
         raise LoadError(f"importing module '{module}' raised {_describe(exc)}",
                         _format(exc)) from None
     where = f"module '{module}'"
+    if not attrs:
+        # A module alone: its `app`, else its `application` (gunicorn's default).
+        attrs = [name for name in ("app", "application") if hasattr(obj, name)][:1]
+        if not attrs:
+            raise LoadError(f"{where} has no 'app' or 'application' attribute (give "
+                            f"MODULE:ATTR)", "")
+        target = f"{module}:{attrs[0]}"
     for i, name in enumerate(attrs):
         try:
             obj = getattr(obj, name)

@@ -55,14 +55,32 @@ junction_require(CLI11_FOUND "CLI11" libcli11-dev)
 find_package(tomlplusplus CONFIG QUIET)
 junction_require(tomlplusplus_FOUND "toml++" libtomlplusplus-dev)
 
-# The interpreter first on PATH, with its shared libpython (the bridge embeds it).
-find_package(Python3 3.9 QUIET COMPONENTS Interpreter Development.Embed)
-if(NOT Python3_FOUND)
-  message(FATAL_ERROR "Junction needs a CPython with its headers and shared libpython on PATH "
-                      "(Debian: python3-dev).")
+# The CPython the extension module is built for: the one scikit-build-core runs (pip install),
+# else the python3 first on PATH. Its headers are all the module needs; the unit tests, which
+# embed an interpreter, also need its shared libpython.
+set(JUNCTION_PYTHON_COMPONENTS Interpreter Development.Module)
+if(JUNCTION_BUILD_TESTS)
+  list(APPEND JUNCTION_PYTHON_COMPONENTS Development.Embed)
 endif()
-find_package(pybind11 CONFIG QUIET)
-junction_require(pybind11_FOUND "pybind11" pybind11-dev)
+find_package(Python 3.11 QUIET COMPONENTS ${JUNCTION_PYTHON_COMPONENTS})
+if(NOT Python_FOUND)
+  if(Python_Interpreter_FOUND)
+    set(JUNCTION_PYTHON_DEV "python${Python_VERSION_MAJOR}.${Python_VERSION_MINOR}-dev")
+  else()
+    set(JUNCTION_PYTHON_DEV "python3-dev")
+  endif()
+  message(FATAL_ERROR "Junction needs CPython 3.11 or later with its headers "
+                      "(found: ${Python_EXECUTABLE} ${Python_VERSION}): install the Debian package "
+                      "'${JUNCTION_PYTHON_DEV}', or use a Python built with its headers.")
+endif()
+# pybind11 from PyPI (a build requirement in pyproject.toml), found through the build
+# environment; it uses the Python found above.
+set(PYBIND11_FINDPYTHON ON)
+find_package(pybind11 2.11 CONFIG QUIET)
+if(NOT pybind11_FOUND)
+  message(FATAL_ERROR "Junction needs pybind11 2.11 or later: `pip install pybind11` into the "
+                      "environment that builds it (pip install . does this itself).")
+endif()
 
 if(JUNCTION_BUILD_TESTS)
   find_package(Catch2 2 CONFIG QUIET)

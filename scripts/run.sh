@@ -12,5 +12,5 @@ bash scripts/setup.sh
 # The example's SQLite database (the notes table both halves use) is created on first run.
 .venv/bin/python examples/mixed/manage.py migrate --noinput >/dev/null
 
-exec build/release/junction --bind 127.0.0.1:8000 --health-path /healthz \
-  --venv .venv --chdir examples/mixed "$@" /api=asgi:api.main:app /=mixedsite.wsgi:application
+exec .venv/bin/junction --bind 127.0.0.1:8000 --health-path /healthz \
+  --chdir examples/mixed "$@" /api=asgi:api.main:app /=mixedsite.wsgi:application

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Sets up a Debian 12 machine for Junction and builds it. Idempotent: a second run skips
-# what is already done (apt when every package is installed, pip when requirements.txt
-# has not changed) and lets Ninja rebuild only what changed.
+# Sets up a Debian 12 machine for Junction: the build packages, a .venv with the test
+# requirements, and Junction itself pip-installed into it (the `junction` command, `python -m
+# junction`), built in build/release together with the C++ unit tests. Idempotent: a second run
+# skips what is already done (apt when every package is installed, pip when the requirements
+# have not changed) and the build directory is kept, so Ninja rebuilds only what changed.
 #
 #   bash scripts/setup.sh            # packages, .venv, build/release
-#   bash scripts/setup.sh --asan     # also build/asan (Debug + AddressSanitizer/UBSan)
+#   bash scripts/setup.sh --asan     # also .venv-asan with an AddressSanitizer/UBSan build
+#                                    # (build/asan); it runs with libasan preloaded
 #   JUNCTION_ASAN=1 bash scripts/setup.sh   # same as --asan
 set -euo pipefail
 
@@ -31,7 +34,7 @@ log() { printf '==> %s\n' "$*"; }
 packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev node-llhttp libnghttp2-dev libssl-dev
-  pybind11-dev python3-dev python3-venv
+  python3-dev python3-venv
   catch2 libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   curl nghttp2-client wrk nginx-light golang-go testssl.sh openssl
   clang-format util-linux procps
@@ -42,8 +45,7 @@ source scripts/debian_packages.sh
 ensure_debian_packages "${packages[@]}"
 
 # --- Python virtual environment -------------------------------------------------------
-# The venv is made with the python3 first on PATH; that is also the interpreter the build
-# embeds, so the two always agree.
+# The venv is made with the python3 first on PATH; Junction is built for it and runs in it.
 python="$(command -v python3)"
 python_exe="$("$python" -c 'import sys; print(sys.executable)')"
 if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys' 2>/dev/null; then
@@ -52,10 +54,11 @@ if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys' 2>/dev/null
   "$python" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+want="$(cat requirements.txt requirements-build.txt | sha256sum | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   log "installing Python requirements into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-build.txt \
+    -r requirements.txt
   echo "$want" >"$stamp"
 else
   log "Python requirements already installed"
@@ -99,18 +102,30 @@ else
   build_h2spec
 fi
 
-# --- Build ----------------------------------------------------------------------------
-configure_and_build() {
-  local dir="$1"
-  shift
-  log "configuring $dir"
-  cmake -S . -B "$dir" -G Ninja -DPython3_EXECUTABLE="$python_exe" "$@" >/dev/null
-  log "building $dir"
-  cmake --build "$dir"
+# --- Build and install -------------------------------------------------------------------
+# pip builds the package with scikit-build-core in a build directory that persists (so Ninja
+# rebuilds only what changed), without an isolated environment (its build requirements are in
+# the venv), and with the C++ unit tests, which ctest then runs from the same directory.
+install_junction() {
+  local venv="$1" dir="$2"
+  shift 2
+  log "building $dir and installing junction into $venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+    -C build-dir="$dir" -C cmake.define.JUNCTION_BUILD_TESTS=ON "$@" .
 }
 
-configure_and_build build/release -DCMAKE_BUILD_TYPE=Release
+install_junction .venv build/release
 if [[ "$asan" == 1 ]]; then
-  configure_and_build build/asan -DCMAKE_BUILD_TYPE=Debug -DJUNCTION_SANITIZE=ON
+  # A venv of the same Python for the sanitizer build, which sees .venv's packages (the test
+  # apps' Django, FastAPI, ...) through a .pth file; its own junction comes first.
+  if [[ ! -x .venv-asan/bin/python ]] || ! .venv-asan/bin/python -c 'import sys' 2>/dev/null; then
+    rm -rf .venv-asan
+    "$python" -m venv .venv-asan
+  fi
+  site="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+  asan_site="$(.venv-asan/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+  echo "$site" >"$asan_site/junction-test-requirements.pth"
+  install_junction .venv-asan build/asan -C cmake.build-type=Debug \
+    -C cmake.define.JUNCTION_SANITIZE=ON
 fi
 log "setup done"

@@ -30,7 +30,11 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
 # quarantine keeps freed memory, so those run in the release pass only.
 # CPython and pybind11 keep some allocations until exit by design: tests/lsan.supp.
 echo "==> end-to-end tests of the bridges, HTTP/2, TLS and connection hand-overs (build/asan)"
-JUNCTION_BIN="$PWD/build/asan/junction" \
+# The sanitizer build is an extension module of an interpreter that is not: libasan and
+# libubsan are preloaded into the server processes (conftest.py passes JUNCTION_PRELOAD on as
+# LD_PRELOAD), whose Python allocates with malloc so LeakSanitizer can follow its pointers.
+JUNCTION_BIN="$PWD/.venv-asan/bin/junction" \
+  JUNCTION_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
@@ -44,7 +48,7 @@ fi
 
 # pytest runs last, so its summary is the last one printed.
 echo "==> end-to-end tests"
-export JUNCTION_BIN="${JUNCTION_BIN:-$PWD/build/release/junction}"
+export JUNCTION_BIN="${JUNCTION_BIN:-$PWD/.venv/bin/junction}"
 e2e=0
 .venv/bin/python -m pytest tests/e2e -v || e2e=$?
 

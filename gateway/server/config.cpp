@@ -122,13 +122,15 @@ std::optional<BindAddress> parse_bind_address(const std::string& text, std::stri
   return bind;
 }
 
-Config parse_command_line(int argc, const char* const* argv) {
+Config parse_command_line(int argc, const char* const* argv, const std::string& runtime) {
   Config config;
   unsigned hardware = std::thread::hardware_concurrency();
   config.io_threads = hardware == 0 ? 1 : hardware;
 
   CLI::App app(kDescription, "junction");
-  app.set_version_flag("--version", std::string("junction ") + JUNCTION_VERSION);
+  std::string version = std::string("junction ") + JUNCTION_VERSION;
+  if (!runtime.empty()) version += " on " + runtime;
+  app.set_version_flag("--version", version);
   app.get_formatter()->column_width(40);
 
   std::vector<std::string> binds;
@@ -143,7 +145,8 @@ Config parse_command_line(int argc, const char* const* argv) {
       ->check(CLI::Range(1u, 256u))
       ->type_name("N");
   app.add_option("--log-level", config.log_level, "Log level")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "error", "critical"}))
+      ->transform(CLI::IsMember({"trace", "debug", "info", "warning", "error", "critical"},
+                                CLI::ignore_case))
       ->default_str("info")
       ->type_name("LEVEL");
   // Two flags rather than CLI11's negation syntax, whose --help shows a confusing "{false}".
@@ -194,17 +197,18 @@ Config parse_command_line(int argc, const char* const* argv) {
               "On SIGTERM/SIGINT, let in-flight requests finish this long, then cut them");
 
   auto& python = config.python;
-  if (const char* venv = std::getenv("VIRTUAL_ENV")) python.venv = venv;
+  // Apps import from the venv junction runs in; --venv adds another one of the same Python.
   app.add_option("--venv", python.venv,
-                 "Import apps from this virtualenv (default: $VIRTUAL_ENV when set)")
+                 "Also import apps from this virtualenv (made with the Python junction runs "
+                 "on), before the venv junction is installed in")
       ->type_name("DIR")
       ->check(quiet(CLI::ExistingDirectory));
   app.add_option("--chdir", python.chdir, "Change to this directory before importing apps")
       ->type_name("DIR")
       ->check(quiet(CLI::ExistingDirectory));
   app.add_option("--pythonpath", python.pythonpath,
-                 "Add this directory to the import path; repeatable. The current directory is "
-                 "always importable")
+                 "Add this directory to the import path, first (relative to --chdir); "
+                 "repeatable. The working directory is always importable")
       ->allow_extra_args(false)
       ->type_name("DIR");
   app.add_option("--threads", python.threads,
@@ -342,7 +346,7 @@ Config parse_command_line(int argc, const char* const* argv) {
   } catch (const CLI::CallForHelp&) {
     throw CommandLineExit{0, app.help()};
   } catch (const CLI::CallForVersion&) {
-    throw CommandLineExit{0, std::string("junction ") + JUNCTION_VERSION + "\n"};
+    throw CommandLineExit{0, version + "\n"};
   } catch (const CLI::ParseError& e) {
     throw CommandLineExit{2, std::string("junction: ") + e.what() + " (see junction --help)\n"};
   }

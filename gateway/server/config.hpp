@@ -49,7 +49,8 @@ struct CommandLineExit {
   std::string message;
 };
 
-// Throws CommandLineExit for --help, --version and every usage error.
-Config parse_command_line(int argc, const char* const* argv);
+// Throws CommandLineExit for --help, --version and every usage error. `runtime` names the
+// Python junction runs on, for --version ("Python 3.11.7 (/path/to/python)").
+Config parse_command_line(int argc, const char* const* argv, const std::string& runtime = {});
 
 }  // namespace junction::gateway

@@ -1,6 +1,8 @@
-"""Fixtures that run the real junction binary for the end-to-end tests.
+"""Fixtures that run the real, installed junction for the end-to-end tests.
 
-`JUNCTION_BIN` names the binary (default: build/release/junction under the repo root).
+`JUNCTION_BIN` names the command (default: .venv/bin/junction under the repo root, the package
+scripts/setup.sh installs). `JUNCTION_PRELOAD` (the sanitizer pass of scripts/test.sh) is given
+to every server process as LD_PRELOAD, with PYTHONMALLOC=malloc.
 Servers bind port 0 and report the port the OS picked on stderr, one line per --bind:
 `... Listening on http://127.0.0.1:PORT`; the fixture waits for those lines.
 """
@@ -34,10 +36,26 @@ if _soft != resource.RLIM_INFINITY and _soft < _want:
 
 
 def junction_bin() -> Path:
-    path = Path(os.environ.get("JUNCTION_BIN", REPO / "build/release/junction"))
+    path = Path(os.environ.get("JUNCTION_BIN", REPO / ".venv/bin/junction"))
     if not path.is_absolute():
         path = REPO / path
     return path
+
+
+def server_environment(extra: Optional[dict] = None) -> dict:
+    """The environment of a junction process: this one's, the sanitizer runtime preloaded when
+    JUNCTION_PRELOAD says so, then `extra` (a value of None removes a variable)."""
+    environment = dict(os.environ)
+    preload = environment.pop("JUNCTION_PRELOAD", "")
+    if preload:
+        environment["LD_PRELOAD"] = preload
+        environment["PYTHONMALLOC"] = "malloc"
+    for k, v in (extra or {}).items():
+        if v is None:
+            environment.pop(k, None)
+        else:
+            environment[k] = str(v)
+    return environment
 
 
 def parse_address(url: str):
@@ -184,7 +202,7 @@ class Server:
 def binary() -> Path:
     path = junction_bin()
     if not path.exists():
-        pytest.fail(f"{path} does not exist: build it with `bash scripts/setup.sh`")
+        pytest.fail(f"{path} does not exist: install it with `bash scripts/setup.sh`")
     return path
 
 
@@ -222,12 +240,7 @@ def start_server(binary):
         if diagnostics and health_path is not None:  # ?echo and ?sleep=S on the health path
             args.append("--diagnostics")
         args += list(extra)
-        environment = dict(os.environ)
-        for k, v in (env or {}).items():  # a value of None removes the variable
-            if v is None:
-                environment.pop(k, None)
-            else:
-                environment[k] = str(v)
+        environment = server_environment(env)
         server = Server(args, binds=len(binds) if wait_listening else 0,
                         preexec_fn=preexec_fn, env=environment, cwd=cwd)
         servers.append(server)
@@ -267,6 +280,7 @@ def run_junction(binary):
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=server_environment(),
         )
 
     return run

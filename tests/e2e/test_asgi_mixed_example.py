@@ -20,8 +20,8 @@ VENV = REPO / ".venv"
 def run_sh_args() -> list[str]:
     """The arguments scripts/run.sh gives junction, with its --bind left out and "$@" dropped."""
     text = (REPO / "scripts/run.sh").read_text().replace("\\\n", " ")
-    m = re.search(r"^exec build/release/junction (.*)$", text, re.M)
-    assert m, "scripts/run.sh no longer execs build/release/junction"
+    m = re.search(r"^exec \.venv/bin/junction (.*)$", text, re.M)
+    assert m, "scripts/run.sh no longer execs .venv/bin/junction"
     args = [a for a in shlex.split(m.group(1)) if a != "$@"]
     i = args.index("--bind")
     assert args[i + 1] == "127.0.0.1:8000"

@@ -66,11 +66,22 @@ def test_other_methods_get_405_with_allow(server):
         assert r.header("allow") == "GET, HEAD", method
 
 
-def test_health_path_is_off_by_default(start_server):
-    """Without --health-path there is no health endpoint: /healthz is 404."""
-    s = start_server(health_path=None)
+def test_health_path_is_off_by_default(start_app):
+    """Without --health-path there is no health endpoint: /healthz, outside the app's mount, is
+    the router's 404."""
+    s = start_app("/app=apps.responses:app", health_path=None)
     with Conn(s.address) as c:
-        assert c.roundtrip(request("GET", "/healthz")).status == 404
+        r = c.roundtrip(request("GET", "/healthz"))
+    assert r.status == 404
+    assert r.body == b"Not Found\n"
+
+
+def test_nothing_to_serve_is_a_usage_error(run_junction):
+    """No APP and no --health-path: one line that says what to give, exit 2, nothing bound."""
+    out = run_junction("--bind", "127.0.0.1:0")
+    assert out.returncode == 2
+    assert out.stderr == ("junction: nothing to serve: give an APP (MODULE:ATTR) or "
+                          "--health-path PATH (junction --help)\n")
 
 
 def test_custom_health_path(start_server):

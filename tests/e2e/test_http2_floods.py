@@ -23,7 +23,7 @@ def server(request, tmp_path_factory):
     binary = conftest.junction_bin()
     s = conftest.Server([str(binary), "--bind", "127.0.0.1:0", "--log-level", "debug",
                          "--no-access-log", "--pythonpath", str(conftest.E2E_DIR),
-                         "/w=apps.h2_wsgi:app", APP], binds=1)
+                         "/w=apps.h2_wsgi:app", APP], binds=1, env=conftest.server_environment())
     yield s
     code = s.stop()
     print(s.dump())

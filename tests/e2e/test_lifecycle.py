@@ -103,7 +103,8 @@ def test_one_bind_in_use_fails_the_start(run_junction):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        out = run_junction("--bind", "127.0.0.1:0", "--bind", f"127.0.0.1:{port}")
+        out = run_junction("--bind", "127.0.0.1:0", "--bind", f"127.0.0.1:{port}",
+                           "--health-path", "/healthz")
     assert out.returncode != 0
     assert "Address already in use" in out.stderr, out.stderr
 

@@ -19,7 +19,7 @@ import time
 import httpx
 import pytest
 
-from conftest import _Lines
+from conftest import _Lines, server_environment
 from tls_util import (TlsConn, client_context, cipher_id, curl, pem_der, raw_connect,
                       read_until_closed, s_client, tls_get)
 from wire import Conn, request
@@ -38,7 +38,8 @@ def run_bounded(binary, *args: str, timeout: float = 20) -> subprocess.Completed
     of failing is killed and reported."""
     argv = [str(binary), "--bind", "127.0.0.1:0", "--health-path", "/healthz", *args]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            env=server_environment())
     out, err = _Lines(proc.stdout, "junction-stdout"), _Lines(proc.stderr, "junction-stderr")
     started = err.wait_for(lambda lines: any("Listening on" in x for x in lines), timeout)
     try:

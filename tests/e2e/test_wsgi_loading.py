@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import server_environment
 from wsgi_util import get
 
 E2E_DIR = Path(__file__).resolve().parent
@@ -26,12 +27,7 @@ def run_failing(binary):
     returns (exit code, non-empty stderr lines); fails the test if it does not exit in time."""
 
     def run(*args: str, env_changes=None, log_level: str = "info"):
-        env = dict(os.environ)
-        for k, v in (env_changes or {}).items():
-            if v is None:
-                env.pop(k, None)
-            else:
-                env[k] = str(v)
+        env = server_environment(env_changes)
         cmd = [str(binary), "--bind", "127.0.0.1:0", "--log-level", log_level,
                "--pythonpath", str(E2E_DIR), *args]
         try:
@@ -54,11 +50,13 @@ def run_failing(binary):
      "junction: module 'apps.loading.good' has no attribute 'nope'"),
     ("apps.loading.value:value",
      "junction: 'apps.loading.value:value' is not callable (it is a int)"),
-    ("apps.loading.boom:app",
-     "junction: importing module 'apps.loading.boom' raised RuntimeError: boom"),
-], ids=["module-not-found", "no-attribute", "not-callable", "import-raises"])
+    ("apps.loading.value",
+     "junction: module 'apps.loading.value' has no 'app' or 'application' attribute (give "
+     "MODULE:ATTR)"),
+], ids=["module-not-found", "no-attribute", "not-callable", "no-default-attribute"])
 def test_load_failure_exits_4_with_one_line(run_failing, app, message):
-    """Each load failure exits 4 quickly with exactly the one line docs/wsgi.md gives on stderr."""
+    """Each load failure that is a name to fix (no code of the app failed) exits 4 quickly with
+    exactly the one line docs/wsgi.md gives on stderr."""
     code, lines = run_failing(app)
     assert code == 4, (code, lines)
     assert lines == [message]
@@ -90,35 +88,55 @@ def test_missing_dotted_attribute_fails(run_failing):
 
 
 def test_missing_dependency_of_app_module(run_failing):
-    """A module whose own import fails (django without a venv) exits 4 naming the module and
-    the missing dependency."""
-    code, lines = run_failing("apps.loading.uses_django:app", env_changes={"VIRTUAL_ENV": None})
+    """A module whose own import fails (a dependency that is not installed) exits 4 naming the
+    module and the missing dependency, after the traceback of the app's import."""
+    code, lines = run_failing("apps.loading.uses_missing:app")
     assert code == 4, (code, lines)
-    assert len(lines) == 1 and lines[0].startswith("junction: "), lines
-    assert "'apps.loading.uses_django'" in lines[0] and "No module named 'django'" in lines[0]
+    assert lines[-1].startswith("junction: "), lines
+    assert "'apps.loading.uses_missing'" in lines[-1]
+    assert "No module named 'no_such_dependency'" in lines[-1]
+    assert any("import no_such_dependency" in line for line in lines), lines
 
 
-@pytest.mark.parametrize("app", ["foo", "foo:", ":app"])
+@pytest.mark.parametrize("app", ["foo:", ":app", "a..b"])
 def test_bad_app_syntax_exits_2(run_failing, app):
-    """An APP that is not MODULE:ATTR exits 2 with `junction: bad APP '...': expected MODULE:ATTR`."""
+    """An APP that is not MODULE[:ATTR] exits 2 with `junction: bad APP '...': ...`."""
     code, lines = run_failing(app)
     assert code == 2, (code, lines)
-    assert len(lines) == 1, lines
-    if app == "foo":
-        assert lines == ["junction: bad APP 'foo': expected MODULE:ATTR"]
-    else:
-        assert lines[0].startswith(f"junction: bad APP '{app}'"), lines
+    assert len(lines) == 1 and lines[0].startswith(f"junction: bad APP '{app}'"), lines
 
 
-def test_traceback_logged_at_debug_level(run_failing):
-    """With --log-level debug the import's Python traceback is logged too."""
-    code, lines = run_failing("apps.loading.boom:app", log_level="debug")
+@pytest.mark.parametrize("log_level", ["info", "DEBUG"])
+def test_an_app_that_raises_at_import_prints_its_traceback(run_failing, log_level):
+    """An app that raises at import prints its traceback at the default log level (as uvicorn
+    and gunicorn do), from the app's own code on, then the one line; --log-level takes any case."""
+    code, lines = run_failing("apps.loading.boom:app", log_level=log_level)
     assert code == 4, (code, lines)
     text = "\n".join(lines)
     assert "Traceback (most recent call last):" in text
-    assert 'raise RuntimeError("boom")' in text or "RuntimeError: boom" in text
-    assert ("junction: importing module 'apps.loading.boom' raised RuntimeError: boom"
-            in lines)
+    assert "boom.py" in text and "RuntimeError: boom" in text
+    assert "load_app" not in text and "importlib" not in text, text
+    assert lines[-1] == "junction: importing module 'apps.loading.boom' raised RuntimeError: boom"
+
+
+def test_a_module_alone_serves_its_app_or_its_application(start_app, tmp_path):
+    """`MODULE` without `:ATTR` serves the module's `app`, or its `application` (a Django
+    project's wsgi module), as gunicorn does."""
+    (tmp_path / "only_application.py").write_text(
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Length', '11')])\n"
+        "    return [b'application']\n")
+    server = start_app("apps.loading.good", "/b=only_application",
+                       extra=["--pythonpath", str(tmp_path)])
+    assert get(server, "/").status == 200
+    assert get(server, "/b/").body == b"application"
+
+
+def test_two_apps_at_one_prefix_is_an_error(run_failing):
+    """Two apps mounted at the same prefix: one line naming it, exit 2."""
+    code, lines = run_failing("/api=apps.loading.good:app", "/api/=apps.loading.good:app")
+    assert (code, lines) == (2, ["junction: two apps are mounted at /api: give each its own "
+                                 "prefix"])
 
 
 # --- loading that works ----------------------------------------------------------------------
@@ -190,24 +208,50 @@ def test_pythonpath_repeatable(start_server, tmp_path):
     assert get(server, "/b/").body.decode().startswith("B ")
 
 
+def test_relative_pythonpath_is_relative_to_chdir(start_server, tmp_path):
+    """A relative --pythonpath names a directory under --chdir (gunicorn's rule), whatever the
+    directory junction was started in."""
+    project = tmp_path / "project"
+    _write_module(project / "src", "mod_rel", CWD_APP.replace("{tag}", "R"))
+    server = start_server("--chdir", str(project), "--pythonpath", "src", "mod_rel:app",
+                          cwd=REPO)
+    assert get(server, "/").body.decode().startswith("R ")
+
+
 def _django_answer(server) -> list[str]:
     r = get(server, "/")
     assert r.status == 200, (r.status, r.body[:500])
     return r.body.decode().splitlines()
 
 
-def test_venv_flag(start_app):
-    """--venv DIR imports packages from that virtualenv (Django from the repo's .venv)."""
-    server = start_app("apps.loading.uses_django:app", extra=["--venv", str(VENV)],
-                       env={"VIRTUAL_ENV": None})
-    version, path, _prefix = _django_answer(server)
-    assert version == "5.2.19"
-    assert Path(path).resolve().is_relative_to(VENV.resolve()), path
+def _venv_of_this_python(path: Path) -> Path:
+    """A fresh virtualenv of the Python junction runs on, without pip; its site-packages."""
+    python = Path(os.path.realpath(VENV / "bin/python"))
+    subprocess.run([str(python), "-m", "venv", "--without-pip", str(path)], check=True, timeout=60)
+    out = subprocess.run([str(path / "bin/python"), "-c",
+                          "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                         check=True, capture_output=True, text=True, timeout=60)
+    return Path(out.stdout.strip())
 
 
-def test_virtual_env_variable_is_the_default_venv(start_app):
-    """Without --venv, $VIRTUAL_ENV names the virtualenv."""
-    server = start_app("apps.loading.uses_django:app", env={"VIRTUAL_ENV": str(VENV)})
+def test_venv_flag_adds_another_venv_first(start_app, tmp_path):
+    """--venv DIR (another venv of the same Python) puts its site-packages before those of the
+    venv junction runs from: its own `django` is the one the app imports."""
+    site = _venv_of_this_python(tmp_path / "other")
+    (site / "django").mkdir()
+    (site / "django" / "__init__.py").write_text('__version__ = "0.0-from-the-other-venv"\n')
+    server = start_app("apps.loading.uses_django:app", extra=["--venv", str(tmp_path / "other")])
     version, path, _prefix = _django_answer(server)
-    assert version == "5.2.19"
-    assert Path(path).resolve().is_relative_to(VENV.resolve()), path
+    assert version == "0.0-from-the-other-venv"
+    assert Path(path).resolve().is_relative_to(site.resolve()), path
+
+
+def test_venv_of_another_python_is_refused(run_failing, tmp_path):
+    """A venv made for another Python version cannot lend its packages: one line, exit 2."""
+    venv = tmp_path / "py39"
+    (venv / "lib/python3.9/site-packages").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.9.2\n")
+    code, lines = run_failing("--venv", str(venv), "apps.loading.good:app")
+    assert code == 2, lines
+    assert len(lines) == 1 and lines[0].startswith(f"junction: --venv {venv}: it was made for "
+                                                   "Python 3.9.2, but junction runs on Python 3."), lines

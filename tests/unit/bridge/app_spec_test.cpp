@@ -175,11 +175,19 @@ TEST_CASE("parse_app_spec: a module named wsgi or asgi is a module", "[app_spec]
   CHECK(spec->attr == Names{"app"});
 }
 
-TEST_CASE("parse_app_spec: a missing colon is an error", "[app_spec]") {
-  CHECK(error_of("hello") == "bad APP 'hello': expected MODULE:ATTR");
-  CHECK(error_of("hello.app") == "bad APP 'hello.app': expected MODULE:ATTR");
-  CHECK(error_of("") == "bad APP '': expected MODULE:ATTR");
-  CHECK(error_of("/api=hello") == "bad APP '/api=hello': expected MODULE:ATTR");
+TEST_CASE("parse_app_spec: a module alone names its app or application", "[app_spec]") {
+  auto spec = parse("mysite.wsgi");
+  REQUIRE(spec);
+  CHECK(spec->module == "mysite.wsgi");
+  CHECK(spec->attr.empty());
+  CHECK(spec->target() == "mysite.wsgi");
+  spec = parse("/api=hello");
+  REQUIRE(spec);
+  CHECK(spec->prefix == "/api");
+  CHECK(spec->module == "hello");
+  CHECK(spec->attr.empty());
+  CHECK(error_of("") == "bad APP '': '' is not a module name (expected MODULE[:ATTR])");
+  CHECK(error_of("a..b") == "bad APP 'a..b': 'a..b' is not a module name (expected MODULE[:ATTR])");
   CHECK_FALSE(parse("asgi:"));
 }
 

@@ -1,4 +1,5 @@
-"""Imports Django (only found through --venv / $VIRTUAL_ENV) and answers where it came from."""
+"""Imports Django and answers which one it got: its version, its file and sys.prefix (for the
+--venv tests)."""
 
 import sys
 

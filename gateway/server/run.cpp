@@ -1,0 +1,112 @@
+// junction: what the command line runs, inside the Python that launched it (module.cpp).
+#include "gateway/server/run.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+
+#include "bridge/app_spec.hpp"
+#include "bridge/python_runtime.hpp"
+#include "gateway/health.hpp"
+#include "gateway/logging.hpp"
+#include "gateway/router.hpp"
+#include "gateway/server/config.hpp"
+#include "gateway/server/server.hpp"
+
+namespace gw = junction::gateway;
+namespace bridge = junction::bridge;
+
+int gw::run_main(const std::vector<std::string>& args, const std::string& runtime) {
+  std::vector<const char*> argv;
+  for (const auto& arg : args) argv.push_back(arg.c_str());
+  gw::Config config;
+  try {
+    config = gw::parse_command_line(static_cast<int>(argv.size()), argv.data(), runtime);
+  } catch (const gw::CommandLineExit& exit) {
+    std::fputs(exit.message.c_str(), exit.exit_code == 0 ? stdout : stderr);
+    return exit.exit_code;
+  }
+  std::vector<bridge::AppSpec> specs;
+  for (const auto& text : config.apps) {
+    std::string error;
+    auto spec = bridge::parse_app_spec(text, error);
+    if (!spec) {
+      std::fprintf(stderr, "junction: %s\n", error.c_str());
+      return bridge::kExitUsage;
+    }
+    specs.push_back(std::move(*spec));
+  }
+  if (specs.empty() && config.health_path.empty()) {
+    std::fprintf(stderr,
+                 "junction: nothing to serve: give an APP (MODULE:ATTR) or --health-path PATH "
+                 "(junction --help)\n");
+    return bridge::kExitUsage;
+  }
+  std::vector<std::string> prefixes;
+  for (const auto& spec : specs) {
+    if (std::find(prefixes.begin(), prefixes.end(), spec.prefix) != prefixes.end()) {
+      std::fprintf(stderr, "junction: two apps are mounted at %s: give each its own prefix\n",
+                   spec.prefix.c_str());
+      return bridge::kExitUsage;
+    }
+    prefixes.push_back(spec.prefix);
+  }
+  gw::init_logging(config.log_level);
+  // A peer that resets the connection must not kill the process (writes use MSG_NOSIGNAL, but
+  // nothing else should either). Python ignores it too, but junction.run() may run elsewhere.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  // The apps load before the listeners open, so a broken app fails fast without having taken
+  // the port; the runtime is declared before the router so the apps it holds go first.
+  std::optional<bridge::PythonRuntime> python;
+  gw::Router router;
+  try {
+    python.emplace(config.python);
+    for (const auto& spec : specs) {
+      router.mount(spec.prefix, python->load(spec));
+      spdlog::info("mounted {} at {}", spec.text, spec.prefix);
+    }
+    python->start_lifespan();
+  } catch (const bridge::AppLoadError& e) {
+    // What the app raised is the user's to read, as uvicorn and gunicorn print it.
+    if (!e.traceback.empty()) {
+      auto traceback = e.traceback;
+      while (!traceback.empty() && traceback.back() == '\n') traceback.pop_back();
+      spdlog::error("{}", traceback);
+    }
+    std::fprintf(stderr, "junction: %s\n", e.what());
+    std::fflush(stderr);
+    return e.exit_code;
+  }
+  if (!config.health_path.empty())
+    router.set_health_path(config.health_path, std::make_shared<gw::HealthApp>(config.diagnostics));
+
+  auto grace =
+      std::chrono::milliseconds(static_cast<long>(config.timeouts.graceful.count() * 1000));
+  gw::Server server(config, router);
+  int code = 0;
+  try {
+    server.listen();
+    server.set_app_work([&python] { return python->busy(); });
+    python->release_gil();
+    code = server.run();
+  } catch (const gw::StartupError& e) {
+    std::fprintf(stderr, "junction: %s\n", e.what());
+    std::fflush(stderr);
+    code = 1;
+  }
+  python->shutdown_lifespan(grace);
+  if (!python->stop(std::chrono::seconds(1))) {
+    // Python code still runs in our threads: returning to the interpreter would finalise it
+    // under them.
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(code);
+  }
+  return code;
+}
