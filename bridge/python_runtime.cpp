@@ -69,8 +69,9 @@ void PythonRuntime::Impl::start() {
   // junction runs in the interpreter that launched it (the console script, python -m junction,
   // junction.run()), on its main thread, with the GIL held.
   if (!Py_IsInitialized())
-    throw AppLoadError(kExitUsage, "junction runs inside Python: start it with `junction` or "
-                                   "`python -m junction`");
+    throw AppLoadError(kExitUsage,
+                       "junction runs inside Python: start it with `junction` or "
+                       "`python -m junction`");
   py::module_ sys = py::module_::import("sys");
   std::string ours = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
   // The venv is relative to where junction was started; --pythonpath to --chdir (gunicorn's

@@ -99,7 +99,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool head_too_large = false;
     bool unknown_expectation = false;  // an Expect other than 100-continue: 417
     bool dispatched = false;           // handed to the app
-    bool closed = false;      // nghttp2 closed it: everything the app does now fails
+    bool closed = false;               // nghttp2 closed it: everything the app does now fails
     gateway::ExchangeState state;
 
     // Request body: received bytes not yet read by the app (each unconsumed in nghttp2).
