@@ -50,6 +50,14 @@ find_package(fmt CONFIG QUIET)
 junction_require(fmt_FOUND "fmt" libfmt-dev)
 find_package(spdlog CONFIG QUIET)
 junction_require(spdlog_FOUND "spdlog" libspdlog-dev)
+# Both compiled into Junction from their headers (spdlog's header-only mode over fmt's), so the
+# extension module and its wheel carry no libspdlog/libfmt of their own. Debian's
+# spdlog::spdlog_header_only would still link the shared fmt, hence a target of our own.
+add_library(junction_logging INTERFACE)
+get_target_property(junction_spdlog_includes spdlog::spdlog_header_only INTERFACE_INCLUDE_DIRECTORIES)
+target_include_directories(junction_logging SYSTEM INTERFACE ${junction_spdlog_includes})
+target_compile_definitions(junction_logging INTERFACE SPDLOG_HEADER_ONLY SPDLOG_FMT_EXTERNAL)
+target_link_libraries(junction_logging INTERFACE fmt::fmt-header-only Threads::Threads)
 find_package(CLI11 CONFIG QUIET)
 junction_require(CLI11_FOUND "CLI11" libcli11-dev)
 find_package(tomlplusplus CONFIG QUIET)

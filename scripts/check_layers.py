@@ -58,12 +58,13 @@ def main() -> int:
                 if target != layer and LAYERS[target][0] >= LAYERS[layer][0]:
                     problems.append(f"{rel}: includes {included}, which is not below {layer}/")
     # Every target links exactly the project targets its layer includes.
+    layer_targets = {t for _, t in LAYERS.values()}
     for layer, (_, target) in LAYERS.items():
         cmake = (ROOT / layer / "CMakeLists.txt").read_text(encoding="utf-8")
         linked: set[str] = set()
         for name, args in LINK.findall(cmake):
             if name == target:
-                linked |= {a for a in args.split() if a.startswith("junction_")}
+                linked |= {a for a in args.split() if a in layer_targets}
         wanted = {LAYERS[u][1] for u in uses[layer]}
         if linked != wanted:
             problems.append(
