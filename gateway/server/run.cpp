@@ -1,9 +1,11 @@
 // junction: what the command line runs, inside the Python that launched it (module.cpp).
 #include "gateway/server/run.hpp"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -20,6 +22,29 @@
 
 namespace gw = junction::gateway;
 namespace bridge = junction::bridge;
+
+namespace {
+
+// The signal dispositions the interpreter had before the server took SIGINT, SIGTERM and SIGHUP,
+// put back when it is done: Asio resets a signal it stops watching to SIG_DFL, and after
+// junction.run() the script goes on, where Ctrl-C must raise KeyboardInterrupt again.
+class SavedSignalActions {
+ public:
+  SavedSignalActions() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], nullptr, &saved_[i]);
+  }
+  ~SavedSignalActions() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &saved_[i], nullptr);
+  }
+  SavedSignalActions(const SavedSignalActions&) = delete;
+  SavedSignalActions& operator=(const SavedSignalActions&) = delete;
+
+ private:
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> saved_{};
+};
+
+}  // namespace
 
 int gw::run_main(const std::vector<std::string>& args, const std::string& runtime) {
   std::vector<const char*> argv;
@@ -88,17 +113,20 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
 
   auto grace =
       std::chrono::milliseconds(static_cast<long>(config.timeouts.graceful.count() * 1000));
-  gw::Server server(config, router);
   int code = 0;
-  try {
-    server.listen();
-    server.set_app_work([&python] { return python->busy(); });
-    python->release_gil();
-    code = server.run();
-  } catch (const gw::StartupError& e) {
-    std::fprintf(stderr, "junction: %s\n", e.what());
-    std::fflush(stderr);
-    code = 1;
+  {
+    SavedSignalActions python_handlers;
+    gw::Server server(config, router);
+    try {
+      server.listen();
+      server.set_app_work([&python] { return python->busy(); });
+      python->release_gil();
+      code = server.run();
+    } catch (const gw::StartupError& e) {
+      std::fprintf(stderr, "junction: %s\n", e.what());
+      std::fflush(stderr);
+      code = 1;
+    }
   }
   python->shutdown_lifespan(grace);
   if (!python->stop(std::chrono::seconds(1))) {
