@@ -43,8 +43,13 @@ JUNCTION_BIN="$PWD/.venv-asan/bin/junction" \
   failed+=("end-to-end tests (asan)")
 
 if ((${#failed[@]})); then
-  echo "==> FAILED before the end-to-end tests: ${failed[*]}" >&2
+  echo "==> FAILED so far: ${failed[*]}" >&2
 fi
+
+# The repaired manylinux wheel, from build/release (seconds after setup): tests/e2e/test_package.py
+# installs it into a venv of a different CPython build and serves from it.
+echo "==> wheel (scripts/wheel.sh)"
+bash scripts/wheel.sh || failed+=("wheel")
 
 # pytest runs last, so its summary is the last one printed.
 echo "==> end-to-end tests"
