@@ -15,13 +15,10 @@
 #     b"Hello, world!\n"), as the module `app`;
 #   * ASGI: asgi_app.py (`app`: the same response; it answers lifespan startup and shutdown at
 #     once), as the module `asgi_app`.
-# They run on the same CPython build everywhere it can be chosen: the peers use Debian's
-# /usr/bin/python3 (the one uWSGI's python3 plugin is linked against) from .tools/bench-venv
-# (one venv for both interfaces); Junction embeds the interpreter it was built with
-# (scripts/setup.sh: the python3 first on PATH; the report names its libpython) and, for ASGI,
-# imports uvloop from $JUNCTION_VENV (default: the repository's .venv, made by scripts/setup.sh
-# with that same interpreter, as --venv requires; requirements.txt pins the same uvloop as
-# bench/common.sh).
+# They all run on one CPython build: Debian's /usr/bin/python3 (the one uWSGI's python3 plugin
+# is linked against), from one venv, .tools/bench-venv, for both interfaces. Junction is this
+# checkout pip-installed into that venv (bench/common.sh, ensure_bench_junction), so it imports
+# the same uvloop as the peers; the report names each server's interpreter.
 #
 # Fairness, for every server:
 #   * one process serving requests (plus an idle supervisor where the server insists on one:
@@ -34,8 +31,8 @@
 #   * WSGI: a pool of $BENCH_THREADS (default 8, Junction's default) Python threads running the
 #     app, except uWSGI, see below. All send status, Content-Type and Content-Length; junction,
 #     granian and gunicorn add Date and Server (gunicorn also Connection), uWSGI adds nothing;
-#   * ASGI: one asyncio event loop running the app, and it is uvloop everywhere (Junction only
-#     when uvloop imports from $JUNCTION_VENV; the report says which loop Junction got);
+#   * ASGI: one asyncio event loop running the app, and it is uvloop everywhere (Junction's
+#     from the bench venv, like the peers'; the report says which loop Junction got);
 #     lifespan on where the server has a switch (the app supports it). The servers all send
 #     status, Content-Type, Content-Length, Date and Server.
 # Per server, WSGI:
@@ -57,8 +54,8 @@
 #     connections and leave 56 unanswered in the listen queue (the throughput is about the
 #     same either way; the latency figures would not be comparable).
 # Per server, ASGI:
-#   * junction: --io-threads 1 --no-access-log [--venv $JUNCTION_VENV --loop uvloop]
-#     asgi:asgi_app:app, VIRTUAL_ENV unset.
+#   * junction: --io-threads 1 --no-access-log --loop uvloop asgi:asgi_app:app, VIRTUAL_ENV
+#     unset.
 #   * granian (PyPI, Rust/hyper front end): --interface asgi --workers 1 --runtime-threads 1
 #     --loop uvloop --http 1 (wrk speaks HTTP/1.1 only); its access log is off by default.
 #   * uvicorn[standard] (PyPI): --http httptools --loop uvloop --workers 1 --no-access-log
@@ -87,9 +84,10 @@
 # (default 3), BENCH_CONNECTIONS (default 64), BENCH_THREADS (WSGI, default 8),
 # BENCH_SERVER_CPU, BENCH_CLIENT_CPU, BENCH_SERVERS (default "junction granian gunicorn uwsgi"
 # for WSGI, "junction granian uvicorn hypercorn" for ASGI), BENCH_PYTHON (the peers'
-# interpreter, default /usr/bin/python3), JUNCTION_BIN (default build/release/junction, built by
-# scripts/setup.sh; when JUNCTION_BIN is set, or Junction is left out, setup.sh is not run),
-# JUNCTION_BASELINE_BIN (see above; never built), JUNCTION_VENV (ASGI, default .venv). The peers
+# interpreter and Junction's, default /usr/bin/python3), JUNCTION_BIN (another installed
+# `junction` to measure instead; then nothing is built), JUNCTION_BASELINE_BIN (see above; never
+# built) and JUNCTION_BASELINE_ARGS (extra flags for it: `--venv .venv` for an older build that
+# embedded its Python). The peers
 # are installed by this script: Debian packages with apt-get when missing, granian and gunicorn
 # (WSGI) or granian, uvicorn[standard], hypercorn and uvloop (ASGI), pinned in bench/common.sh,
 # into .tools/bench-venv. Raw wrk output, server logs, each server's response head and
@@ -159,20 +157,13 @@ add_baselines servers junction
 [[ -f "$app_dir/$app_module.py" ]] || die "the app $app_dir/$app_module.py is missing"
 
 # --- tools and peers ------------------------------------------------------------------------
-if want junction && [[ -z "${JUNCTION_BIN:-}" ]]; then
-  bash scripts/setup.sh >&2
-fi
-junction="${JUNCTION_BIN:-$root/build/release/junction}"
-[[ "$junction" == /* ]] || junction="$root/$junction"
-if want junction && [[ ! -x "$junction" ]]; then die "no Junction binary at $junction"; fi
-
 packages=(wrk curl util-linux python3-venv)
 if want uwsgi; then packages+=(uwsgi-core uwsgi-plugin-python3); fi
 # shellcheck source=scripts/debian_packages.sh
 source scripts/debian_packages.sh
 ensure_debian_packages "${packages[@]}"
 
-if want_venv_peers; then
+if want_venv_peers || want junction; then
   ensure_bench_venv ".spec-$interface" "${spec[@]}"
   # The venv imports the app from anywhere (the servers also run from its directory).
   site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
@@ -180,6 +171,7 @@ if want_venv_peers; then
   "$venv/bin/python" -c "import $imports; assert callable($app_module.$app_attr)" ||
     die "$venv cannot import $app_module:$app_attr${imports#"$app_module"}"
 fi
+if want junction; then ensure_bench_junction; fi
 for tool in wrk curl taskset setsid; do
   command -v "$tool" >/dev/null || die "$tool is missing"
 done
@@ -190,22 +182,17 @@ if [[ "$interface" == wsgi ]]; then
   junction_args=(--io-threads 1 --threads "$threads" --no-access-log --log-level warning
     --chdir "$app_dir" "$app_module:$app_attr")
 else
-  # Junction's loop: uvloop when it imports from the venv Junction is given (as for the peers).
-  junction_venv="${JUNCTION_VENV:-$root/.venv}"
-  [[ "$junction_venv" == /* ]] || junction_venv="$root/$junction_venv"
+  # Junction's loop: uvloop when it imports in the venv Junction runs in (as for the peers).
   junction_loop=asyncio
-  junction_venv_args=()
   if want junction; then
-    if [[ -x "$junction_venv/bin/python" ]] && "$junction_venv/bin/python" -c 'import uvloop' 2>/dev/null; then
+    if "$junction_python" -c 'import uvloop' 2>/dev/null; then
       junction_loop=uvloop
-      junction_venv_args=(--venv "$junction_venv" --loop uvloop)
     else
-      log "warning: uvloop does not import from $junction_venv; Junction runs on asyncio's loop"
-      junction_venv_args=(--loop asyncio)
+      log "warning: uvloop does not import with $junction_python; Junction runs on asyncio's loop"
     fi
   fi
   junction_desc="1 I/O thread, $junction_loop"
-  junction_args=(--io-threads 1 --no-access-log --log-level warning "${junction_venv_args[@]}"
+  junction_args=(--io-threads 1 --no-access-log --log-level warning --loop "$junction_loop"
     --chdir "$app_dir" "asgi:$app_module:$app_attr")
 fi
 
@@ -220,10 +207,10 @@ start() { # NAME: start that server of this interface
   local name="$1" target="$app_module:$app_attr"
   case "$interface/$name" in
     */junction | */junction-baseline)
-      local bin="$junction"
-      [[ "$name" == junction ]] || bin="$baseline"
+      local bin="$junction" extra=()
+      [[ "$name" == junction ]] || bin="$baseline" extra=("${baseline_args[@]}")
       start_server "$name" "$name ($junction_desc)" "$app_dir" \
-        env -u VIRTUAL_ENV "$bin" --bind "127.0.0.1:${port[$name]}" "${junction_args[@]}"
+        env -u VIRTUAL_ENV "$bin" --bind "127.0.0.1:${port[$name]}" "${extra[@]}" "${junction_args[@]}"
       ;;
     wsgi/granian)
       start_server granian "granian (wsgi, 1 worker, $threads blocking threads)" "$app_dir" \
@@ -279,11 +266,6 @@ declare -A med=()
 for name in "${servers[@]}"; do med[$name]="$(median <<<"${rps[$name]}")"; done
 
 versions=()
-junction_versions() { # NAME BINARY [WHERE]
-  local jpy
-  jpy="$(ldd "$2" 2>/dev/null | awk '/libpython/ && !l { l = $3 } END { print l }')"
-  versions+=("$1 $(junction_version "$2") (${3:+$3; }libpython: ${jpy:-not linked})")
-}
 if want junction; then junction_versions junction "$junction"; fi
 if want junction-baseline; then junction_versions junction-baseline "$baseline" "$baseline"; fi
 if want granian; then versions+=("granian $GRANIAN_VERSION"); fi

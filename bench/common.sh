@@ -98,7 +98,46 @@ add_baselines() {
   _baseline_list=("${twins[@]}")
 }
 
+# JUNCTION_BASELINE_ARGS: extra flags for the baseline only, split on spaces; an older build that
+# embedded its interpreter needs `--venv .venv` to import uvloop. Sets `baseline_args`.
+read -r -a baseline_args <<<"${JUNCTION_BASELINE_ARGS:-}"
+
+# The Junction under test: $JUNCTION_BIN when set (any installed `junction` command), else this
+# checkout pip-installed into $venv, the peers' venv, so that Junction and the peers run on one
+# interpreter; build/bench is kept, so a second run rebuilds only what changed. scripts/setup.sh
+# runs first (the Debian build packages). Sets `junction` (absolute) and `junction_python`.
+ensure_bench_junction() {
+  if [[ -n "${JUNCTION_BIN:-}" ]]; then
+    junction="$JUNCTION_BIN"
+    [[ "$junction" == /* ]] || junction="$root/$junction"
+    [[ -x "$junction" ]] || die "no junction at $junction (JUNCTION_BIN)"
+  else
+    bash "$root/scripts/setup.sh" >&2
+    local build_requirements
+    mapfile -t build_requirements < <(sed 's/#.*//; /^[[:space:]]*$/d' "$root/requirements-build.txt")
+    ensure_bench_venv .spec-junction-build "${build_requirements[@]}"
+    log "installing this checkout's junction into $venv (build in build/bench)"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+      -C build-dir="$root/build/bench" "$root" >&2 || die "could not install junction into $venv"
+    junction="$venv/bin/junction"
+  fi
+  junction_python="$(dirname "$junction")/python"
+}
+
 junction_version() { { "$1" --version 2>&1 || true; } | head -1 | sed 's/^junction //'; } # BINARY
+
+# NAME BINARY [WHERE]: appends "NAME VERSION on Python X (interpreter)" to the array `versions`;
+# for an older build that embedded Python, the libpython it links instead.
+junction_versions() {
+  local version jpy
+  version="$(junction_version "$2")"
+  if [[ "$version" == *" on Python "* ]]; then
+    versions+=("$1 $version${3:+ ($3)}")
+  else
+    jpy="$(ldd "$2" 2>/dev/null | awk '/libpython/ && !l { l = $3 } END { print l }')"
+    versions+=("$1 $version (${3:+$3; }libpython: ${jpy:-not linked})")
+  fi
+}
 
 # --- servers --------------------------------------------------------------------------------
 free_port() {

@@ -48,22 +48,16 @@ read -r -a servers <<<"${BENCH_SERVERS:-$all}"
 for s in "${servers[@]}"; do [[ " $all " == *" $s "* ]] || die "unknown server '$s' in BENCH_SERVERS"; done
 want() { [[ " ${servers[*]} " == *" $1 "* ]]; }
 add_baselines servers junction-asgi junction-wsgi
-junction_venv="${JUNCTION_VENV:-$root/.venv}"
 app_dir="$root/examples/hello"
 expected_body="Hello, world!"
 
 # --- tools and peers ------------------------------------------------------------------------
-if { want junction-asgi || want junction-wsgi; } && [[ -z "${JUNCTION_BIN:-}" ]]; then
-  bash scripts/setup.sh >&2
-fi
-junction="${JUNCTION_BIN:-$root/build/release/junction}"
-[[ "$junction" == /* ]] || junction="$root/$junction"
 packages=(nghttp2-client curl util-linux nginx-light)
 # shellcheck source=scripts/debian_packages.sh
 source scripts/debian_packages.sh
 ensure_debian_packages "${packages[@]}"
 for tool in h2load curl taskset setsid nginx; do command -v "$tool" >/dev/null || die "$tool is missing"; done
-if { want junction-asgi || want junction-wsgi; } && [[ ! -x "$junction" ]]; then die "no Junction binary at $junction"; fi
+if want junction-asgi || want junction-wsgi; then ensure_bench_junction; fi
 peer_version() { "$venv/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true; }
 if want granian-asgi || want granian-wsgi || want hypercorn-asgi; then
   [[ "$(peer_version granian)" == "$GRANIAN_VERSION" && "$(peer_version hypercorn)" == "$HYPERCORN_VERSION" &&
@@ -71,8 +65,8 @@ if want granian-asgi || want granian-wsgi || want hypercorn-asgi; then
     die "$venv lacks granian $GRANIAN_VERSION, hypercorn $HYPERCORN_VERSION or uvloop $UVLOOP_VERSION: run 'bash bench/app.sh --interface asgi --quick' once"
 fi
 junction_loop_args=(--loop asyncio)
-if [[ -x "$junction_venv/bin/python" ]] && "$junction_venv/bin/python" -c 'import uvloop' 2>/dev/null; then
-  junction_loop_args=(--venv "$junction_venv" --loop uvloop)
+if { want junction-asgi || want junction-wsgi; } && "$junction_python" -c 'import uvloop' 2>/dev/null; then
+  junction_loop_args=(--loop uvloop)
 fi
 
 # --- servers --------------------------------------------------------------------------------
@@ -88,17 +82,17 @@ jargs=(--io-threads 1 --http 2 --no-access-log --log-level warning --chdir "$app
 backlog=$((connections * streams * 2))
 for name in junction-asgi junction-wsgi junction-asgi-baseline junction-wsgi-baseline; do
   want "$name" || continue
-  bin="$junction" who=junction
-  if [[ "$name" == *-baseline ]]; then bin="$baseline" who=junction-baseline; fi
+  bin="$junction" who=junction extra=()
+  if [[ "$name" == *-baseline ]]; then bin="$baseline" who=junction-baseline extra=("${baseline_args[@]}"); fi
   case "$name" in
     junction-asgi*)
       start_server "$name" "$who ASGI (1 I/O thread, ${junction_loop_args[-1]})" "$app_dir" \
-        env -u VIRTUAL_ENV "$bin" --bind "127.0.0.1:${port[$name]}" "${jargs[@]}" \
+        env -u VIRTUAL_ENV "$bin" --bind "127.0.0.1:${port[$name]}" "${extra[@]}" "${jargs[@]}" \
         "${junction_loop_args[@]}" asgi:asgi_app:app
       ;;
     junction-wsgi*)
       start_server "$name" "$who WSGI (1 I/O thread, $threads threads)" "$app_dir" \
-        env -u VIRTUAL_ENV "$bin" --bind "127.0.0.1:${port[$name]}" "${jargs[@]}" \
+        env -u VIRTUAL_ENV "$bin" --bind "127.0.0.1:${port[$name]}" "${extra[@]}" "${jargs[@]}" \
         --threads "$threads" --backlog "$backlog" app:app
       ;;
   esac
@@ -178,6 +172,16 @@ for name in "${servers[@]}"; do med[$name]="$(median <<<"${rps[$name]}")"; done
 {
   echo "Machine: $(nproc) cores, $(cpu_model); servers on CPU $server_cpu, h2load on CPU $client_cpu."
   echo "Load: h2load -t1 -c$connections -m$streams -D ${duration}s, h2c prior knowledge, GET / of examples/hello (14-byte body); ${warmup}s warm-up each; $({ h2load --version 2>&1 || true; } | head -1)."
+  versions=()
+  if want junction-asgi || want junction-wsgi; then junction_versions junction "$junction"; fi
+  if [[ -n "${baseline:-}" ]]; then junction_versions junction-baseline "$baseline" "$baseline"; fi
+  if want granian-asgi || want granian-wsgi || want hypercorn-asgi; then
+    versions+=("granian $GRANIAN_VERSION, hypercorn $HYPERCORN_VERSION, uvloop $UVLOOP_VERSION on Python $("$venv/bin/python" -c 'import platform; print(platform.python_version())') ($venv/bin/python)")
+  fi
+  if ((${#versions[@]})); then
+    joined="$(printf '%s; ' "${versions[@]}")"
+    echo "Versions: ${joined%; }."
+  fi
   echo
   echo "| server $(runs_header)| median req/s | CPU µs/req | core use |"
   echo "| --- $(runs_rule)| ---: | ---: | ---: |"

@@ -16,8 +16,9 @@
 #
 # Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 3), BENCH_RUNS
 # (default 3), BENCH_CONNECTIONS (default 64), BENCH_SERVER_CPU / BENCH_CLIENT_CPU,
-# JUNCTION_BIN (default build/release/junction, built by scripts/setup.sh; when JUNCTION_BIN is
-# set, setup.sh is not run), JUNCTION_BASELINE_BIN (see above; never built).
+# JUNCTION_BIN (another installed `junction` to measure; by default this checkout is
+# pip-installed into .tools/bench-venv, see bench/common.sh), JUNCTION_BASELINE_BIN (see above;
+# never built), JUNCTION_BASELINE_ARGS (extra flags for the baseline only).
 # Raw wrk output and the server logs are kept in bench/results/<timestamp>/ (not committed).
 set -euo pipefail
 
@@ -31,12 +32,7 @@ connections="${BENCH_CONNECTIONS:-64}"
 servers=(junction nginx)
 add_baselines servers junction
 
-if [[ -z "${JUNCTION_BIN:-}" ]]; then
-  bash scripts/setup.sh >&2
-fi
-junction="${JUNCTION_BIN:-$root/build/release/junction}"
-[[ "$junction" == /* ]] || junction="$root/$junction"
-[[ -x "$junction" ]] || die "no Junction binary at $junction"
+ensure_bench_junction
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 results="$root/bench/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
@@ -53,11 +49,11 @@ trap 'exit 130' INT TERM
 # --- servers ------------------------------------------------------------------------------
 for name in "${servers[@]}"; do port[$name]="$(free_port)"; done
 for name in junction junction-baseline; do
-  bin="$junction"
-  [[ "$name" == junction ]] || bin="${baseline:-}"
+  bin="$junction" extra=()
+  [[ "$name" == junction ]] || bin="${baseline:-}" extra=("${baseline_args[@]}")
   [[ -n "$bin" ]] || continue
   start_server "$name" "$name (health path, 1 I/O thread)" "$root" \
-    "$bin" --bind "127.0.0.1:${port[$name]}" --health-path /healthz \
+    "$bin" --bind "127.0.0.1:${port[$name]}" "${extra[@]}" --health-path /healthz \
     --io-threads 1 --no-access-log --log-level warning
 done
 
@@ -100,9 +96,11 @@ declare -A med=()
 for name in "${servers[@]}"; do med[$name]="$(median <<<"${rps[$name]}")"; done
 
 # --- report -------------------------------------------------------------------------------
-versions="junction $(junction_version "$junction")"
-if [[ -n "${baseline:-}" ]]; then versions+=", junction-baseline $(junction_version "$baseline") ($baseline)"; fi
-versions+=", nginx $("$nginx_bin" -v 2>&1 | sed 's/.*nginx\///'), wrk $({ wrk -v 2>&1 || true; } | head -1 | awk '{ print $2 }')"
+versions=()
+junction_versions junction "$junction"
+if [[ -n "${baseline:-}" ]]; then junction_versions junction-baseline "$baseline" "$baseline"; fi
+versions="$(printf '%s, ' "${versions[@]}")"
+versions="${versions%, }, nginx $("$nginx_bin" -v 2>&1 | sed 's/.*nginx\///'), wrk $({ wrk -v 2>&1 || true; } | head -1 | awk '{ print $2 }')"
 
 {
   echo "Machine: $(nproc) cores, $(cpu_model); servers on CPU $server_cpu, wrk on CPU $client_cpu."

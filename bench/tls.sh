@@ -69,9 +69,10 @@
 # BENCH_CONNECTIONS (50), BENCH_STREAMS (10), BENCH_THREADS (8), BENCH_TESTS (default
 # "handshake keepalive h2"), BENCH_TARGETS (default "junction-health nginx junction-wsgi
 # granian"), BENCH_TLS_KEY (rsa | ec), BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1), JUNCTION_BIN
-# (default build/release/junction, built by scripts/setup.sh; when JUNCTION_BIN is set, or
-# Junction is left out, setup.sh is not run), JUNCTION_BASELINE_BIN (see above; never built),
-# BENCH_PYTHON (granian's interpreter, default /usr/bin/python3). Raw outputs, server logs and
+# (another installed `junction` to measure; by default this checkout is pip-installed into
+# .tools/bench-venv beside granian, see bench/common.sh), JUNCTION_BASELINE_BIN (see above; never
+# built), JUNCTION_BASELINE_ARGS (extra flags for it), BENCH_PYTHON (granian's and Junction's
+# interpreter, default /usr/bin/python3). Raw outputs, server logs and
 # configs, the certificate and summary.md go to bench/results/tls-<timestamp>/ (not committed).
 set -euo pipefail
 
@@ -112,13 +113,9 @@ done
 junctions=()
 if want_junction; then junctions+=(junction); fi
 if want junction-health-baseline || want junction-wsgi-baseline; then junctions+=(junction-baseline); fi
-declare -A binary_of=([junction]="${JUNCTION_BIN:-$root/build/release/junction}" [junction-baseline]="${baseline:-}")
+declare -A binary_of=([junction-baseline]="${baseline:-}")
 
 # --- tools and peers ------------------------------------------------------------------------
-if want_junction && [[ -z "${JUNCTION_BIN:-}" ]]; then
-  bash scripts/setup.sh >&2
-fi
-[[ "${binary_of[junction]}" == /* ]] || binary_of[junction]="$root/${binary_of[junction]}"
 packages=(wrk curl util-linux openssl)
 want nginx && packages+=(nginx-light)
 want_test h2 && packages+=(nghttp2-client)
@@ -130,13 +127,17 @@ ensure_debian_packages "${packages[@]}"
 for tool in wrk curl openssl taskset setsid; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 want_test h2 && { command -v h2load >/dev/null || die "h2load is missing"; }
 want nginx && { command -v nginx >/dev/null || die "nginx is missing"; }
+if want granian; then ensure_bench_venv .spec-tls "granian==$GRANIAN_VERSION"; fi
+if want_junction; then
+  ensure_bench_junction
+  binary_of[junction]="$junction"
+fi
 for server in "${junctions[@]}"; do
   bin="${binary_of[$server]}"
   [[ -x "$bin" ]] || die "no Junction binary at $bin"
   junction_help="$("$bin" --help 2>&1 || true)" # not piped into grep -q: SIGPIPE with pipefail
   [[ "$junction_help" == *--tls-cert* ]] || die "$bin has no --tls-cert option (built without TLS termination?)"
 done
-if want granian; then ensure_bench_venv .spec-tls "granian==$GRANIAN_VERSION"; fi
 
 results="$root/bench/results/tls-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
@@ -282,8 +283,10 @@ want nginx && port[nginx]="$(free_port)"
 want granian && port[granian]="$(free_port)"
 
 for server in "${junctions[@]}"; do
+  extra=()
+  [[ "$server" == junction ]] || extra=("${baseline_args[@]}")
   start_server "$server" "$server (1 I/O thread, $threads WSGI threads)" "$app_dir" \
-    env -u VIRTUAL_ENV "${binary_of[$server]}" --bind "127.0.0.1:${port[$server]}" --tls-cert "$cert" \
+    env -u VIRTUAL_ENV "${binary_of[$server]}" --bind "127.0.0.1:${port[$server]}" "${extra[@]}" --tls-cert "$cert" \
     --tls-key "$key" --http auto --io-threads 1 --threads "$threads" \
     --backlog $((connections * streams * 2)) --health-path /healthz --no-access-log \
     --log-level warning --chdir "$app_dir" app:app
@@ -491,7 +494,12 @@ ratio() { # TEST A B: "A / B = x.xx (CPU per request: y.yy)" when both ran
   versions=()
   for server in "${junctions[@]}"; do
     bin="${binary_of[$server]}"
-    jssl="$(ldd "$bin" 2>/dev/null | awk '/libssl/ && !l { l = $3 } END { print l }' || true)"
+    # The library that does the TLS: the executable's own, or the extension module's.
+    linked="$bin"
+    if [[ -x "$(dirname "$bin")/python" ]]; then
+      linked="$("$(dirname "$bin")/python" -c 'import junction._native as n; print(n.__file__)' 2>/dev/null || echo "$bin")"
+    fi
+    jssl="$(ldd "$linked" 2>/dev/null | awk '/libssl/ && !l { l = $3 } END { print l }' || true)"
     where=""
     if [[ "$server" != junction ]]; then where="$bin; "; fi
     versions+=("$server $(junction_version "$bin") (${where}libssl: ${jssl:-not linked})")
