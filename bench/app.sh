@@ -283,7 +283,7 @@ else
   if want hypercorn; then versions+=("hypercorn $HYPERCORN_VERSION"); fi
   if want_venv_peers; then versions+=("uvloop $UVLOOP_VERSION; $peers_python"); fi
   if want junction && [[ "$junction_loop" == uvloop ]]; then
-    versions+=("Junction's uvloop $("$junction_venv/bin/python" -c 'import uvloop; print(uvloop.__version__)') (from ${junction_venv#"$root"/})")
+    versions+=("Junction's uvloop $("$junction_python" -c 'import uvloop; print(uvloop.__version__)') (with $junction_python)")
   fi
   load_app="examples/hello/asgi_app.py (ASGI, 14-byte body)"
 fi

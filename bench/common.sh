@@ -118,7 +118,7 @@ ensure_bench_junction() {
     ensure_bench_venv .spec-junction-build "${build_requirements[@]}"
     log "installing this checkout's junction into $venv (build in build/bench)"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
-      -C build-dir="$root/build/bench" "$root" >&2 || die "could not install junction into $venv"
+      --config-settings build-dir="$root/build/bench" "$root" >&2 || die "could not install junction into $venv"
     junction="$venv/bin/junction"
   fi
   junction_python="$(dirname "$junction")/python"

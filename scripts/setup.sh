@@ -111,7 +111,7 @@ install_junction() {
   shift 2
   log "building $dir and installing junction into $venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
-    -C build-dir="$dir" -C cmake.define.JUNCTION_BUILD_TESTS=ON "$@" .
+    --config-settings build-dir="$dir" --config-settings cmake.define.JUNCTION_BUILD_TESTS=ON "$@" .
 }
 
 install_junction .venv build/release
@@ -125,7 +125,7 @@ if [[ "$asan" == 1 ]]; then
   site="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
   asan_site="$(.venv-asan/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
   echo "$site" >"$asan_site/junction-test-requirements.pth"
-  install_junction .venv-asan build/asan -C cmake.build-type=Debug \
-    -C cmake.define.JUNCTION_SANITIZE=ON
+  install_junction .venv-asan build/asan --config-settings cmake.build-type=Debug \
+    --config-settings cmake.define.JUNCTION_SANITIZE=ON
 fi
 log "setup done"

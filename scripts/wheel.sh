@@ -79,7 +79,7 @@ if ((${#pythons[@]} == 0)); then
   rm -f dist/junction-*.whl
   log "building the wheel from build/release with $(.venv/bin/python -c 'import sys; print(sys.executable)')"
   .venv/bin/python -m pip wheel -q --disable-pip-version-check --no-build-isolation --no-deps \
-    -C build-dir=build/release -C cmake.define.JUNCTION_BUILD_TESTS=ON -w dist . >&2
+    --config-settings build-dir=build/release --config-settings cmake.define.JUNCTION_BUILD_TESTS=ON -w dist . >&2
   wheel="$(repair "$(ls dist/junction-*.whl)")"
   report "$wheel"
   exit 0
@@ -98,7 +98,7 @@ for py in "${pythons[@]}"; do
   log "building the wheel for $("$py" -c 'import sys; print(sys.executable, sys.version.split()[0])') in build/wheel-$version"
   start=$SECONDS
   "$build_venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-build-isolation \
-    --no-deps -C build-dir="build/wheel-$version" -w dist . >&2
+    --no-deps --config-settings build-dir="build/wheel-$version" -w dist . >&2
   built=$((SECONDS - start))
   wheel="$(repair "$(ls dist/junction-*-cp"${version/./}"-*.whl)")"
   smoke_venv="$(mktemp -d)/venv"

@@ -241,8 +241,8 @@ def test_pip_install_without_a_build_package_names_the_debian_package(tmp_path):
     done = subprocess.run(
         [str(venv_python()), "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
          "--no-build-isolation", "--no-deps", "-w", str(tmp_path / "dist"),
-         "-C", f"build-dir={tmp_path / 'build'}",
-         "-C", "cmake.define.CMAKE_DISABLE_FIND_PACKAGE_CLI11=TRUE", str(REPO)],
+         "--config-settings", f"build-dir={tmp_path / 'build'}",
+         "--config-settings", "cmake.define.CMAKE_DISABLE_FIND_PACKAGE_CLI11=TRUE", str(REPO)],
         capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert ("Junction needs CLI11: install the Debian package 'libcli11-dev'"
