@@ -1,8 +1,10 @@
 #include "gateway/server/config.hpp"
 
 #include <fmt/format.h>
+#include <sched.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <map>
@@ -141,6 +143,23 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
                  "127.0.0.1:8000)")
       ->allow_extra_args(false)  // one address per --bind; what follows may be an APP
       ->type_name("ADDR");
+  std::string workers = "1";
+  app.add_option("--workers,-w", workers,
+                 "Worker processes serving the listeners, each with its own Python; 'auto': one "
+                 "per usable core. With more than one, a master binds, supervises and respawns "
+                 "them (default: 1, no master)")
+      ->type_name("N|auto")
+      ->check([](const std::string& text) -> std::string {
+        if (text == "auto") return "";
+        unsigned n = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        return ec == std::errc() && end == text.data() + text.size() && n >= 1 && n <= 256
+                   ? ""
+                   : "must be a number from 1 to 256, or auto";
+      });
+  app.add_option("--pid-file", config.pid_file,
+                 "Write the process id (the master's, with workers) to FILE; removed at exit")
+      ->type_name("FILE");
   app.add_option("--io-threads", config.io_threads, "I/O threads (default: one per core)")
       ->check(CLI::Range(1u, 256u))
       ->type_name("N");
@@ -367,6 +386,14 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
     throw CommandLineExit{2, "junction: the --tls-* options need --tls-cert and --tls-key\n"};
   if (tls.client_verify != tls::Options::ClientVerify::none && tls.client_ca.empty())
     throw CommandLineExit{2, "junction: --tls-client-verify needs --tls-client-ca\n"};
+  if (workers == "auto") {
+    cpu_set_t usable;
+    CPU_ZERO(&usable);
+    int count = ::sched_getaffinity(0, sizeof usable, &usable) == 0 ? CPU_COUNT(&usable) : 0;
+    config.workers = count > 0 ? static_cast<unsigned>(count) : std::max(hardware, 1u);
+  } else {
+    std::from_chars(workers.data(), workers.data() + workers.size(), config.workers);
+  }
   if (binds.empty()) binds.push_back("127.0.0.1:8000");
   for (const auto& text : binds) {
     std::string error;

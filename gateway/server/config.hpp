@@ -29,6 +29,8 @@ std::optional<BindAddress> parse_bind_address(const std::string& text, std::stri
 struct Config {
   std::vector<BindAddress> binds;
   unsigned io_threads = 1;
+  unsigned workers = 1;  // processes serving the listeners; 1: this process serves, no master
+  std::string pid_file;  // empty: none
   std::string log_level = "info";
   bool access_log = true;
   Limits limits;

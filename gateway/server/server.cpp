@@ -16,6 +16,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <csignal>
 #include <thread>
 #include <unordered_set>
 
@@ -140,6 +141,16 @@ struct Server::Impl {
 
   asio::io_context& main_context() { return threads.front()->context; }
 
+  void start_tls() {
+    if (!config.tls.enabled()) return;
+    ticket_keys = std::make_shared<tls::TicketKeys>();
+    try {
+      load_tls();
+    } catch (const tls::LoadError& e) {
+      throw StartupError(e.what());
+    }
+  }
+
   void open(const BindAddress& bind) {
     auto listener =
         std::make_unique<Listener>(Listener{Acceptor(main_context()), bind.text, {}, {}});
@@ -166,14 +177,41 @@ struct Server::Impl {
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw StartupError(fmt::format("cannot listen on {}: {}", bind.text, ec.message()));
-    auto local = acceptor.local_endpoint(ec);
-    listener->name = bind.kind == BindAddress::Kind::unix_socket
-                         ? "unix:" + bind.path
-                         : describe(local, tls_contexts != nullptr);
-    listener->address =
-        bind.kind == BindAddress::Kind::unix_socket ? Address{bind.path, 0} : to_address(local);
+    describe_listener(*listener, bind);
     spdlog::info("Listening on {}", listener->name);
     listeners.push_back(std::move(listener));
+  }
+
+  // A worker's listener: the master's descriptor for `bind`. The socket file of a unix
+  // listener is the master's to remove, so unix_path stays empty.
+  void adopt(int fd, const BindAddress& bind) {
+    auto listener =
+        std::make_unique<Listener>(Listener{Acceptor(main_context()), bind.text, {}, {}});
+    error_code ec;
+    Protocol protocol = bind.kind == BindAddress::Kind::unix_socket
+                            ? Protocol(asio::local::stream_protocol())
+                            : Protocol(asio::ip::tcp::v4());
+    if (bind.kind == BindAddress::Kind::tcp) {
+      sockaddr_storage address{};
+      socklen_t length = sizeof address;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0 &&
+          address.ss_family == AF_INET6)
+        protocol = Protocol(asio::ip::tcp::v6());
+    }
+    listener->acceptor.assign(protocol, fd, ec);
+    if (ec) throw StartupError(fmt::format("cannot serve {}: {}", bind.text, ec.message()));
+    describe_listener(*listener, bind);
+    listeners.push_back(std::move(listener));
+  }
+
+  void describe_listener(Listener& listener, const BindAddress& bind) {
+    error_code ec;
+    auto local = listener.acceptor.local_endpoint(ec);
+    listener.name = bind.kind == BindAddress::Kind::unix_socket
+                        ? "unix:" + bind.path
+                        : describe(local, tls_contexts != nullptr);
+    listener.address =
+        bind.kind == BindAddress::Kind::unix_socket ? Address{bind.path, 0} : to_address(local);
   }
 
   // The accept loop never dies: errors are logged (once a second at most) and, when a resource
@@ -343,15 +381,28 @@ void Server::listen() {
   // Signals are caught (and queued for run()) before the first `Listening on` line: a
   // supervisor that signals as soon as it sees it must not kill the process.
   impl.signals.emplace(impl.main_context(), SIGINT, SIGTERM, SIGHUP);
-  if (impl.config.tls.enabled()) {
-    impl.ticket_keys = std::make_shared<tls::TicketKeys>();
-    try {
-      impl.load_tls();
-    } catch (const tls::LoadError& e) {
-      throw StartupError(e.what());
-    }
-  }
+  impl.start_tls();
   for (const auto& bind : impl.config.binds) impl.open(bind);
+}
+
+std::vector<int> Server::listen_for_workers() {
+  auto& impl = *impl_;
+  impl.start_tls();  // a bad certificate stops the start before any worker exists
+  std::vector<int> listening;
+  for (const auto& bind : impl.config.binds) {
+    impl.open(bind);
+    listening.push_back(impl.listeners.back()->acceptor.native_handle());
+  }
+  return listening;
+}
+
+void Server::adopt(const std::vector<int>& listening) {
+  auto& impl = *impl_;
+  std::signal(SIGINT, SIG_IGN);
+  impl.signals.emplace(impl.main_context(), SIGTERM, SIGHUP);
+  impl.start_tls();
+  for (std::size_t i = 0; i < listening.size() && i < impl.config.binds.size(); ++i)
+    impl.adopt(listening[i], impl.config.binds[i]);
 }
 
 int Server::run() {

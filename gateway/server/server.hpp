@@ -29,6 +29,16 @@ class Server {
   // Opens every --bind address and logs where it listens. Throws StartupError.
   void listen();
 
+  // --workers, in the master: opens and logs every --bind address as listen() does, but
+  // catches no signals and never serves; returns the listening descriptors, which stay open
+  // (the workers inherit them) for as long as this Server lives. Throws StartupError.
+  std::vector<int> listen_for_workers();
+  // --workers, in a worker: serves the listening descriptors the master opened (in --bind
+  // order) instead of opening its own. SIGTERM drains, SIGHUP reloads TLS; SIGINT is ignored
+  // (a terminal's Ctrl-C reaches the master, which passes it on as SIGTERM). Throws
+  // StartupError.
+  void adopt(const std::vector<int>& listening);
+
   // Work apps still do for requests after their connections closed (a WSGI thread that has
   // not noticed yet): on shutdown the server waits for it to reach zero, within the grace
   // period, before it stops the I/O threads those requests would still call into.

@@ -90,9 +90,11 @@ RUN_SCRIPT = textwrap.dedent("""
         raise
     print("run returned", flush=True)
     # Python's SIGINT handler is back: Ctrl-C in the rest of the script is KeyboardInterrupt.
-    import os, signal, time
+    # (To this thread: a process-directed signal may land on a thread still winding down, and
+    # then interrupts nothing here.)
+    import signal, threading, time
     try:
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         time.sleep(5)
     except KeyboardInterrupt:
         print("KeyboardInterrupt", flush=True)

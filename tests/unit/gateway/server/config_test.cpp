@@ -1,6 +1,8 @@
 // The command line: bind addresses, defaults, each limit and timeout flag, usage errors, --help.
 #include "gateway/server/config.hpp"
 
+#include <sched.h>
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -83,6 +85,25 @@ TEST_CASE("parse_bind_address: malformed addresses", "[config]") {
                     "127.0.0.1: 80", "127.0.0.1:99999999999", "unix:"}) {
     INFO("'" << text << "'");
     CHECK_FALSE(bind(text));
+  }
+}
+
+TEST_CASE("parse_command_line: --workers and --pid-file", "[config]") {
+  CHECK(parse({"app:app"}).workers == 1);
+  CHECK(parse({"app:app"}).pid_file.empty());
+  CHECK(parse({"--workers", "4", "app:app"}).workers == 4);
+  CHECK(parse({"-w", "3", "app:app"}).workers == 3);
+  CHECK(parse({"--pid-file", "/run/j.pid", "app:app"}).pid_file == "/run/j.pid");
+  // auto: the cores this process may run on, never fewer than one.
+  cpu_set_t usable;
+  CPU_ZERO(&usable);
+  REQUIRE(sched_getaffinity(0, sizeof usable, &usable) == 0);
+  CHECK(parse({"--workers", "auto", "app:app"}).workers ==
+        static_cast<unsigned>(CPU_COUNT(&usable)));
+  for (const char* bad : {"0", "-1", "many", "2x", "257", ""}) {
+    auto e = exit_of({"--workers", bad, "app:app"});
+    CHECK(e.exit_code == 2);
+    CHECK(e.message.find("--workers") != std::string::npos);
   }
 }
 
