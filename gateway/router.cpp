@@ -47,6 +47,7 @@ App& Router::resolve(const RequestHead& head) const noexcept {
 }
 
 void Router::dispatch(std::shared_ptr<Exchange> exchange) const noexcept {
+  dispatched_.fetch_add(1, std::memory_order_relaxed);
   const auto& head = exchange->request();
   try {
     resolve(head).handle(exchange);

@@ -2,6 +2,8 @@
 // then the longest mount prefix that matches whole path segments; nothing else gets 404.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +28,9 @@ class Router {
   // when nothing was sent yet). Never throws.
   void dispatch(std::shared_ptr<Exchange> exchange) const noexcept;
 
+  // Requests dispatched so far, on every protocol (--max-requests counts them).
+  std::uint64_t dispatched() const noexcept { return dispatched_.load(std::memory_order_relaxed); }
+
   // True when `path` is `prefix` or lies below it, segment-wise.
   static bool under_prefix(std::string_view path, std::string_view prefix) noexcept;
 
@@ -38,6 +43,7 @@ class Router {
   std::shared_ptr<App> health_;
   std::vector<Mount> mounts_;  // longest prefix first
   std::shared_ptr<App> not_found_;
+  mutable std::atomic<std::uint64_t> dispatched_{0};
 };
 
 }  // namespace junction::gateway

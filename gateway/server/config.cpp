@@ -157,6 +157,14 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
                    ? ""
                    : "must be a number from 1 to 256, or auto";
       });
+  app.add_option("--max-requests", config.max_requests,
+                 "With --workers: a worker that has served N requests drains and is replaced "
+                 "(default: 0, never)")
+      ->type_name("N");
+  app.add_option("--max-requests-jitter", config.max_requests_jitter,
+                 "Each worker's --max-requests is drawn from [N, N+J], so they do not all "
+                 "restart together (default: 0)")
+      ->type_name("J");
   app.add_option("--pid-file", config.pid_file,
                  "Write the process id (the master's, with workers) to FILE; removed at exit")
       ->type_name("FILE");
@@ -394,6 +402,12 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
   } else {
     std::from_chars(workers.data(), workers.data() + workers.size(), config.workers);
   }
+  if (config.max_requests > 0 && config.workers < 2)
+    throw CommandLineExit{2,
+                          "junction: --max-requests needs a master to start the replacement: "
+                          "give --workers 2 or more\n"};
+  if (config.max_requests_jitter > 0 && config.max_requests == 0)
+    throw CommandLineExit{2, "junction: --max-requests-jitter needs --max-requests\n"};
   if (binds.empty()) binds.push_back("127.0.0.1:8000");
   for (const auto& text : binds) {
     std::string error;

@@ -31,6 +31,10 @@ struct Config {
   unsigned io_threads = 1;
   unsigned workers = 1;  // processes serving the listeners; 1: this process serves, no master
   std::string pid_file;  // empty: none
+  // --max-requests N --max-requests-jitter J: a worker recycles after its own limit, drawn
+  // from [N, N+J] (so that workers do not all restart at once). 0: never.
+  std::uint64_t max_requests = 0;
+  std::uint64_t max_requests_jitter = 0;
   std::string log_level = "info";
   bool access_log = true;
   Limits limits;

@@ -273,6 +273,13 @@ class Master {
         keep_going = false;
         continue;
       }
+      if (WIFEXITED(status) && code == 0 && worker.ready) {
+        // It stopped on its own, cleanly: --max-requests recycled it.
+        spdlog::info("worker {} recycled; starting a new one", pid);
+        quick_deaths_ = 0;
+        ++pending;
+        continue;
+      }
       bool quick = Clock::now() - worker.started < kQuickDeath;
       quick_deaths_ = quick ? quick_deaths_ + 1 : 0;
       if (quick_deaths_ >= kCrashLoopLimit) {

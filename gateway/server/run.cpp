@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <random>
 
 #include "bridge/app_spec.hpp"
 #include "bridge/python_runtime.hpp"
@@ -118,6 +119,12 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
       else
         server.listen();
       if (ready) ready();
+      if (listening && config.max_requests > 0) {
+        // Each worker its own limit in [N, N+J]; random_device differs per process.
+        std::mt19937_64 random(std::random_device{}());
+        std::uniform_int_distribution<std::uint64_t> jitter(0, config.max_requests_jitter);
+        server.set_request_limit(config.max_requests + jitter(random));
+      }
       server.set_app_work([&python] { return python->busy(); });
       python->release_gil();
       code = server.run();

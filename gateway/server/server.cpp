@@ -125,6 +125,7 @@ struct Server::Impl {
   std::size_t next_thread = 0;
   std::optional<asio::signal_set> signals;
   std::function<std::size_t()> app_work;  // see Server::set_app_work
+  std::uint64_t request_limit = 0;        // see Server::set_request_limit
   // TLS (null: plain text). The contexts are replaced by a reload; both are touched only on
   // the main thread (accepts, signals), and a connection keeps the set it started with.
   std::shared_ptr<tls::TicketKeys> ticket_keys;
@@ -308,9 +309,14 @@ struct Server::Impl {
       for_each_connection([](ConnectionSlot& c) { c.terminate(); });
       return;
     }
+    begin_shutdown(strsignal(number));
+  }
+
+  // Stops accepting, lets every connection finish its request, and drains.
+  void begin_shutdown(const std::string& why) {
     stopping = true;
-    spdlog::info("{}: shutting down; {} connection(s) open, grace period {:g}s", strsignal(number),
-                 live.count(), config.timeouts.graceful.count());
+    spdlog::info("{}: shutting down; {} connection(s) open, grace period {:g}s", why, live.count(),
+                 config.timeouts.graceful.count());
     for (auto& listener : listeners) {
       error_code ignored;
       listener->acceptor.close(ignored);
@@ -322,6 +328,21 @@ struct Server::Impl {
       if (!ec) on_signal(n);
     });
     asio::co_spawn(main_context(), async_drain(), log_escaped("shutdown"));
+  }
+
+  // --max-requests: polled, so that counting stays one relaxed increment per request.
+  asio::awaitable<void> async_watch_request_limit() {
+    Timer tick(main_context());
+    while (!stopping) {
+      if (auto served = context.router.dispatched(); served >= request_limit) {
+        begin_shutdown(
+            fmt::format("served {} requests (--max-requests, this worker's limit {}): recycling",
+                        served, request_limit));
+        co_return;
+      }
+      tick.expires_after(std::chrono::milliseconds(50));
+      co_await tick.async_wait(asio::use_awaitable);
+    }
   }
 
   asio::awaitable<void> async_drain() {
@@ -376,6 +397,10 @@ void Server::set_app_work(std::function<std::size_t()> pending) {
   impl_->app_work = std::move(pending);
 }
 
+void Server::set_request_limit(std::uint64_t limit) {
+  impl_->request_limit = limit;
+}
+
 void Server::listen() {
   auto& impl = *impl_;
   // Signals are caught (and queued for run()) before the first `Listening on` line: a
@@ -414,6 +439,9 @@ int Server::run() {
     asio::co_spawn(impl.main_context(), impl.async_accept_loop(*listener),
                    log_escaped("accept loop"));
   }
+  if (impl.request_limit > 0)
+    asio::co_spawn(impl.main_context(), impl.async_watch_request_limit(),
+                   log_escaped("request limit"));
   for (std::size_t i = 1; i < impl.threads.size(); ++i) {
     auto& thread = *impl.threads[i];
     thread.thread = std::thread([&thread] { thread.context.run(); });

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -43,6 +44,10 @@ class Server {
   // not noticed yet): on shutdown the server waits for it to reach zero, within the grace
   // period, before it stops the I/O threads those requests would still call into.
   void set_app_work(std::function<std::size_t()> pending);
+
+  // --max-requests, in a worker: once the router has dispatched `limit` requests, shut down
+  // gracefully as on SIGTERM (the master starts a replacement). 0: no limit.
+  void set_request_limit(std::uint64_t limit);
 
   // Serves until SIGINT/SIGTERM, then shuts down gracefully. Returns the exit code.
   int run();

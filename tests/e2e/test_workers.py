@@ -189,3 +189,38 @@ def test_workers_auto_is_one_per_usable_core(start_server):
         return
     ready(server, usable)
     assert any(f"starting {usable} worker(s)" in line for line in server.stderr.snapshot())
+
+
+def test_max_requests_recycles_workers_without_a_failed_request(start_server):
+    server = start_server("--workers", "2", "--max-requests", "200", "--max-requests-jitter", "50",
+                          "--no-access-log", *APPS, "pid_app:app")
+    ready(server, 2)
+    failures: list = []
+    pids: set[int] = set()
+
+    def load() -> None:
+        for _ in range(400):
+            try:
+                pids.add(pid_of_answer(server))
+            except (httpx.HTTPError, AssertionError) as e:
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == []
+    # 1200 requests, at most 250 per worker: at least five workers served some.
+    assert len(pids) >= 5, pids
+    log = server.stderr.snapshot()
+    assert any("(--max-requests, this worker's limit" in line and "recycling" in line
+               for line in log), server.dump()
+    assert any("recycled; starting a new one" in line for line in log), server.dump()
+
+
+def test_max_requests_needs_workers(run_junction):
+    done = run_junction("--max-requests", "100", "--health-path", "/h")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("junction: --max-requests needs a master to start the "
+                                   "replacement: give --workers 2 or more")

@@ -107,6 +107,16 @@ TEST_CASE("parse_command_line: --workers and --pid-file", "[config]") {
   }
 }
 
+TEST_CASE("parse_command_line: --max-requests and its jitter", "[config]") {
+  auto config = parse({"-w", "2", "--max-requests", "1000", "--max-requests-jitter", "50", "a:b"});
+  CHECK(config.max_requests == 1000);
+  CHECK(config.max_requests_jitter == 50);
+  CHECK(parse({"-w", "2", "a:b"}).max_requests == 0);
+  CHECK(exit_of({"--max-requests", "10", "a:b"}).exit_code == 2);  // no master to replace it
+  CHECK(exit_of({"-w", "2", "--max-requests-jitter", "5", "a:b"}).exit_code == 2);
+  CHECK(exit_of({"-w", "2", "--max-requests", "lots", "a:b"}).exit_code == 2);
+}
+
 TEST_CASE("parse_command_line: defaults", "[config]") {
   auto config = parse({});
   REQUIRE(config.binds.size() == 1);
