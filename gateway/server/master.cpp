@@ -126,6 +126,14 @@ class Master {
     std::_Exit(code);
   }
 
+  // The worker's ready pipe is readable: it sent its byte (ready) or closed it (died first).
+  static void collect_ready(Worker& worker) {
+    char byte = 0;
+    if (::read(worker.ready_fd, &byte, 1) == 1) worker.ready = true;
+    ::close(worker.ready_fd);
+    worker.ready_fd = -1;
+  }
+
   void signal_all(int number) {
     for (const auto& w : workers_) ::kill(w.pid, number);
   }
@@ -160,13 +168,8 @@ class Master {
 
       for (std::size_t i = 1; i < fds.size(); ++i) {
         if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
-        for (auto& w : workers_) {
-          if (w.ready_fd != fds[i].fd) continue;
-          char byte = 0;
-          if (::read(w.ready_fd, &byte, 1) == 1) w.ready = true;
-          ::close(w.ready_fd);
-          w.ready_fd = -1;
-        }
+        for (auto& w : workers_)
+          if (w.ready_fd == fds[i].fd) collect_ready(w);
       }
 
       signalfd_siginfo info{};
@@ -249,11 +252,7 @@ class Master {
                              [pid](const Worker& w) { return w.pid == pid; });
       if (it == workers_.end()) continue;
       Worker worker = *it;
-      if (worker.ready_fd >= 0) {
-        char byte = 0;
-        if (::read(worker.ready_fd, &byte, 1) == 1) worker.ready = true;
-        ::close(worker.ready_fd);
-      }
+      if (worker.ready_fd >= 0) collect_ready(worker);
       workers_.erase(it);
       int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
       if (stopping_) {
