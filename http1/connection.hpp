@@ -65,6 +65,9 @@ class Connection final : public gateway::Closable,
   // Lingering close (RFC 9112 §9.6): how long and how much we read after shutting down our
   // side, so that a client still sending does not turn our last response into a TCP reset.
   static constexpr std::chrono::seconds kLingerTime{2};
+  // A graceful shutdown still serves the next request of an idle connection (and the first of
+  // one accepted just before) if it arrives within this (on_shutdown).
+  static constexpr std::chrono::seconds kShutdownIdle{1};
   static constexpr std::size_t kMaxLingerBytes = 1 << 20;
   // File bytes one turn of the I/O thread hands to sendfile(2) before it lets the other
   // connections run: a fast client on loopback would otherwise never make it return EAGAIN.

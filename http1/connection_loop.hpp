@@ -44,7 +44,12 @@ template <class Stream>
 void Connection<Stream>::on_shutdown() {
   shutting_down_ = true;
   keep_alive_ = false;
-  if (waiting_idle_) cancel_reads();
+  // An idle connection is not closed at once: its client may be sending the next request (or,
+  // on a connection accepted just before, the first) right now, and closing under it would
+  // fail that request, which the client cannot tell from a server error (RFC 9112 §9.6 lets it
+  // retry only what is idempotent). It gets kShutdownIdle to arrive, and is answered with
+  // Connection: close; a connection quiet that long closes.
+  if (waiting_idle_) set_deadline(clock::now() + kShutdownIdle, Deadline::idle);
   // An upgraded connection says goodbye in its own protocol (RFC 6455 §7.4.1: 1001).
   if constexpr (kCanWebSocket) {
     if (auto session = websocket_.lock()) session->going_away();
@@ -91,14 +96,14 @@ auto Connection<Stream>::async_serve_one() -> awaitable<Outcome> {
       }
     }
     bool begun = parser_.in_message();
-    if (shutting_down_ && !begun) co_return Outcome::close;
     if (begun && !head_deadline)
       head_deadline = clock::now() + to_duration(timeouts().request_header);
     if (head_deadline) {
       set_deadline(*head_deadline, Deadline::header);
     } else {
-      auto idle = requests_ == 0 ? timeouts().request_header : timeouts().keep_alive;
-      set_deadline(clock::now() + to_duration(idle), Deadline::idle);
+      auto idle = to_duration(requests_ == 0 ? timeouts().request_header : timeouts().keep_alive);
+      if (shutting_down_) idle = std::min<clock::duration>(idle, kShutdownIdle);
+      set_deadline(clock::now() + idle, Deadline::idle);
     }
     waiting_idle_ = !begun;
     auto ec = co_await async_fill();
