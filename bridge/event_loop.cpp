@@ -135,6 +135,15 @@ py::object EventLoop::run(py::object coroutine, std::chrono::milliseconds timeou
   return support_.attr("run_on_loop")(loop_, std::move(coroutine), limit);
 }
 
+void EventLoop::start_heartbeat(std::chrono::milliseconds period, std::function<void()> beat) {
+  double seconds = static_cast<double>(period.count()) / 1000.0;
+  heartbeat_ = py::cpp_function([this, seconds, beat = std::move(beat)] {
+    beat();
+    loop_.attr("call_later")(seconds, heartbeat_);
+  });
+  loop_.attr("call_soon_threadsafe")(heartbeat_);
+}
+
 bool EventLoop::stop(std::chrono::milliseconds timeout) {
   {
     py::gil_scoped_acquire gil;
@@ -153,6 +162,7 @@ bool EventLoop::stop(std::chrono::milliseconds timeout) {
   control_ = py::object();
   flush_outbox_ = py::object();
   call_soon_ = py::object();
+  heartbeat_ = py::object();
   outbox_.clear();
   std::lock_guard lock(mutex_);
   queue_.clear();  // events nobody will run any more; their targets drop Python objects here

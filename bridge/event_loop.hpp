@@ -66,6 +66,12 @@ class EventLoop {
   // (zero: no limit), then raises TimeoutError.
   pybind11::object run(pybind11::object coroutine, std::chrono::milliseconds timeout = {});
 
+  // With the GIL held, before the loop serves: calls `beat` on the loop thread every `period`,
+  // as one more callback among the app's, so a loop that an app blocks (time.sleep in a
+  // coroutine) stops beating (--worker-timeout). `beat` runs with the GIL held and must be
+  // quick.
+  void start_heartbeat(std::chrono::milliseconds period, std::function<void()> beat);
+
   // Cancels the tasks still running, waits up to `timeout` for them, stops the loop and joins
   // its thread. Call with the GIL released. False when the loop thread did not finish.
   bool stop(std::chrono::milliseconds timeout);
@@ -104,6 +110,7 @@ class EventLoop {
   std::vector<Outgoing> outbox_;
   pybind11::object flush_outbox_;  // a callable for call_soon
   pybind11::object call_soon_;
+  pybind11::object heartbeat_;  // the recurring call_later callback, once started
 };
 
 }  // namespace junction::bridge

@@ -58,6 +58,10 @@ struct PythonRuntime::Impl {
   std::vector<std::pair<std::string, py::object>> lifespans;  // (APP text, Lifespan)
   PyThreadState* released = nullptr;  // the main thread's state while others run Python
   bool stuck = false;
+  std::vector<std::pair<std::string, py::object>> preloaded;  // (APP text, app), --preload
+  WorkerPool::Progress last_progress;                         // what wsgi_progressed() saw last
+
+  py::object import_app(const AppSpec& spec);
 
   std::shared_ptr<gateway::App> load_asgi(const AppSpec& spec, py::object app);
 
@@ -148,6 +152,7 @@ PythonRuntime::~PythonRuntime() {
     impl_->released = nullptr;
   }
   impl_->wsgi.reset();
+  impl_->preloaded.clear();
   impl_->lifespans.clear();
   impl_->asgi_apps.clear();
   impl_->asgi.reset();
@@ -156,19 +161,29 @@ PythonRuntime::~PythonRuntime() {
   impl_->pool.reset();
 }
 
-std::shared_ptr<gateway::App> PythonRuntime::load(const AppSpec& spec) {
-  auto& impl = *impl_;
-  py::object app;
+py::object PythonRuntime::Impl::import_app(const AppSpec& spec) {
+  for (const auto& [text, app] : preloaded)
+    if (text == spec.text) return app;
   try {
-    app = impl.support.attr("load_app")(spec.module, spec.attr, spec.call_factory, spec.target());
+    return support.attr("load_app")(spec.module, spec.attr, spec.call_factory, spec.target());
   } catch (py::error_already_set& error) {
-    if (error.matches(impl.support.attr("LoadError"))) {
+    if (error.matches(support.attr("LoadError"))) {
       py::tuple args = error.value().attr("args");
       throw AppLoadError(kExitAppLoad, args[0].cast<std::string>(),
                          args.size() > 1 ? args[1].cast<std::string>() : "");
     }
     throw AppLoadError(kExitAppLoad, "loading '" + spec.text + "' failed: " + error.what());
   }
+}
+
+void PythonRuntime::preload(const AppSpec& spec) {
+  auto app = impl_->import_app(spec);
+  impl_->preloaded.emplace_back(spec.text, std::move(app));
+}
+
+std::shared_ptr<gateway::App> PythonRuntime::load(const AppSpec& spec) {
+  auto& impl = *impl_;
+  py::object app = impl.import_app(spec);
   bool asgi = spec.interface == Interface::asgi || (spec.interface == Interface::detect &&
                                                     impl.support.attr("is_asgi")(app).cast<bool>());
   if (asgi) return impl.load_asgi(spec, std::move(app));
@@ -264,6 +279,58 @@ std::size_t PythonRuntime::busy() const {
   std::size_t count = impl_->pool ? impl_->pool->busy() : 0;
   for (const auto& app : impl_->asgi_apps) count += app->busy();
   return count;
+}
+
+bool PythonRuntime::serves_wsgi() const noexcept {
+  return impl_->pool != nullptr;
+}
+
+bool PythonRuntime::serves_asgi() const noexcept {
+  return impl_->loop != nullptr;
+}
+
+bool PythonRuntime::wsgi_progressed() {
+  if (!impl_->pool) return true;
+  auto now = impl_->pool->progress();
+  bool progressed = now.idle || now != impl_->last_progress;
+  impl_->last_progress = now;
+  return progressed;
+}
+
+void PythonRuntime::start_loop_heartbeat(std::chrono::milliseconds period,
+                                         std::function<void()> beat) {
+  if (impl_->loop) impl_->loop->start_heartbeat(period, std::move(beat));
+}
+
+namespace {
+
+// The ASGI half of a probe: an event the loop thread runs among the app's callbacks.
+class LoopProbe final : public LoopTarget {
+ public:
+  explicit LoopProbe(PythonRuntime::ProbeAnswer answered) : answered_(std::move(answered)) {}
+  void on_loop_event(int, gateway::error_code, std::size_t) override {
+    answered_("ASGI event loop", "");
+  }
+
+ private:
+  PythonRuntime::ProbeAnswer answered_;
+};
+
+}  // namespace
+
+std::vector<std::string> PythonRuntime::probe(const boost::asio::any_io_executor& io,
+                                              ProbeAnswer answered) {
+  std::vector<std::string> parts;
+  if (impl_->pool) {
+    parts.emplace_back("WSGI pool");
+    if (!impl_->pool->try_submit([answered] { answered("WSGI pool", ""); }))
+      answered("WSGI pool", "every thread is busy and the backlog is full");
+  }
+  if (impl_->loop) {
+    parts.emplace_back("ASGI event loop");
+    impl_->loop->post_batched(io, std::make_shared<LoopProbe>(answered), 0);
+  }
+  return parts;
 }
 
 bool PythonRuntime::stop(std::chrono::milliseconds timeout) {

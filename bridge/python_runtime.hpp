@@ -2,11 +2,14 @@
 // Python (docs/architecture.md, "Python apps"). Nothing here exposes a Python object.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bridge/app_spec.hpp"
 #include "bridge/options.hpp"
@@ -40,8 +43,13 @@ class PythonRuntime {
   PythonRuntime(const PythonRuntime&) = delete;
   PythonRuntime& operator=(const PythonRuntime&) = delete;
 
-  // Imports an app and wraps it for the router. Throws AppLoadError.
+  // Imports an app and wraps it for the router (the object preload() made, when it ran).
+  // Throws AppLoadError.
   std::shared_ptr<gateway::App> load(const AppSpec& spec);
+
+  // --preload, in the master before it forks: imports the app and keeps the object for load()
+  // in the workers, which inherit it. Starts no thread. Throws AppLoadError.
+  void preload(const AppSpec& spec);
 
   // Runs the ASGI lifespan startup of every ASGI app (unless --lifespan off), on the loop
   // thread; call with the GIL held, before the listeners accept. Throws AppLoadError
@@ -56,6 +64,22 @@ class PythonRuntime {
 
   // Requests queued for or running in Python: a graceful shutdown waits for them.
   std::size_t busy() const;
+
+  // --- Liveness (--worker-timeout, --health-check-app) ---------------------------------------
+  bool serves_wsgi() const noexcept;
+  bool serves_asgi() const noexcept;
+  // True when the WSGI pool has nothing to do or started or finished a request since the
+  // last call (one caller, periodically). No GIL needed.
+  bool wsgi_progressed();
+  // Calls `beat` on the ASGI loop thread every `period` (serves_asgi() only). Call with the
+  // GIL held, before release_gil().
+  void start_loop_heartbeat(std::chrono::milliseconds period, std::function<void()> beat);
+  // From the I/O thread of `io`: sends a no-op through the WSGI pool and through the ASGI loop;
+  // `answered(part, problem)` runs (on any thread) as each comes back, `problem` empty, or at
+  // once with the problem when a part cannot even take the probe (the WSGI backlog is full).
+  // Returns the parts probed ("WSGI pool", "ASGI event loop").
+  using ProbeAnswer = std::function<void(const std::string& part, const std::string& problem)>;
+  std::vector<std::string> probe(const boost::asio::any_io_executor& io, ProbeAnswer answered);
 
   // Stops the WSGI pool and the ASGI loop, waiting up to `timeout` for running requests, and takes
   // the GIL back. False when Python code is still running: the caller must then exit without

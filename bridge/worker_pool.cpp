@@ -83,6 +83,11 @@ std::size_t WorkerPool::busy() const {
   return queue_.size() + running_;
 }
 
+WorkerPool::Progress WorkerPool::progress() const {
+  std::lock_guard lock(mutex_);
+  return {started_, running_, queue_.empty() && running_ == 0};
+}
+
 void WorkerPool::run_thread() {
   // This thread's one thread state: created now, released when the thread ends.
   PyGILState_STATE gil = PyGILState_Ensure();

@@ -47,6 +47,16 @@ class WorkerPool {
   // Jobs queued or running: the server waits for these during a graceful shutdown.
   std::size_t busy() const;
 
+  // What --worker-timeout's heartbeat compares between two looks: the pool made progress when
+  // a job started or finished in between, and is not stuck when it has nothing to do.
+  struct Progress {
+    std::uint64_t started = 0;  // jobs taken so far
+    std::size_t running = 0;
+    bool idle = true;  // nothing running and nothing queued
+    friend bool operator==(const Progress&, const Progress&) = default;
+  };
+  Progress progress() const;
+
   // Refuses new jobs, drops queued ones, waits up to `timeout` for running ones, then joins.
   // Returns false if a job is still running (the threads are left alone, detached).
   // The caller must not hold the GIL.

@@ -102,6 +102,7 @@ class LiveCounter {
     Token() = default;
     explicit Token(LiveCounter& counter) : counter_(&counter) {
       counter_->count_.fetch_add(1, std::memory_order_relaxed);
+      if (counter_->mirror_) counter_->mirror_->fetch_add(1, std::memory_order_relaxed);
     }
     Token(Token&& other) noexcept : counter_(std::exchange(other.counter_, nullptr)) {}
     Token& operator=(Token&& other) noexcept {
@@ -115,7 +116,10 @@ class LiveCounter {
 
    private:
     void release() noexcept {
-      if (counter_) counter_->count_.fetch_sub(1, std::memory_order_acq_rel);
+      if (counter_) {
+        counter_->count_.fetch_sub(1, std::memory_order_acq_rel);
+        if (counter_->mirror_) counter_->mirror_->fetch_sub(1, std::memory_order_relaxed);
+      }
       counter_ = nullptr;
     }
     LiveCounter* counter_ = nullptr;
@@ -123,9 +127,13 @@ class LiveCounter {
 
   Token enter() { return Token(*this); }
   std::size_t count() const noexcept { return count_.load(std::memory_order_acquire); }
+  // Also keeps `mirror` (somewhere others read it: the workers' shared board) up to date. Set
+  // before the first enter().
+  void mirror_to(std::atomic<std::int64_t>* mirror) noexcept { mirror_ = mirror; }
 
  private:
   std::atomic<std::size_t> count_{0};
+  std::atomic<std::int64_t>* mirror_ = nullptr;
 };
 
 }  // namespace junction::gateway

@@ -1,5 +1,9 @@
 #include "gateway/health.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <charconv>
 #include <string_view>
@@ -69,6 +73,55 @@ std::optional<double> sleep_seconds(std::string_view query) {
   return result;
 }
 
+// One probe of the Python side for one health request: answered once, by the last part to come
+// back (200), the first problem, or the time-out (503). I/O thread only.
+class ProbeRound : public std::enable_shared_from_this<ProbeRound> {
+ public:
+  explicit ProbeRound(std::shared_ptr<Exchange> exchange)
+      : exchange_(std::move(exchange)), timer_(exchange_->executor()) {}
+
+  void start(const HealthApp::Probe& probe) {
+    auto weak = std::weak_ptr<ProbeRound>(shared_from_this());
+    auto io = exchange_->executor();
+    waiting_ = probe(io, [weak, io](const std::string& part, const std::string& problem) {
+      boost::asio::post(io, [weak, part, problem] {
+        if (auto self = weak.lock()) self->on_answer(part, problem);
+      });
+    });
+    if (waiting_.empty()) return finish(200, "ok");
+    timer_.expires_after(HealthApp::kProbeTimeout);
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->done_) return;
+      std::string parts;
+      for (const auto& part : self->waiting_) parts += (parts.empty() ? "" : ", ") + part;
+      self->finish(503, fmt::format("unhealthy: {} did not answer within {}s\n", parts,
+                                    HealthApp::kProbeTimeout.count()));
+    });
+  }
+
+ private:
+  void on_answer(const std::string& part, const std::string& problem) {
+    if (done_) return;
+    if (!problem.empty()) return finish(503, fmt::format("unhealthy: {}: {}\n", part, problem));
+    std::erase(waiting_, part);
+    if (waiting_.empty()) finish(200, "ok");
+  }
+
+  void finish(int status, std::string body) {
+    done_ = true;
+    timer_.cancel();
+    if (status != 200) spdlog::warn("health check: {}", body.substr(0, body.size() - 1));
+    Headers headers{{"Content-Type", "text/plain; charset=utf-8"}};
+    if (status != 200) headers.emplace_back("Cache-Control", "no-store");
+    answer(*exchange_, status, std::move(headers), std::move(body));
+  }
+
+  std::shared_ptr<Exchange> exchange_;
+  boost::asio::steady_timer timer_;
+  std::vector<std::string> waiting_;
+  bool done_ = false;
+};
+
 bool has_flag(std::string_view query, std::string_view flag) {
   bool found = false;
   for_each_list_element_sep(query, '&', [&](std::string_view param) { found |= param == flag; });
@@ -95,6 +148,10 @@ void HealthApp::handle(std::shared_ptr<Exchange> exchange) {
         exchange->executor(), std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                   std::chrono::duration<double>(*seconds)));
     timer->async_wait([timer, exchange, text](error_code) { answer(*exchange, 200, text, "ok"); });
+    return;
+  }
+  if (probe_) {
+    std::make_shared<ProbeRound>(std::move(exchange))->start(probe_);
     return;
   }
   answer(*exchange, 200, std::move(text), "ok");

@@ -50,10 +50,10 @@ CLI::Validator one_of(std::map<std::string, Enum> choices) {
       "");
 }
 
-// A positive number of seconds (fractions allowed).
-CLI::Validator positive_seconds() {
+// A positive number of seconds (fractions allowed); with `zero_is_off`, 0 too.
+CLI::Validator positive_seconds(bool zero_is_off) {
   return CLI::Validator(
-      [](std::string& text) -> std::string {
+      [zero_is_off](std::string& text) -> std::string {
         double value = 0;
         try {
           std::size_t used = 0;
@@ -62,16 +62,20 @@ CLI::Validator positive_seconds() {
         } catch (const std::exception&) {
           return "not a number of seconds: " + text;
         }
-        if (!(value > 0) || value > 86400 * 365) return "must be a positive number of seconds";
+        if (zero_is_off && value == 0) return {};
+        if (!(value > 0) || value > 86400 * 365)
+          return zero_is_off ? "must be a positive number of seconds, or 0 for off"
+                             : "must be a positive number of seconds";
         return {};
       },
       "SECONDS");
 }
 
-CLI::Option* add_seconds(CLI::App& app, const char* name, seconds_d& target, const char* help) {
+CLI::Option* add_seconds(CLI::App& app, const char* name, seconds_d& target, const char* help,
+                         bool zero_is_off = false) {
   auto* option = app.add_option_function<double>(
       name, [&target](double value) { target = seconds_d(value); }, help);
-  option->check(positive_seconds());
+  option->check(positive_seconds(zero_is_off));
   option->default_str(fmt::format("{:g}", target.count()));
   option->type_name("S");
   return option;
@@ -158,13 +162,41 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
                    : "must be a number from 1 to 256, or auto";
       });
   app.add_option("--max-requests", config.max_requests,
-                 "With --workers: a worker that has served N requests drains and is replaced "
-                 "(default: 0, never)")
+                 "A worker that has served N requests drains and is replaced (default: 0, "
+                 "never)")
+      ->check(CLI::NonNegativeNumber)
       ->type_name("N");
   app.add_option("--max-requests-jitter", config.max_requests_jitter,
                  "Each worker's --max-requests is drawn from [N, N+J], so they do not all "
                  "restart together (default: 0)")
       ->type_name("J");
+  app.add_option("--max-rss", config.max_rss_mib,
+                 "A worker whose resident memory is over MiB (two samples a second apart) "
+                 "drains and is replaced (default: 0, never)")
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("MiB");
+  add_seconds(app, "--worker-lifetime", config.worker_lifetime,
+              "A worker this old (plus up to 10%, drawn per worker) drains and is replaced "
+              "(default: 0, never)",
+              true);
+  add_seconds(app, "--worker-timeout", config.worker_timeout,
+              "Kill and replace a worker whose I/O threads, WSGI pool or ASGI loop stop "
+              "responding for this long (default: 0, never)",
+              true);
+  app.add_flag("--preload", config.preload,
+               "Import the apps in the master before forking the workers (shared memory, a "
+               "failed import stops the start at once; code changes need a restart)");
+  app.add_flag("--reload", config.reload,
+               "Development: start new workers when a .py file under the working directory (or "
+               "--reload-dir) changes");
+  app.add_option("--reload-dir", config.reload_dirs,
+                 "A directory --reload watches (repeatable; default: the working directory)")
+      ->allow_extra_args(false)
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory);
+  app.add_flag("--health-check-app", config.health_check_app,
+               "The health path also round-trips through the WSGI pool and the ASGI loop, and "
+               "answers 503 when one does not answer within 1s");
   app.add_option("--pid-file", config.pid_file,
                  "Write the process id (the master's, with workers) to FILE; removed at exit")
       ->type_name("FILE");
@@ -402,10 +434,14 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
   } else {
     std::from_chars(workers.data(), workers.data() + workers.size(), config.workers);
   }
-  if (config.max_requests > 0 && config.workers < 2)
+  if (config.preload && config.reload)
     throw CommandLineExit{2,
-                          "junction: --max-requests needs a master to start the replacement: "
-                          "give --workers 2 or more\n"};
+                          "junction: --reload imports the apps afresh in each new worker; it "
+                          "cannot be combined with --preload\n"};
+  if (!config.reload_dirs.empty() && !config.reload)
+    throw CommandLineExit{2, "junction: --reload-dir needs --reload\n"};
+  if (config.health_check_app && config.health_path.empty())
+    throw CommandLineExit{2, "junction: --health-check-app needs --health-path\n"};
   if (config.max_requests_jitter > 0 && config.max_requests == 0)
     throw CommandLineExit{2, "junction: --max-requests-jitter needs --max-requests\n"};
   if (binds.empty()) binds.push_back("127.0.0.1:8000");

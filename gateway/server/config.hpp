@@ -35,6 +35,13 @@ struct Config {
   // from [N, N+J] (so that workers do not all restart at once). 0: never.
   std::uint64_t max_requests = 0;
   std::uint64_t max_requests_jitter = 0;
+  std::uint64_t max_rss_mib = 0;  // --max-rss: recycle a worker over this resident size
+  seconds_d worker_lifetime{0};   // --worker-lifetime: recycle a worker this old; 0: never
+  seconds_d worker_timeout{0};    // --worker-timeout: kill a worker silent this long; 0: never
+  bool preload = false;           // import the apps in the master, before forking
+  bool reload = false;            // --reload: new workers when a .py file changes
+  std::vector<std::string> reload_dirs;  // --reload-dir; empty: the working directory
+  bool health_check_app = false;         // the health path also probes the Python side
   std::string log_level = "info";
   bool access_log = true;
   Limits limits;
@@ -46,6 +53,12 @@ struct Config {
   bool diagnostics = false;  // echo/sleep aids on the health path, for front-end tests
   bridge::Options python;
   std::vector<std::string> apps;
+
+  // A master supervises workers: more than one, or a supervision option that needs one.
+  bool supervised() const noexcept {
+    return workers > 1 || max_requests > 0 || max_rss_mib > 0 || worker_lifetime.count() > 0 ||
+           worker_timeout.count() > 0 || preload || reload;
+  }
 };
 
 // The command line could not be turned into a Config (or asked for --help / --version):

@@ -16,11 +16,14 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "bridge/process.hpp"
+#include "gateway/server/file_watcher.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -32,13 +35,22 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kQuickDeath = std::chrono::seconds(5);
 constexpr int kCrashLoopLimit = 5;
 constexpr int kStartupCodes[] = {2, 3, 4};  // usage, lifespan, app load: respawning cannot help
+// --reload: changes closer together than this are one reload (an editor saving several files,
+// or writing a file in steps).
+constexpr auto kReloadSettle = std::chrono::milliseconds(200);
 
 struct Worker {
   pid_t pid = -1;
   int ready_fd = -1;  // read end of the worker's ready pipe; -1 once it is ready
   bool ready = false;
-  bool retiring = false;  // sent SIGTERM on purpose (SIGTTOU): not replaced
+  // Asked to go, or going on its own, and not to be replaced when it exits: SIGTTOU, a
+  // recycle (the replacement started when it began to drain), an old worker after a reload.
+  bool retiring = false;
+  std::size_t slot = 0;
+  unsigned generation = 0;  // which reload started it
   Clock::time_point started;
+  std::optional<Clock::time_point> kill_at;  // draining on its own: SIGKILL past this
+  bool killed_stuck = false;                 // --worker-timeout killed it
 };
 
 std::string describe_status(int status) {
@@ -47,15 +59,32 @@ std::string describe_status(int status) {
   return "status " + std::to_string(status);
 }
 
+bool is_startup_code(int status) {
+  return WIFEXITED(status) && std::find(std::begin(kStartupCodes), std::end(kStartupCodes),
+                                        WEXITSTATUS(status)) != std::end(kStartupCodes);
+}
+
 class Master {
  public:
   Master(const Config& config, const WorkerMain& worker_main)
       : config_(config), worker_main_(worker_main), target_(config.workers) {}
 
   int run() {
+    if (config_.reload) {
+      std::vector<std::string> roots = config_.reload_dirs;
+      if (roots.empty()) roots.push_back(".");
+      try {
+        watcher_ = std::make_unique<FileWatcher>(roots);
+      } catch (const std::system_error& e) {
+        std::fprintf(stderr, "junction: --reload: %s\n", e.what());
+        return 1;
+      }
+      spdlog::info("--reload: watching {} director{} for changed .py files",
+                   watcher_->directories(), watcher_->directories() == 1 ? "y" : "ies");
+    }
     sigset_t handled;
     sigemptyset(&handled);
-    for (int s : {SIGCHLD, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU})
+    for (int s : {SIGCHLD, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1})
       sigaddset(&handled, s);
     sigprocmask(SIG_BLOCK, &handled, &saved_mask_);
     signal_fd_ = ::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -75,9 +104,15 @@ class Master {
 
  private:
   void spawn() {
+    auto slot = board_.claim();
+    if (!slot) {
+      spdlog::error("cannot start a worker: all {} worker slots are in use", WorkerBoard::kSlots);
+      return;
+    }
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
       spdlog::error("cannot start a worker: pipe: {}", std::strerror(errno));
+      board_.release(*slot);
       return;
     }
     std::fflush(stdout);
@@ -87,19 +122,27 @@ class Master {
       spdlog::error("cannot start a worker: fork: {}", std::strerror(errno));
       ::close(pipe_fds[0]);
       ::close(pipe_fds[1]);
+      board_.release(*slot);
       return;
     }
-    if (pid == 0) run_worker(pipe_fds[1], pipe_fds[0]);  // never returns
+    if (pid == 0) run_worker(*slot, pipe_fds[1], pipe_fds[0]);  // never returns
     ::close(pipe_fds[1]);
-    workers_.push_back(Worker{pid, pipe_fds[0], false, false, Clock::now()});
+    Worker worker;
+    worker.pid = pid;
+    worker.ready_fd = pipe_fds[0];
+    worker.slot = *slot;
+    worker.generation = generation_;
+    worker.started = Clock::now();
+    workers_.push_back(worker);
     spdlog::debug("worker {} started", pid);
   }
 
-  [[noreturn]] void run_worker(int ready_fd, int other_end) {
+  [[noreturn]] void run_worker(std::size_t slot, int ready_fd, int other_end) {
     ::close(other_end);
     ::close(signal_fd_);
     for (const auto& w : workers_)
       if (w.ready_fd >= 0) ::close(w.ready_fd);
+    watcher_.reset();  // its descriptor is the master's
     // The master's signals are its own; a worker starts with the dispositions it inherited
     // and the mask the master had before it blocked them.
     sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
@@ -109,7 +152,7 @@ class Master {
     if (::getppid() == 1) std::_Exit(1);
     int code = 1;
     try {
-      code = worker_main_([ready_fd] {
+      code = worker_main_(board_, slot, [ready_fd] {
         char byte = 'R';
         [[maybe_unused]] auto n = ::write(ready_fd, &byte, 1);
         ::close(ready_fd);
@@ -138,6 +181,100 @@ class Master {
     for (const auto& w : workers_) ::kill(w.pid, number);
   }
 
+  void retire(Worker& worker) {
+    worker.retiring = true;
+    worker.kill_at = Clock::now() + graceful();
+    ::kill(worker.pid, SIGTERM);
+  }
+
+  std::size_t current_ready() const {
+    return static_cast<std::size_t>(std::count_if(workers_.begin(), workers_.end(), [&](auto& w) {
+      return w.ready && !w.retiring && w.generation == generation_;
+    }));
+  }
+
+  // SIGHUP, --reload: a new set of workers (fresh imports, TLS certificates read again); the
+  // old ones drain once every new one is ready (advance_reload), so no request goes unserved.
+  void start_reload(const std::string& why) {
+    if (stopping_) return;
+    if (reloading_) {
+      // A newer change: the half-started set would serve stale code.
+      for (auto& w : workers_)
+        if (w.generation == generation_ && !w.retiring) retire(w);
+    }
+    ++generation_;
+    reloading_ = true;
+    spdlog::info("{}: starting {} new worker(s); the old ones drain once they are ready", why,
+                 target_);
+    for (unsigned i = 0; i < target_; ++i) spawn();
+  }
+
+  void advance_reload() {
+    if (!reloading_ || current_ready() < target_) return;
+    reloading_ = false;
+    std::size_t old = 0;
+    for (auto& w : workers_) {
+      if (w.generation == generation_ || w.retiring) continue;
+      retire(w);
+      ++old;
+    }
+    spdlog::info("reload: {} new worker(s) ready; {} old worker(s) draining", target_, old);
+  }
+
+  // A new worker of the reload failed before it was ready: the old ones keep serving.
+  void fail_reload(pid_t pid, int status) {
+    reloading_ = false;
+    for (auto& w : workers_)
+      if (w.generation == generation_ && !w.retiring) retire(w);
+    spdlog::error(
+        "reload failed: new worker {} ended with {} before it was ready; the old "
+        "workers keep serving",
+        pid, describe_status(status));
+  }
+
+  // What the board says: a worker that began to drain on its own (recycling) gets its
+  // replacement now, while it finishes its requests; one whose heartbeat stopped is killed.
+  void watch_board(Clock::time_point now) {
+    auto now_ns = WorkerSlot::now();
+    for (auto& w : workers_) {
+      auto& slot = board_[w.slot];
+      int state = slot.state.load(std::memory_order_acquire);
+      if (state == WorkerSlot::kDraining && !w.retiring && !stopping_) {
+        w.retiring = true;
+        w.kill_at = now + graceful();
+        if (w.generation == generation_) {
+          spdlog::info("worker {} is recycling; starting a new one", w.pid);
+          quick_deaths_ = 0;
+          spawn();
+        }
+      }
+      if (w.kill_at && now >= *w.kill_at) {
+        spdlog::warn("worker {} still running past the grace period: killing it", w.pid);
+        ::kill(w.pid, SIGKILL);
+        w.kill_at.reset();
+      }
+      if (config_.worker_timeout.count() > 0 && state == WorkerSlot::kServing && !w.killed_stuck) {
+        auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.worker_timeout);
+        if (auto stuck = slot.stuck(now_ns, timeout)) {
+          spdlog::error(
+              "worker {}: its {} has not responded for {:.1f}s (--worker-timeout {:g}): "
+              "killing it",
+              w.pid, stuck->part, stuck->silent_seconds, config_.worker_timeout.count());
+          w.killed_stuck = true;
+          ::kill(w.pid, SIGKILL);
+        }
+      }
+    }
+  }
+
+  // --reload: changes settle for kReloadSettle before the reload starts.
+  void on_files_changed(Clock::time_point now) {
+    auto changed = watcher_->read_changes();
+    if (changed.empty()) return;
+    if (!reload_due_) changed_file_ = changed.front();
+    reload_due_ = now + kReloadSettle;
+  }
+
   // The exit code, once every worker is gone after a shutdown (or a fatal start-up failure).
   int supervise() {
     Clock::time_point respawn_at{};            // pending replacements wait for this (backoff)
@@ -150,23 +287,32 @@ class Master {
       if (!stopping_ && pending > 0 && now >= respawn_at) {
         for (; pending > 0; --pending) spawn();
       }
-      if (!announced && !stopping_ && workers_.size() == target_ &&
-          std::all_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.ready; })) {
+      advance_reload();
+      if (!announced && !stopping_ && !reloading_ && current_ready() == target_) {
         announced = true;
-        spdlog::info("{} worker(s) ready", workers_.size());
+        spdlog::info("{} worker(s) ready", target_);
       }
       if (kill_at && now >= *kill_at) {
         spdlog::warn("workers still running past the grace period: killing them");
         signal_all(SIGKILL);
         kill_at.reset();
       }
+      watch_board(now);
+      if (reload_due_ && now >= *reload_due_) {
+        reload_due_.reset();
+        start_reload(fmt::format("--reload: {} changed", changed_file_));
+        announced = true;  // advance_reload says when the new set is ready
+      }
 
       std::vector<pollfd> fds{{signal_fd_, POLLIN, 0}};
+      if (watcher_) fds.push_back({watcher_->fd(), POLLIN, 0});
+      std::size_t first_worker = fds.size();
       for (const auto& w : workers_)
         if (w.ready_fd >= 0) fds.push_back({w.ready_fd, POLLIN, 0});
       ::poll(fds.data(), fds.size(), 100);
 
-      for (std::size_t i = 1; i < fds.size(); ++i) {
+      if (watcher_ && (fds[1].revents & POLLIN)) on_files_changed(Clock::now());
+      for (std::size_t i = first_worker; i < fds.size(); ++i) {
         if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
         for (auto& w : workers_)
           if (w.ready_fd == fds[i].fd) collect_ready(w);
@@ -200,8 +346,12 @@ class Master {
             begin_stop(SIGKILL);
             break;
           case SIGHUP:
-            spdlog::info("SIGHUP: passed to {} worker(s)", workers_.size());
-            signal_all(SIGHUP);
+            start_reload("SIGHUP");
+            announced = true;
+            break;
+          case SIGUSR1:
+            // Logs go to stdout and stderr, which the process manager owns and rotates.
+            spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
             break;
           case SIGTTIN:
             if (!stopping_) {
@@ -217,8 +367,7 @@ class Master {
               spdlog::info("SIGTTOU: {} worker(s)", target_);
               for (auto it = workers_.rbegin(); it != workers_.rend(); ++it) {
                 if (it->retiring) continue;
-                it->retiring = true;
-                ::kill(it->pid, SIGTERM);
+                retire(*it);
                 break;
               }
             }
@@ -238,6 +387,7 @@ class Master {
 
   void begin_stop(int number) {
     stopping_ = true;
+    reloading_ = false;
     signal_all(number);
   }
 
@@ -253,6 +403,10 @@ class Master {
       if (it == workers_.end()) continue;
       Worker worker = *it;
       if (worker.ready_fd >= 0) collect_ready(worker);
+      // A worker that recycled itself may be gone before watch_board saw it draining.
+      bool drained =
+          board_[worker.slot].state.load(std::memory_order_acquire) == WorkerSlot::kDraining;
+      board_.release(worker.slot);
       workers_.erase(it);
       int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
       if (stopping_) {
@@ -261,25 +415,32 @@ class Master {
         continue;
       }
       if (worker.retiring) {
-        spdlog::info("worker {} retired", pid);
+        spdlog::info("worker {} retired ({})", pid, describe_status(status));
         continue;
       }
-      if (!worker.ready && WIFEXITED(status) &&
-          std::find(std::begin(kStartupCodes), std::end(kStartupCodes), code) !=
-              std::end(kStartupCodes)) {
+      if (!worker.ready && reloading_ && worker.generation == generation_) {
+        fail_reload(pid, status);
+        continue;
+      }
+      if (worker.generation != generation_ && reloading_) {
+        // An old worker died while its replacements start: they take its place.
+        spdlog::warn("worker {} died ({}) during a reload", pid, describe_status(status));
+        continue;
+      }
+      if (!worker.ready && is_startup_code(status)) {
         // The worker printed why; a replacement would fail the same way.
         exit_code_ = code;
         keep_going = false;
         continue;
       }
       if (WIFEXITED(status) && code == 0 && worker.ready) {
-        // It stopped on its own, cleanly: --max-requests recycled it.
-        spdlog::info("worker {} recycled; starting a new one", pid);
+        // It recycled itself (and exited before the board was read), or stopped on its own.
+        spdlog::info("worker {} {}; starting a new one", pid, drained ? "recycled" : "exited");
         quick_deaths_ = 0;
         ++pending;
         continue;
       }
-      bool quick = Clock::now() - worker.started < kQuickDeath;
+      bool quick = !worker.killed_stuck && Clock::now() - worker.started < kQuickDeath;
       quick_deaths_ = quick ? quick_deaths_ + 1 : 0;
       if (quick_deaths_ >= kCrashLoopLimit) {
         std::fputs(fmt::format("junction: workers keep dying ({} in a row within {}s of "
@@ -304,10 +465,16 @@ class Master {
   const Config& config_;
   const WorkerMain& worker_main_;
   unsigned target_;
+  WorkerBoard board_;
   std::vector<Worker> workers_;
+  std::unique_ptr<FileWatcher> watcher_;
+  std::optional<Clock::time_point> reload_due_;
+  std::string changed_file_;
   int signal_fd_ = -1;
   sigset_t saved_mask_{};
   bool stopping_ = false;
+  bool reloading_ = false;
+  unsigned generation_ = 0;
   int exit_code_ = 0;
   int quick_deaths_ = 0;
 };

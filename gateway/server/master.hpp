@@ -1,26 +1,34 @@
 // --workers: the master process. It owns the listeners (bound before any worker starts, so an
 // address in use is one line and exit 1), forks the workers that serve them, replaces a worker
-// that dies (with backoff, and gives up on a crash loop), and turns signals into what the
-// workers must do. Connections wait in the listeners' shared accept queues, which belong to
-// the master's sockets, not to a worker: a worker that exits costs none of them.
+// that dies (with backoff, and gives up on a crash loop), kills one whose heartbeats stopped,
+// reloads them without downtime, and turns signals into what the workers must do. Connections
+// wait in the listeners' shared accept queues, which belong to the master's sockets, not to a
+// worker: a worker that exits costs none of them.
 #pragma once
 
 #include <functional>
 
 #include "gateway/server/config.hpp"
+#include "gateway/server/worker_board.hpp"
 
 namespace junction::gateway {
 
 // Runs in a new worker, in the child of a fork: serves the listeners and returns the exit
-// code. `ready` is called once the worker is about to accept (its apps are loaded).
-using WorkerMain = std::function<int(const std::function<void()>& ready)>;
+// code. `board[slot]` is the worker's place on the board it shares with the master and the
+// other workers: it marks it serving (WorkerSlot::begin_serving) and then calls `ready` once it
+// is about to accept (its apps are loaded), beats while serving (--worker-timeout), counts its
+// connections there (the accept balance) and marks it draining when it begins to shut down.
+using WorkerMain =
+    std::function<int(WorkerBoard& board, std::size_t slot, const std::function<void()>& ready)>;
 
 // Supervises `config.workers` workers until SIGTERM/SIGINT (graceful: every worker drains
-// within --graceful-timeout; a second signal cuts) or SIGQUIT (immediate). SIGHUP goes to every
-// worker (TLS certificates re-read); SIGTTIN/SIGTTOU add or retire a worker. A worker that
-// fails before it is ready with a start-up exit code (2, 3, 4) ends the master with that code;
-// one that keeps dying right after it starts ends it with 1. Call on the interpreter's main
-// thread with the GIL held, no other thread running Python. Returns the exit code.
+// within --graceful-timeout; a second signal cuts) or SIGQUIT (immediate). SIGHUP (and, with
+// --reload, a changed .py file) starts a new set of workers, and the old ones drain once the
+// new ones are all ready; SIGTTIN/SIGTTOU add or retire a worker. A worker that fails before it
+// is ready with a start-up exit code (2, 3, 4) ends the master with that code (during a reload
+// it ends the reload instead); one that keeps dying right after it starts ends it with 1. Call
+// on the interpreter's main thread with the GIL held, no other thread running Python. Returns
+// the exit code.
 int run_master(const Config& config, const WorkerMain& worker_main);
 
 }  // namespace junction::gateway

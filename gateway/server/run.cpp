@@ -24,6 +24,7 @@
 #include "gateway/router.hpp"
 #include "gateway/server/config.hpp"
 #include "gateway/server/master.hpp"
+#include "gateway/server/recycle.hpp"
 #include "gateway/server/server.hpp"
 
 namespace gw = junction::gateway;
@@ -31,7 +32,8 @@ namespace bridge = junction::bridge;
 
 namespace {
 
-// The signal dispositions the interpreter had before the server took SIGINT, SIGTERM and SIGHUP,
+// The signal dispositions the interpreter had before the server took SIGINT, SIGTERM, SIGHUP and
+// SIGUSR1,
 // put back when it is done: Asio resets a signal it stops watching to SIG_DFL, and after
 // junction.run() the script goes on, where Ctrl-C must raise KeyboardInterrupt again.
 class SavedSignalActions {
@@ -46,8 +48,8 @@ class SavedSignalActions {
   SavedSignalActions& operator=(const SavedSignalActions&) = delete;
 
  private:
-  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
-  std::array<struct sigaction, 3> saved_{};
+  static constexpr std::array<int, 4> kSignals{SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+  std::array<struct sigaction, 4> saved_{};
 };
 
 // --pid-file: written at start, removed at exit (by the process that wrote it: a worker, which
@@ -77,55 +79,116 @@ class PidFile {
   bool ok_ = true;
 };
 
-// Loads the apps and serves until a signal: in this process (listening null: it opens the
-// listeners itself), or as a --workers worker on the master's listeners, calling `ready` once
-// it is about to accept.
+// What the app raised is the user's to read, as uvicorn and gunicorn print it.
+void report_load_error(const bridge::AppLoadError& e) {
+  if (!e.traceback.empty()) {
+    auto traceback = e.traceback;
+    while (!traceback.empty() && traceback.back() == '\n') traceback.pop_back();
+    spdlog::error("{}", traceback);
+  }
+  std::fprintf(stderr, "junction: %s\n", e.what());
+  std::fflush(stderr);
+}
+
+// A worker of the master: the master's listening descriptors, its slot on the board, and the
+// master's Python runtime when --preload imported the apps there.
+struct WorkerEnv {
+  const std::vector<int>& listening;
+  gw::WorkerBoard& board;
+  std::size_t index;  // this worker's slot on the board
+  gw::WorkerSlot& slot;
+  const std::function<void()>& ready;
+  bridge::PythonRuntime* preloaded;
+};
+
+// --worker-timeout: how often the parts beat. Several beats per timeout, at most one a second.
+std::chrono::milliseconds heartbeat_period(gw::seconds_d timeout) {
+  auto quarter = std::chrono::duration_cast<std::chrono::milliseconds>(timeout / 4);
+  return std::clamp(quarter, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
+}
+
+// The worker's side of the board: heartbeats from every I/O thread (and the WSGI pool's
+// progress, looked at from the first one) and from the ASGI loop; "draining" when the
+// shutdown begins.
+void report_to_board(const gw::Config& config, gw::WorkerSlot& slot, gw::Server& server,
+                     bridge::PythonRuntime& python) {
+  server.set_on_drain(
+      [&slot] { slot.state.store(gw::WorkerSlot::kDraining, std::memory_order_release); });
+  slot.begin_serving(config.io_threads, python.serves_wsgi(), python.serves_asgi());
+  if (config.worker_timeout.count() <= 0) return;
+  auto period = heartbeat_period(config.worker_timeout);
+  server.set_heartbeat(period, [&slot, &python](std::size_t thread) {
+    auto now = gw::WorkerSlot::now();
+    if (thread < gw::WorkerSlot::kMaxIoThreads)
+      slot.io_beats[thread].store(now, std::memory_order_relaxed);
+    if (thread == 0 && python.wsgi_progressed())
+      slot.wsgi_beat.store(now, std::memory_order_relaxed);
+  });
+  python.start_loop_heartbeat(
+      period, [&slot] { slot.asgi_beat.store(gw::WorkerSlot::now(), std::memory_order_relaxed); });
+}
+
+// Loads the apps and serves until a signal: in this process (worker null: it opens the
+// listeners itself), or as a worker of the master on the master's listeners.
 int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
-          const std::vector<int>* listening, const std::function<void()>& ready) {
+          const WorkerEnv* worker) {
   // The apps load before the listeners open, so a broken app fails fast without having taken
   // the port; the runtime is declared before the router so the apps it holds go first.
-  std::optional<bridge::PythonRuntime> python;
+  std::optional<bridge::PythonRuntime> own_python;
+  bridge::PythonRuntime* python = worker ? worker->preloaded : nullptr;
   gw::Router router;
   try {
-    python.emplace(config.python);
+    if (!python) python = &own_python.emplace(config.python);
     for (const auto& spec : specs) {
       router.mount(spec.prefix, python->load(spec));
       spdlog::info("mounted {} at {}", spec.text, spec.prefix);
     }
     python->start_lifespan();
   } catch (const bridge::AppLoadError& e) {
-    // What the app raised is the user's to read, as uvicorn and gunicorn print it.
-    if (!e.traceback.empty()) {
-      auto traceback = e.traceback;
-      while (!traceback.empty() && traceback.back() == '\n') traceback.pop_back();
-      spdlog::error("{}", traceback);
-    }
-    std::fprintf(stderr, "junction: %s\n", e.what());
-    std::fflush(stderr);
+    report_load_error(e);
     return e.exit_code;
   }
-  if (!config.health_path.empty())
-    router.set_health_path(config.health_path, std::make_shared<gw::HealthApp>(config.diagnostics));
+  if (!config.health_path.empty()) {
+    gw::HealthApp::Probe probe;
+    if (config.health_check_app)
+      probe = [python](const boost::asio::any_io_executor& io,
+                       gw::HealthApp::ProbeAnswer answered) {
+        return python->probe(io, std::move(answered));
+      };
+    router.set_health_path(config.health_path,
+                           std::make_shared<gw::HealthApp>(config.diagnostics, std::move(probe)));
+  }
 
   auto grace =
       std::chrono::milliseconds(static_cast<long>(config.timeouts.graceful.count() * 1000));
   int code = 0;
+  std::optional<gw::RecyclePolicy> policy;
   {
     SavedSignalActions python_handlers;
     gw::Server server(config, router);
     try {
-      if (listening)
-        server.adopt(*listening);
+      if (worker)
+        server.adopt(worker->listening);
       else
         server.listen();
-      if (ready) ready();
-      if (listening && config.max_requests > 0) {
-        // Each worker its own limit in [N, N+J]; random_device differs per process.
+      if (worker) {
+        report_to_board(config, worker->slot, server, *python);
+        server.set_accept_balance(&worker->slot.connections, [worker] {
+          return worker->board.should_yield_accept(worker->index);
+        });
+        worker->ready();
+        // Each worker its own limits; random_device differs per process.
         std::mt19937_64 random(std::random_device{}());
-        std::uniform_int_distribution<std::uint64_t> jitter(0, config.max_requests_jitter);
-        server.set_request_limit(config.max_requests + jitter(random));
+        policy.emplace(
+            gw::RecyclePolicy::draw(config.max_requests, config.max_requests_jitter,
+                                    config.max_rss_mib, config.worker_lifetime.count(), random),
+            std::chrono::steady_clock::now(), gw::resident_set_bytes);
+        server.set_recycle_check([&policy, &router, python] {
+          gw::WorkerFigures figures{router.dispatched(), 0, 0};
+          return policy->check(std::chrono::steady_clock::now(), figures);
+        });
       }
-      server.set_app_work([&python] { return python->busy(); });
+      server.set_app_work([python] { return python->busy(); });
       python->release_gil();
       code = server.run();
     } catch (const gw::StartupError& e) {
@@ -145,9 +208,22 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
   return code;
 }
 
-// --workers N: this process is the master. It opens the listeners, imports nothing, and forks
-// the workers, each of which loads the apps and serves (master.hpp).
+// --workers N: this process is the master. It opens the listeners, imports nothing (unless
+// --preload), and forks the workers, each of which loads the apps and serves (master.hpp).
 int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec>& specs) {
+  // --preload: a broken app stops the start before any listener or worker exists. The runtime
+  // starts no thread here (the WSGI pool and the ASGI loop start in each worker, in load()).
+  std::optional<bridge::PythonRuntime> preloaded;
+  if (config.preload) {
+    try {
+      preloaded.emplace(config.python);
+      for (const auto& spec : specs) preloaded->preload(spec);
+      spdlog::info("--preload: {} app(s) imported in the master", specs.size());
+    } catch (const bridge::AppLoadError& e) {
+      report_load_error(e);
+      return e.exit_code;
+    }
+  }
   gw::Router none;  // the master answers no request, and logs none
   gw::Config master_config = config;
   master_config.access_log = false;
@@ -160,9 +236,12 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
     return 1;
   }
   SavedSignalActions python_handlers;
-  return gw::run_master(config, [&](const std::function<void()>& ready) {
-    return serve(config, specs, &listening, ready);
-  });
+  return gw::run_master(
+      config, [&](gw::WorkerBoard& board, std::size_t index, const std::function<void()>& ready) {
+        WorkerEnv worker{listening,    board, index,
+                         board[index], ready, preloaded ? &*preloaded : nullptr};
+        return serve(config, specs, &worker);
+      });
 }
 
 }  // namespace
@@ -209,6 +288,6 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
 
   PidFile pid_file(config.pid_file);
   if (!pid_file.ok()) return 1;
-  if (config.workers > 1) return run_with_workers(config, specs);
-  return serve(config, specs, nullptr, {});
+  if (config.supervised()) return run_with_workers(config, specs);
+  return serve(config, specs, nullptr);
 }

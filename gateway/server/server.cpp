@@ -124,8 +124,12 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Listener>> listeners;
   std::size_t next_thread = 0;
   std::optional<asio::signal_set> signals;
-  std::function<std::size_t()> app_work;  // see Server::set_app_work
-  std::uint64_t request_limit = 0;        // see Server::set_request_limit
+  std::function<std::size_t()> app_work;       // see Server::set_app_work
+  std::function<std::string()> recycle_check;  // see Server::set_recycle_check
+  std::function<void()> on_drain;              // see Server::set_on_drain
+  std::function<bool()> accept_yield;          // see Server::set_accept_balance
+  std::chrono::milliseconds heartbeat_period{0};
+  std::function<void(std::size_t)> heartbeat;  // see Server::set_heartbeat
   // TLS (null: plain text). The contexts are replaced by a reload; both are touched only on
   // the main thread (accepts, signals), and a connection keeps the set it started with.
   std::shared_ptr<tls::TicketKeys> ticket_keys;
@@ -221,6 +225,10 @@ struct Server::Impl {
     Timer backoff(main_context());
     auto last_report = std::chrono::steady_clock::time_point{};
     for (;;) {
+      for (int i = 0; accept_yield && i < kAcceptYields && !stopping && accept_yield(); ++i) {
+        backoff.expires_after(std::chrono::milliseconds(1));
+        co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
       auto& target = *threads[next_thread];
       next_thread = (next_thread + 1) % threads.size();
       auto [ec, socket] = co_await listener.acceptor.async_accept(
@@ -297,6 +305,15 @@ struct Server::Impl {
   }
 
   void on_signal(int number) {
+    if (number == SIGUSR1) {
+      // gunicorn's and nginx's "reopen the logs": ours go to stdout and stderr, which belong
+      // to whatever started us (and rotates them), so there is nothing to reopen.
+      spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
+      signals->async_wait([this](error_code ec, int n) {
+        if (!ec) on_signal(n);
+      });
+      return;
+    }
     if (number == SIGHUP) {
       if (!stopping) reload();
       signals->async_wait([this](error_code ec, int n) {
@@ -315,6 +332,7 @@ struct Server::Impl {
   // Stops accepting, lets every connection finish its request, and drains.
   void begin_shutdown(const std::string& why) {
     stopping = true;
+    if (on_drain) on_drain();
     spdlog::info("{}: shutting down; {} connection(s) open, grace period {:g}s", why, live.count(),
                  config.timeouts.graceful.count());
     for (auto& listener : listeners) {
@@ -330,18 +348,27 @@ struct Server::Impl {
     asio::co_spawn(main_context(), async_drain(), log_escaped("shutdown"));
   }
 
-  // --max-requests: polled, so that counting stays one relaxed increment per request.
-  asio::awaitable<void> async_watch_request_limit() {
+  // Recycling is polled, so that counting requests stays one relaxed increment per request.
+  asio::awaitable<void> async_watch_recycling() {
     Timer tick(main_context());
     while (!stopping) {
-      if (auto served = context.router.dispatched(); served >= request_limit) {
-        begin_shutdown(
-            fmt::format("served {} requests (--max-requests, this worker's limit {}): recycling",
-                        served, request_limit));
+      if (auto why = recycle_check(); !why.empty()) {
+        begin_shutdown(why);
         co_return;
       }
-      tick.expires_after(std::chrono::milliseconds(50));
-      co_await tick.async_wait(asio::use_awaitable);
+      tick.expires_after(kRecycleCheck);
+      co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  // One per I/O thread, until its context stops.
+  asio::awaitable<void> async_heartbeat(std::size_t index) {
+    Timer tick(threads[index]->context);
+    for (;;) {
+      heartbeat(index);
+      tick.expires_after(heartbeat_period);
+      auto [ec] = co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
     }
   }
 
@@ -397,8 +424,23 @@ void Server::set_app_work(std::function<std::size_t()> pending) {
   impl_->app_work = std::move(pending);
 }
 
-void Server::set_request_limit(std::uint64_t limit) {
-  impl_->request_limit = limit;
+void Server::set_recycle_check(std::function<std::string()> check) {
+  impl_->recycle_check = std::move(check);
+}
+
+void Server::set_heartbeat(std::chrono::milliseconds period,
+                           std::function<void(std::size_t)> beat) {
+  impl_->heartbeat_period = period;
+  impl_->heartbeat = std::move(beat);
+}
+
+void Server::set_on_drain(std::function<void()> on_drain) {
+  impl_->on_drain = std::move(on_drain);
+}
+
+void Server::set_accept_balance(std::atomic<std::int64_t>* gauge, std::function<bool()> yield) {
+  impl_->live.mirror_to(gauge);
+  impl_->accept_yield = std::move(yield);
 }
 
 void Server::listen() {
@@ -406,6 +448,7 @@ void Server::listen() {
   // Signals are caught (and queued for run()) before the first `Listening on` line: a
   // supervisor that signals as soon as it sees it must not kill the process.
   impl.signals.emplace(impl.main_context(), SIGINT, SIGTERM, SIGHUP);
+  impl.signals->add(SIGUSR1);
   impl.start_tls();
   for (const auto& bind : impl.config.binds) impl.open(bind);
 }
@@ -424,7 +467,7 @@ std::vector<int> Server::listen_for_workers() {
 void Server::adopt(const std::vector<int>& listening) {
   auto& impl = *impl_;
   std::signal(SIGINT, SIG_IGN);
-  impl.signals.emplace(impl.main_context(), SIGTERM, SIGHUP);
+  impl.signals.emplace(impl.main_context(), SIGTERM, SIGHUP, SIGUSR1);
   impl.start_tls();
   for (std::size_t i = 0; i < listening.size() && i < impl.config.binds.size(); ++i)
     impl.adopt(listening[i], impl.config.binds[i]);
@@ -439,9 +482,12 @@ int Server::run() {
     asio::co_spawn(impl.main_context(), impl.async_accept_loop(*listener),
                    log_escaped("accept loop"));
   }
-  if (impl.request_limit > 0)
-    asio::co_spawn(impl.main_context(), impl.async_watch_request_limit(),
-                   log_escaped("request limit"));
+  if (impl.recycle_check)
+    asio::co_spawn(impl.main_context(), impl.async_watch_recycling(), log_escaped("recycling"));
+  if (impl.heartbeat) {
+    for (std::size_t i = 0; i < impl.threads.size(); ++i)
+      asio::co_spawn(impl.threads[i]->context, impl.async_heartbeat(i), log_escaped("heartbeat"));
+  }
   for (std::size_t i = 1; i < impl.threads.size(); ++i) {
     auto& thread = *impl.threads[i];
     thread.thread = std::thread([&thread] { thread.context.run(); });

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "gateway/router.hpp"
@@ -45,9 +47,24 @@ class Server {
   // period, before it stops the I/O threads those requests would still call into.
   void set_app_work(std::function<std::size_t()> pending);
 
-  // --max-requests, in a worker: once the router has dispatched `limit` requests, shut down
-  // gracefully as on SIGTERM (the master starts a replacement). 0: no limit.
-  void set_request_limit(std::uint64_t limit);
+  // In a worker: `check()` runs on the first I/O thread every kRecycleCheck; once it returns a
+  // reason (--max-requests, --max-rss, ...), the server logs it and shuts down gracefully as on
+  // SIGTERM (the master starts a replacement).
+  static constexpr std::chrono::milliseconds kRecycleCheck{50};
+  void set_recycle_check(std::function<std::string()> check);
+
+  // --worker-timeout, in a worker: `beat(i)` runs on I/O thread i every `period` while the
+  // server runs (a thread that stops running its handlers stops beating).
+  void set_heartbeat(std::chrono::milliseconds period, std::function<void(std::size_t)> beat);
+
+  // Runs once, on the first I/O thread, when the graceful shutdown begins (whatever began it).
+  void set_on_drain(std::function<void()> on_drain);
+
+  // --workers, in a worker: the open connections are also counted in `gauge` (the board), and
+  // before each accept, while `yield()` says another worker should take the next connection,
+  // the accept waits a millisecond, kAcceptYields times at most (the others may be stuck).
+  static constexpr int kAcceptYields = 10;
+  void set_accept_balance(std::atomic<std::int64_t>* gauge, std::function<bool()> yield);
 
   // Serves until SIGINT/SIGTERM, then shuts down gracefully. Returns the exit code.
   int run();

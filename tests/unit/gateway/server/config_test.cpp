@@ -112,9 +112,44 @@ TEST_CASE("parse_command_line: --max-requests and its jitter", "[config]") {
   CHECK(config.max_requests == 1000);
   CHECK(config.max_requests_jitter == 50);
   CHECK(parse({"-w", "2", "a:b"}).max_requests == 0);
-  CHECK(exit_of({"--max-requests", "10", "a:b"}).exit_code == 2);  // no master to replace it
+  // One worker is enough: a master starts the replacement.
+  CHECK(parse({"--max-requests", "10", "a:b"}).supervised());
   CHECK(exit_of({"-w", "2", "--max-requests-jitter", "5", "a:b"}).exit_code == 2);
   CHECK(exit_of({"-w", "2", "--max-requests", "lots", "a:b"}).exit_code == 2);
+}
+
+TEST_CASE("parse_command_line: supervision options", "[config]") {
+  auto plain = parse({"a:b"});
+  CHECK_FALSE(plain.supervised());  // one process, no master
+  CHECK(plain.worker_timeout.count() == 0);
+  CHECK(plain.worker_lifetime.count() == 0);
+  CHECK(plain.max_rss_mib == 0);
+  CHECK_FALSE(plain.preload);
+  CHECK_FALSE(plain.reload);
+
+  auto config = parse({"--worker-timeout", "2.5", "--worker-lifetime", "3600", "--max-rss", "512",
+                       "--preload", "a:b"});
+  CHECK(config.worker_timeout.count() == 2.5);
+  CHECK(config.worker_lifetime.count() == 3600);
+  CHECK(config.max_rss_mib == 512);
+  CHECK(config.preload);
+  CHECK(config.supervised());
+  CHECK(parse({"--worker-timeout", "0", "a:b"}).worker_timeout.count() == 0);  // 0: off
+  CHECK_FALSE(parse({"--worker-timeout", "0", "a:b"}).supervised());
+  CHECK(parse({"--reload", "a:b"}).supervised());
+  CHECK(parse({"--reload", "--reload-dir", ".", "--reload-dir", "/", "a:b"}).reload_dirs.size() ==
+        2);
+
+  CHECK(exit_of({"--worker-timeout", "-1", "a:b"}).exit_code == 2);
+  CHECK(exit_of({"--worker-lifetime", "soon", "a:b"}).exit_code == 2);
+  CHECK(exit_of({"--max-rss", "-5", "a:b"}).exit_code == 2);
+  auto both = exit_of({"--reload", "--preload", "a:b"});
+  CHECK(both.exit_code == 2);
+  CHECK(both.message.find("--preload") != std::string::npos);
+  CHECK(exit_of({"--reload-dir", ".", "a:b"}).exit_code == 2);  // without --reload
+  CHECK(exit_of({"--reload", "--reload-dir", "/no/such/dir", "a:b"}).exit_code == 2);
+  CHECK(exit_of({"--health-check-app", "a:b"}).exit_code == 2);  // without --health-path
+  CHECK(parse({"--health-path", "/h", "--health-check-app", "a:b"}).health_check_app);
 }
 
 TEST_CASE("parse_command_line: defaults", "[config]") {
