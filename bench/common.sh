@@ -225,11 +225,18 @@ busy_percent() { # % of all CPUs not idle over one second (before the runs: anyt
 # last_sys (kernel µs) and last_csw (context switches); last_util is the server's CPU time as %
 # of the run's wall time (well under 100: something else took the core).
 run_wrk() {
-  local name="$1" seconds="$2" out="$3" path="${4:-/}" before after reqs
+  local name="$1" seconds="$2" out="$3" path="${4:-/}" before after reqs probe=""
   before="$(counters "${pid[$name]}")"
+  # A caller may define wrk_probe NAME SECONDS OUTFILE, run beside each wrk to look at the
+  # server under load (bench/workers.sh: how the connections spread over the workers).
+  if declare -F wrk_probe >/dev/null; then
+    wrk_probe "$name" "$seconds" "$out" &
+    probe=$!
+  fi
   taskset -c "$client_cpu" timeout $((seconds + 15)) \
     wrk -t1 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:${port[$name]}$path" >"$out" ||
     die "wrk against $name failed (output: $out)"
+  [[ -z "$probe" ]] || wait "$probe" || true
   after="$(counters "${pid[$name]}")"
   kill -0 "${pid[$name]}" 2>/dev/null || die "$name died during the run (log: $results/$name.log)"
   reqs="$(awk '/ requests in / { print $1 }' "$out")"
