@@ -93,6 +93,16 @@ def request_ignoring_errors(url: str, timeout: float = 40) -> None:
         pass
 
 
+def answers_with(server, version: str, timeout: float) -> bool:
+    """Polls on new connections until the app answers with `version` (the new code serves)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(server.base_url + "/", headers={"Connection": "close"}).text.startswith(version):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def log_has(server, text: str, timeout: float = 15) -> bool:
     return bool(server.stderr.wait_for(lambda lines: any(text in x for x in lines), timeout))
 
@@ -142,13 +152,7 @@ def test_sighup_with_code_that_fails_to_import_keeps_the_old_workers(start_serve
     write_app(tmp_path, "v3")
     server.send_signal(signal.SIGHUP)
     assert log_has(server, "reload: 2 new worker(s) ready")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if httpx.get(server.base_url + "/", headers={"Connection": "close"}).text.startswith("v3"):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError(server.dump())
+    assert answers_with(server, "v3", timeout=10), server.dump()
 
 
 def test_reload_restarts_the_workers_when_a_python_file_changes(start_server, tmp_path):
@@ -160,26 +164,14 @@ def test_reload_restarts_the_workers_when_a_python_file_changes(start_server, tm
     (tmp_path / "notes.txt").write_text("still not code")  # no reload for this
     write_app(tmp_path, "v2")
     assert log_has(server, "--reload: app.py changed: starting 1 new worker(s)"), server.dump()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if httpx.get(server.base_url + "/", headers={"Connection": "close"}).text.startswith("v2"):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError(server.dump())
+    assert answers_with(server, "v2", timeout=15), server.dump()
     assert not any("notes.txt" in line for line in server.stderr.snapshot())
     # An edit that breaks the import keeps the running code; the fix is picked up.
     (tmp_path / "app.py").write_text("this is not python\n")
     assert log_has(server, "reload failed"), server.dump()
     assert httpx.get(server.base_url + "/").text.startswith("v2")
     write_app(tmp_path, "v3")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if httpx.get(server.base_url + "/", headers={"Connection": "close"}).text.startswith("v3"):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError(server.dump())
+    assert answers_with(server, "v3", timeout=15), server.dump()
 
 
 def test_reload_dir_watches_another_directory(start_server, tmp_path):
