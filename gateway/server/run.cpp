@@ -96,7 +96,6 @@ struct WorkerEnv {
   const std::vector<int>& listening;
   gw::WorkerBoard& board;
   std::size_t index;  // this worker's slot on the board
-  gw::WorkerSlot& slot;
   const std::function<void()>& ready;
   bridge::PythonRuntime* preloaded;
 };
@@ -172,8 +171,9 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
       else
         server.listen();
       if (worker) {
-        report_to_board(config, worker->slot, server, *python);
-        server.set_accept_balance(&worker->slot.connections, [worker] {
+        auto& slot = worker->board[worker->index];
+        report_to_board(config, slot, server, *python);
+        server.set_accept_balance(&slot.connections, [worker] {
           return worker->board.should_yield_accept(worker->index);
         });
         worker->ready();
@@ -183,10 +183,12 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
             gw::RecyclePolicy::draw(config.max_requests, config.max_requests_jitter,
                                     config.max_rss_mib, config.worker_lifetime.count(), random),
             std::chrono::steady_clock::now(), gw::resident_set_bytes);
-        server.set_recycle_check([&policy, &router, python] {
-          gw::WorkerFigures figures{router.dispatched(), 0, 0};
-          return policy->check(std::chrono::steady_clock::now(), figures);
-        });
+        // Polled only when there is a limit to look at.
+        if (policy->enabled())
+          server.set_recycle_check([&policy, &router] {
+            gw::WorkerFigures figures{router.dispatched(), 0, 0};
+            return policy->check(std::chrono::steady_clock::now(), figures);
+          });
       }
       server.set_app_work([python] { return python->busy(); });
       python->release_gil();
@@ -238,8 +240,7 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
   SavedSignalActions python_handlers;
   return gw::run_master(
       config, [&](gw::WorkerBoard& board, std::size_t index, const std::function<void()>& ready) {
-        WorkerEnv worker{listening,    board, index,
-                         board[index], ready, preloaded ? &*preloaded : nullptr};
+        WorkerEnv worker{listening, board, index, ready, preloaded ? &*preloaded : nullptr};
         return serve(config, specs, &worker);
       });
 }
