@@ -67,10 +67,27 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
     loop_.post_batched(core->io_, core, WebSocketCore::kBegin);
     return;
   }
+  std::shared_ptr<gateway::TimedExchange> timed;
+  // --request-timeout. The core does not exist yet when the timer is armed; the timer cannot
+  // fire before the slot is filled, since both happen on this I/O thread.
+  auto slot = std::make_shared<std::weak_ptr<HttpCore>>();
+  if (support_->request_timeout.count() > 0) {
+    timed = gateway::TimedExchange::arm(
+        exchange,
+        std::chrono::duration_cast<gateway::TimedExchange::Clock::duration>(
+            support_->request_timeout),
+        [slot](bool) {
+          if (auto core = slot->lock())
+            core->loop_.post_batched(core->io_, core, HttpCore::kTimedOut);
+        });
+    exchange = timed;
+  }
   auto core = std::make_shared<HttpCore>(exchange, *this, loop_);
+  *slot = core;
+  core->timed_ = std::move(timed);
   // A weak reference: the exchange keeps this callback until the request is over, and the
   // core keeps the exchange.
-  core->exchange_->on_client_gone([weak = std::weak_ptr<HttpCore>(core)] {
+  exchange->on_client_gone([weak = std::weak_ptr<HttpCore>(core)] {
     if (auto core = weak.lock()) core->loop_.post_batched(core->io_, core, HttpCore::kClientGone);
   });
   // Read the first body piece now, so that it usually reaches the loop with the request
@@ -95,6 +112,19 @@ void AsgiApp::begin(const std::shared_ptr<Core>& core) {
   constexpr bool websocket = std::is_same_v<Core, WebSocketCore>;
   using Cycle = std::conditional_t<websocket, WebSocketCycle, HttpCycle>;
   const auto& request = core->exchange_->request();
+  if constexpr (!websocket) {
+    if (core->timed_ && !core->timed_->claim()) {
+      // --request-timeout: the 504 went out while the request waited for the loop.
+      spdlog::warn(
+          "{} {}: {} waited {:g}s for the ASGI event loop (--request-timeout): "
+          "answered 504, the app did not run",
+          request.method, request.target, name_, support_->request_timeout.count());
+      core->timed_->finish();
+      core->exchange_.reset();
+      core->timed_.reset();
+      return finished();
+    }
+  }
   auto cycle = std::make_shared<Cycle>(core, *this);
   try {
     py::object py_cycle = py::cast(cycle);

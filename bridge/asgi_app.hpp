@@ -15,6 +15,7 @@
 #include "bridge/event_loop.hpp"
 #include "bridge/overload.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/options.hpp"
 
 namespace junction::bridge {
 
@@ -38,6 +39,7 @@ struct AsgiSupport {
   // Requests and WebSockets of every ASGI app in progress, bounded by --limit-concurrency.
   std::atomic<std::size_t> in_flight{0};
   std::size_t limit = 1000;
+  gateway::seconds_d request_timeout{0};  // --request-timeout; 0: none
 
   AsgiSupport(pybind11::handle support_module, EventLoop& loop, std::size_t limit);
 };

@@ -49,6 +49,8 @@ void HttpCore::on_loop_event(int kind, gateway::error_code ec, std::size_t n) {
       return cycle_->on_written(ec, n);
     case kClientGone:
       return cycle_->on_client_gone();
+    case kTimedOut:
+      return cycle_->on_timed_out();
   }
 }
 
@@ -149,6 +151,18 @@ void HttpCycle::on_client_gone() {
   disconnected();
 }
 
+void HttpCycle::on_timed_out() {
+  if (finished_) return;
+  timed_out_ = true;
+  const auto& request = core_->exchange_->request();
+  spdlog::warn(
+      "{} {}: {} has not started its response after {:g}s (--request-timeout): answered 504, "
+      "cancelling its task",
+      request.method, request.target, app_.name(), app_.support().request_timeout.count());
+  disconnected();
+  if (task_) task_.attr("cancel")();
+}
+
 void HttpCycle::on_written(gateway::error_code ec, std::size_t n) {
   unacked_ -= std::min(unacked_, n);
   if (ec) {
@@ -161,7 +175,9 @@ void HttpCycle::on_written(gateway::error_code ec, std::size_t n) {
 }
 
 void HttpCycle::raise_closed() const {
-  const char* why = client_gone_ ? "the client disconnected" : "the response is already complete";
+  const char* why = timed_out_     ? "the request timed out (--request-timeout)"
+                    : client_gone_ ? "the client disconnected"
+                                   : "the response is already complete";
   PyErr_SetString(app_.support().client_disconnected.ptr(), why);
   throw py::error_already_set();
 }
@@ -287,7 +303,10 @@ void HttpCycle::done(py::handle error) {
   bool head_sent = response_ == Response::streaming || response_ == Response::trailers;
   if (error && !error.is_none()) {
     bool cancelled = PyObject_IsInstance(error.ptr(), app_.support().cancelled_error.ptr()) == 1;
-    if (cancelled)
+    if (cancelled && timed_out_)
+      spdlog::info("{} {}: {}: task cancelled after its 504 (--request-timeout)", request.method,
+                   request.target, app_.name());
+    else if (cancelled)
       spdlog::info("{} {}: cancelled (server shutting down)", request.method, request.target);
     else
       app_.report(error, request, client_gone_);
@@ -311,6 +330,8 @@ void HttpCycle::done(py::handle error) {
   receivers_.drop_ready();
   task_ = py::object();
   core_->cycle_ = nullptr;
+  if (core_->timed_) core_->timed_->finish();
+  core_->timed_.reset();
   core_->exchange_.reset();
   app_.finished();
 }

@@ -23,6 +23,7 @@
 #include "bridge/asgi_waiters.hpp"
 #include "bridge/event_loop.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/timed_exchange.hpp"
 
 namespace junction::bridge {
 
@@ -31,7 +32,7 @@ class HttpCycle;
 
 class HttpCore final : public LoopTarget, public std::enable_shared_from_this<HttpCore> {
  public:
-  enum Event { kBegin, kBodyRead, kWritten, kClientGone };
+  enum Event { kBegin, kBodyRead, kWritten, kClientGone, kTimedOut };
   static constexpr std::size_t kReadSize = 64 * 1024;
 
   HttpCore(std::shared_ptr<gateway::Exchange> exchange, AsgiApp& app, EventLoop& loop);
@@ -50,7 +51,8 @@ class HttpCore final : public LoopTarget, public std::enable_shared_from_this<Ht
   friend class AsgiApp;
 
   std::shared_ptr<gateway::Exchange> exchange_;
-  const boost::asio::any_io_executor io_;  // the exchange's I/O thread, for batched events
+  std::shared_ptr<gateway::TimedExchange> timed_;  // exchange_ itself, under --request-timeout
+  const boost::asio::any_io_executor io_;          // the exchange's I/O thread, for batched events
   AsgiApp& app_;
   EventLoop& loop_;
   std::unique_ptr<char[]> buffer_;  // for requests with a body
@@ -77,6 +79,8 @@ class HttpCycle {
   void on_body_read(gateway::error_code ec, std::size_t n);
   void on_written(gateway::error_code ec, std::size_t n);
   void on_client_gone();
+  // --request-timeout: the client got a 504; the app's task is cancelled.
+  void on_timed_out();
 
   void set_task(pybind11::object task) { task_ = std::move(task); }
 
@@ -111,7 +115,8 @@ class HttpCycle {
   gateway::ResponseHead head_;
   bool trailers_ = false;
   bool client_gone_ = false;
-  bool finished_ = false;  // done() ran
+  bool timed_out_ = false;  // the 504 went out instead of the app's response
+  bool finished_ = false;   // done() ran
   std::size_t unacked_ = 0;
   SendWaiter sender_;  // the send() waiting for the socket
 };

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "gateway/options.hpp"
+
 namespace junction::bridge {
 
 struct Options {
@@ -15,6 +17,9 @@ struct Options {
   std::string loop = "auto";      // ASGI event loop: auto (uvloop when installed), asyncio, uvloop
   std::string lifespan = "auto";  // ASGI lifespan protocol: auto, on, off
   unsigned limit_concurrency = 1000;  // ASGI requests and WebSockets at once; then 503
+  // --request-timeout: a request whose response has not started this long after it reached
+  // the app gets 504 (gateway/timed_exchange.hpp); 0: no limit.
+  gateway::seconds_d request_timeout{0};
 };
 
 }  // namespace junction::bridge

@@ -136,6 +136,7 @@ void PythonRuntime::Impl::set_up_modules(const std::string& venv_site,
   wsgi->errors = support.attr("ErrorStream")(log);
   wsgi->file_wrapper = support.attr("FileWrapper");
   wsgi->format_exception = support.attr("format_exception");
+  wsgi->request_timeout = options.request_timeout;
 }
 
 PythonRuntime::PythonRuntime(const Options& options) : impl_(std::make_unique<Impl>()) {
@@ -208,6 +209,7 @@ std::shared_ptr<gateway::App> PythonRuntime::Impl::load_asgi(const AppSpec& spec
       throw AppLoadError(kExitUsage, error.what());
     }
     asgi = std::make_shared<AsgiSupport>(support, *loop, options.limit_concurrency);
+    asgi->request_timeout = options.request_timeout;
     spdlog::info("ASGI apps run on one {} event loop", loop->name());
   }
   app = support.attr("asgi3")(app);
@@ -283,6 +285,14 @@ std::size_t PythonRuntime::busy() const {
 
 bool PythonRuntime::serves_wsgi() const noexcept {
   return impl_->pool != nullptr;
+}
+
+std::size_t PythonRuntime::overdue_threads() const noexcept {
+  return impl_->pool ? impl_->pool->overdue() : 0;
+}
+
+unsigned PythonRuntime::wsgi_threads() const noexcept {
+  return impl_->pool ? impl_->pool->threads() : 0;
 }
 
 bool PythonRuntime::serves_asgi() const noexcept {

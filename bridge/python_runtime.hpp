@@ -71,6 +71,10 @@ class PythonRuntime {
   // True when the WSGI pool has nothing to do or started or finished a request since the
   // last call (one caller, periodically). No GIL needed.
   bool wsgi_progressed();
+  // --request-timeout: WSGI threads still running a request that got its 504, and the pool's
+  // size (0 without WSGI apps). No GIL needed.
+  std::size_t overdue_threads() const noexcept;
+  unsigned wsgi_threads() const noexcept;
   // Calls `beat` on the ASGI loop thread every `period` (serves_asgi() only). Call with the
   // GIL held, before release_gil().
   void start_loop_heartbeat(std::chrono::milliseconds period, std::function<void()> beat);

@@ -16,7 +16,8 @@ constexpr std::chrono::milliseconds kStallCheck{1};
 
 // A thread counts as idle from the start, before it first waits: a fresh pool (whose threads
 // cannot even start while the loading thread holds the GIL) accepts a job per thread.
-WorkerPool::WorkerPool(unsigned threads, std::size_t backlog) : backlog_(backlog), idle_(threads) {
+WorkerPool::WorkerPool(unsigned threads, std::size_t backlog)
+    : backlog_(backlog), idle_(threads), thread_count_(threads) {
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run_thread(); });
   monitor_ = std::thread([this] { run_monitor(); });

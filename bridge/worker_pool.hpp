@@ -13,6 +13,7 @@
 // the queue moves or every thread is busy.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -57,6 +58,17 @@ class WorkerPool {
   };
   Progress progress() const;
 
+  // --request-timeout: threads still running a request whose client already got its 504 (a
+  // Python thread cannot be stopped). Each returns the new count.
+  std::size_t mark_overdue() noexcept {
+    return overdue_.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  std::size_t overdue_returned() noexcept {
+    return overdue_.fetch_sub(1, std::memory_order_relaxed) - 1;
+  }
+  std::size_t overdue() const noexcept { return overdue_.load(std::memory_order_relaxed); }
+  unsigned threads() const noexcept { return thread_count_; }
+
   // Refuses new jobs, drops queued ones, waits up to `timeout` for running ones, then joins.
   // Returns false if a job is still running (the threads are left alone, detached).
   // The caller must not hold the GIL.
@@ -82,6 +94,8 @@ class WorkerPool {
   std::size_t exited_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  const unsigned thread_count_;
+  std::atomic<std::size_t> overdue_{0};
 };
 
 }  // namespace junction::bridge

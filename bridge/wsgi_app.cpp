@@ -31,12 +31,28 @@ WsgiApp::~WsgiApp() {
 
 void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   if (exchange->request().websocket) return refuse_websocket(*exchange);
-  bool queued = pool_.try_submit(
-      [this, exchange]() mutable {
-        run(exchange);
-        exchange.reset();
-      },
-      true);
+  bool queued = false;
+  if (support_->request_timeout.count() > 0) {
+    auto timed = gateway::TimedExchange::arm(
+        exchange,
+        std::chrono::duration_cast<gateway::TimedExchange::Clock::duration>(
+            support_->request_timeout),
+        [this, &request = exchange->request()](bool running) { on_timeout(request, running); });
+    queued = pool_.try_submit(
+        [this, timed]() mutable {
+          run_timed(timed);
+          timed.reset();
+        },
+        true);
+    if (!queued) timed->finish();  // the 503 below is the answer
+  } else {
+    queued = pool_.try_submit(
+        [this, exchange]() mutable {
+          run(exchange);
+          exchange.reset();
+        },
+        true);
+  }
   if (!queued) return reject(*exchange);
   // Wake the pool once this I/O thread has handled every socket that is ready now: the
   // requests of a burst go to Python in one hand-off (one futex wake, one GIL hold).
@@ -67,6 +83,38 @@ void WsgiApp::refuse_websocket(gateway::Exchange& exchange) {
   exchange.async_write("501 Not Implemented: WebSocket requests need an ASGI app, and " + name_ +
                            " is a WSGI app (mount an ASGI app at this path)\n",
                        true, nullptr);
+}
+
+// On the I/O thread, with the exchange's lock held: the client is getting its 504.
+void WsgiApp::on_timeout(const gateway::RequestHead& request, bool running) {
+  auto limit = support_->request_timeout.count();
+  if (!running) {
+    spdlog::warn("{} {}: {} no WSGI thread took it within {:g}s (--request-timeout): answered 504",
+                 request.method, request.target, name_, limit);
+    return;
+  }
+  auto overdue = pool_.mark_overdue();
+  spdlog::warn(
+      "{} {}: {} has not started its response after {:g}s (--request-timeout): answered 504; "
+      "its WSGI thread is overdue until the app returns ({} of {} threads overdue)",
+      request.method, request.target, name_, limit, overdue, pool_.threads());
+}
+
+void WsgiApp::run_timed(const std::shared_ptr<gateway::TimedExchange>& exchange) {
+  if (!exchange->claim()) {
+    exchange->finish();  // answered 504 while it waited: the app never sees it
+    return;
+  }
+  auto began = std::chrono::steady_clock::now();
+  run(exchange);
+  if (!exchange->finish()) return;
+  const auto& request = exchange->request();
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+  auto overdue = pool_.overdue_returned();
+  spdlog::warn(
+      "{} {}: {} returned after {:.1f}s, past its 504 (--request-timeout): its WSGI thread is "
+      "back ({} of {} threads overdue)",
+      request.method, request.target, name_, took.count(), overdue, pool_.threads());
 }
 
 void WsgiApp::run(const std::shared_ptr<gateway::Exchange>& exchange) {

@@ -12,6 +12,8 @@
 #include "bridge/overload.hpp"
 #include "bridge/wsgi_environ.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/options.hpp"
+#include "gateway/timed_exchange.hpp"
 
 namespace junction::bridge {
 
@@ -19,9 +21,10 @@ class WorkerPool;
 
 // Python objects every WSGI app shares (created once, with the GIL held).
 struct WsgiSupport {
-  pybind11::object errors;            // wsgi.errors
-  pybind11::object file_wrapper;      // wsgi.file_wrapper (a class)
-  pybind11::object format_exception;  // (type, value, traceback) -> str
+  pybind11::object errors;                // wsgi.errors
+  pybind11::object file_wrapper;          // wsgi.file_wrapper (a class)
+  pybind11::object format_exception;      // (type, value, traceback) -> str
+  gateway::seconds_d request_timeout{0};  // --request-timeout; 0: none
 };
 
 class WsgiApp final : public gateway::App {
@@ -37,6 +40,9 @@ class WsgiApp final : public gateway::App {
  private:
   // On a pool thread, with the GIL held: one whole request.
   void run(const std::shared_ptr<gateway::Exchange>& exchange);
+  // The same under --request-timeout: the 504 may have gone out before or while it runs.
+  void run_timed(const std::shared_ptr<gateway::TimedExchange>& exchange);
+  void on_timeout(const gateway::RequestHead& request, bool running);
   void reject(gateway::Exchange& exchange);
   void refuse_websocket(gateway::Exchange& exchange);
 

@@ -183,6 +183,11 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
               "Kill and replace a worker whose I/O threads, WSGI pool or ASGI loop stop "
               "responding for this long (default: 0, never)",
               true);
+  add_seconds(app, "--request-timeout", config.python.request_timeout,
+              "Answer 504 to a request whose response has not started this long after it "
+              "arrived; the ASGI task is cancelled, a WSGI thread is overdue until the app "
+              "returns (default: 0, no limit)",
+              true);
   app.add_flag("--preload", config.preload,
                "Import the apps in the master before forking the workers (shared memory, a "
                "failed import stops the start at once; code changes need a restart)");

@@ -54,10 +54,11 @@ struct Config {
   bridge::Options python;
   std::vector<std::string> apps;
 
-  // A master supervises workers: more than one, or a supervision option that needs one.
+  // A master supervises workers: more than one, or a supervision option that needs one
+  // (--request-timeout recycles a worker whose WSGI threads are all overdue).
   bool supervised() const noexcept {
     return workers > 1 || max_requests > 0 || max_rss_mib > 0 || worker_lifetime.count() > 0 ||
-           worker_timeout.count() > 0 || preload || reload;
+           worker_timeout.count() > 0 || python.request_timeout.count() > 0 || preload || reload;
   }
 };
 

@@ -184,9 +184,11 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
                                     config.max_rss_mib, config.worker_lifetime.count(), random),
             std::chrono::steady_clock::now(), gw::resident_set_bytes);
         // Polled only when there is a limit to look at.
-        if (policy->enabled())
-          server.set_recycle_check([&policy, &router] {
-            gw::WorkerFigures figures{router.dispatched(), 0, 0};
+        bool overdue_rule = config.python.request_timeout.count() > 0 && python->serves_wsgi();
+        if (policy->enabled() || overdue_rule)
+          server.set_recycle_check([&policy, &router, python] {
+            gw::WorkerFigures figures{router.dispatched(), python->overdue_threads(),
+                                      python->wsgi_threads()};
             return policy->check(std::chrono::steady_clock::now(), figures);
           });
       }

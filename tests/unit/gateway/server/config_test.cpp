@@ -137,6 +137,12 @@ TEST_CASE("parse_command_line: supervision options", "[config]") {
   CHECK(parse({"--worker-timeout", "0", "a:b"}).worker_timeout.count() == 0);  // 0: off
   CHECK_FALSE(parse({"--worker-timeout", "0", "a:b"}).supervised());
   CHECK(parse({"--reload", "a:b"}).supervised());
+  CHECK(plain.python.request_timeout.count() == 0);  // off by default
+  auto timed = parse({"--request-timeout", "1.5", "a:b"});
+  CHECK(timed.python.request_timeout.count() == 1.5);
+  CHECK(timed.supervised());  // a worker whose WSGI threads are all overdue recycles
+  CHECK_FALSE(parse({"--request-timeout", "0", "a:b"}).supervised());
+  CHECK(exit_of({"--request-timeout", "-2", "a:b"}).exit_code == 2);
   CHECK(parse({"--reload", "--reload-dir", ".", "--reload-dir", "/", "a:b"}).reload_dirs.size() ==
         2);
 
