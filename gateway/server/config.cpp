@@ -205,9 +205,12 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
   app.add_option("--pid-file", config.pid_file,
                  "Write the process id (the master's, with workers) to FILE; removed at exit")
       ->type_name("FILE");
-  app.add_option("--io-threads", config.io_threads, "I/O threads (default: one per core)")
-      ->check(CLI::Range(1u, 256u))
-      ->type_name("N");
+  auto* io_threads_option =
+      app.add_option("--io-threads", config.io_threads,
+                     "I/O threads per process (default: one per core, shared out among the "
+                     "workers)")
+          ->check(CLI::Range(1u, 256u))
+          ->type_name("N");
   app.add_option("--log-level", config.log_level, "Log level")
       ->transform(CLI::IsMember({"trace", "debug", "info", "warning", "error", "critical"},
                                 CLI::ignore_case))
@@ -439,6 +442,11 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
   } else {
     std::from_chars(workers.data(), workers.data() + workers.size(), config.workers);
   }
+  // Each worker runs its own I/O threads: N workers with one per core each would put N threads
+  // on every core, and they would take turns with each other (and with the Python threads)
+  // instead of running. The cores are shared out, at least one each.
+  if (io_threads_option->count() == 0 && config.workers > 1)
+    config.io_threads = std::max(1u, config.io_threads / config.workers);
   if (config.preload && config.reload)
     throw CommandLineExit{2,
                           "junction: --reload imports the apps afresh in each new worker; it "

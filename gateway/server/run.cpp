@@ -195,6 +195,10 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
       server.set_app_work([python] { return python->busy(); });
       python->release_gil();
       code = server.run();
+      // How the load was shared out, for whoever watches the workers (docs/workers.md).
+      if (worker)
+        spdlog::info("worker {}: served {} requests", static_cast<int>(::getpid()),
+                     router.dispatched());
     } catch (const gw::StartupError& e) {
       std::fprintf(stderr, "junction: %s\n", e.what());
       std::fflush(stderr);

@@ -4,6 +4,7 @@ loops, start-up failures, signals, --pid-file)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -49,6 +50,22 @@ def test_two_workers_share_the_listener(start_server):
     seen = pids_seen(server, 2)
     assert len(seen) == 2, seen
     assert server.proc.pid not in seen  # the master serves nothing itself
+
+
+def test_each_worker_says_how_many_requests_it_served(start_server):
+    server = start_server("--workers", "2", *APPS, "pid_app:app")
+    ready(server, 2)
+    answered: dict[int, int] = {}
+    for _ in range(60):
+        pid = pid_of_answer(server)
+        answered[pid] = answered.get(pid, 0) + 1
+    assert server.stop() == 0
+    server.stderr.wait_for(lambda lines: sum(": served " in x for x in lines) >= 2, 5)
+    logged = {}
+    for line in server.stderr.snapshot():
+        if m := re.search(r"worker (\d+): served (\d+) requests", line):
+            logged[int(m.group(1))] = int(m.group(2))
+    assert logged == answered, server.dump()
 
 
 def test_a_killed_worker_is_replaced_and_nothing_is_refused(start_server):

@@ -3,8 +3,10 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace junction::gateway {
@@ -138,6 +140,12 @@ TEST_CASE("parse_command_line: supervision options", "[config]") {
   CHECK_FALSE(parse({"--worker-timeout", "0", "a:b"}).supervised());
   CHECK(parse({"--reload", "a:b"}).supervised());
   CHECK(plain.python.request_timeout.count() == 0);  // off by default
+  // The I/O threads are shared out among the workers unless given.
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  CHECK(plain.io_threads == cores);
+  CHECK(parse({"--workers", "2", "a:b"}).io_threads == std::max(1u, cores / 2));
+  CHECK(parse({"--workers", "64", "a:b"}).io_threads == 1);
+  CHECK(parse({"--workers", "2", "--io-threads", "3", "a:b"}).io_threads == 3);
   auto timed = parse({"--request-timeout", "1.5", "a:b"});
   CHECK(timed.python.request_timeout.count() == 1.5);
   CHECK(timed.supervised());  // a worker whose WSGI threads are all overdue recycles
