@@ -26,10 +26,11 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
 # ASan/UBSan (Debug) build too: they drive the C++/Python hand-offs (thread states, the GIL, the
 # loop thread's events, objects Python keeps after a request) and the hand-overs between
 # protocols (h2c, WebSocket, TLS) that unit tests cannot reach, so a lifetime bug there is a
-# report, not a lucky pass. The RSS bounds of the 100 MiB uploads do not hold under ASan, whose
+# report, not a lucky pass. The workers' tests too: the master's bookkeeping while workers
+# come and go (it caught a use-after-free there) and the request timeout's races. The RSS bounds of the 100 MiB uploads do not hold under ASan, whose
 # quarantine keeps freed memory, so those run in the release pass only.
 # CPython and pybind11 keep some allocations until exit by design: tests/lsan.supp.
-echo "==> end-to-end tests of the bridges, HTTP/2, TLS and connection hand-overs (build/asan)"
+echo "==> end-to-end tests of the bridges, HTTP/2, TLS, connection hand-overs and workers (build/asan)"
 # The sanitizer build is an extension module of an interpreter that is not: libasan and
 # libubsan are preloaded into the server processes (conftest.py passes JUNCTION_PRELOAD on as
 # LD_PRELOAD), whose Python allocates with malloc so LeakSanitizer can follow its pointers.
@@ -39,7 +40,8 @@ JUNCTION_BIN="$PWD/.venv-asan/bin/junction" \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
   .venv/bin/python -m pytest tests/e2e/test_wsgi_*.py tests/e2e/test_asgi_*.py tests/e2e/test_tls_*.py \
-  tests/e2e/test_http2_*.py tests/e2e/test_connection_bursts.py -q -k "not 100mib" ||
+  tests/e2e/test_http2_*.py tests/e2e/test_connection_bursts.py tests/e2e/test_workers.py \
+  tests/e2e/test_supervision.py tests/e2e/test_request_timeout.py -q -k "not 100mib" ||
   failed+=("end-to-end tests (asan)")
 
 if ((${#failed[@]})); then

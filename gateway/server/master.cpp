@@ -236,6 +236,9 @@ class Master {
   // replacement now, while it finishes its requests; one whose heartbeat stopped is killed.
   void watch_board(Clock::time_point now) {
     auto now_ns = WorkerSlot::now();
+    // Replacements are forked after the loop: spawn() appends to workers_, which would
+    // invalidate `w` (ASan caught it when a worker recycled while others were listed).
+    std::size_t replacements = 0;
     for (auto& w : workers_) {
       auto& slot = board_[w.slot];
       int state = slot.state.load(std::memory_order_acquire);
@@ -245,7 +248,7 @@ class Master {
         if (w.generation == generation_) {
           spdlog::info("worker {} is recycling; starting a new one", w.pid);
           quick_deaths_ = 0;
-          spawn();
+          ++replacements;
         }
       }
       if (w.kill_at && now >= *w.kill_at) {
@@ -265,6 +268,7 @@ class Master {
         }
       }
     }
+    for (; replacements > 0; --replacements) spawn();
   }
 
   // --reload: changes settle for kReloadSettle before the reload starts.
