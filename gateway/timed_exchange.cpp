@@ -11,13 +11,18 @@ namespace junction::gateway {
 std::shared_ptr<TimedExchange> TimedExchange::arm(std::shared_ptr<Exchange> inner,
                                                   Clock::duration limit, OnTimeout on_timeout) {
   auto timed = std::make_shared<TimedExchange>(Token{}, std::move(inner), std::move(on_timeout));
-  timed->timer_.expires_after(limit);
+  timed->limit_ = limit;
+  timed->wait_for(limit);
+  return timed;
+}
+
+void TimedExchange::wait_for(Clock::duration delay) {
+  timer_.expires_after(delay);
   // A weak reference: an app that is done drops the exchange, and the timer with it.
-  timed->timer_.async_wait([weak = std::weak_ptr<TimedExchange>(timed)](error_code ec) {
+  timer_.async_wait([weak = weak_from_this()](error_code ec) {
     if (ec) return;
     if (auto self = weak.lock()) self->on_timer();
   });
-  return timed;
 }
 
 TimedExchange::TimedExchange(Token, std::shared_ptr<Exchange> inner, OnTimeout on_timeout)
@@ -27,6 +32,13 @@ void TimedExchange::on_timer() {
   {
     std::lock_guard lock(mutex_);
     if (state_ != State::waiting) return;
+    // The app waits for the client's body: that time is not the app's. On the I/O thread, as
+    // the timer's first wait was.
+    if (reading_) return wait_for(limit_);
+    if (read_done_) {
+      auto since = Clock::now() - *read_done_;
+      if (since < limit_) return wait_for(limit_ - since);
+    }
     state_ = State::timed_out;
     timed_out_ = true;
     head_.reset();
@@ -63,11 +75,6 @@ bool TimedExchange::begin_response() {
   return true;
 }
 
-bool TimedExchange::is_timed_out() {
-  std::lock_guard lock(mutex_);
-  return timed_out_;
-}
-
 template <class H, class... Args>
 void TimedExchange::refuse(H& handler, Args... args) {
   if (!handler) return;
@@ -77,8 +84,20 @@ void TimedExchange::refuse(H& handler, Args... args) {
 }
 
 void TimedExchange::async_read_body(std::span<char> into, ReadHandler handler) {
-  if (is_timed_out()) return refuse(handler, std::size_t{0});
-  inner_->async_read_body(into, std::move(handler));
+  {
+    std::lock_guard lock(mutex_);
+    if (timed_out_) return refuse(handler, std::size_t{0});
+    reading_ = true;
+  }
+  inner_->async_read_body(into, [self = shared_from_this(), handler = std::move(handler)](
+                                    error_code ec, std::size_t n) {
+    {
+      std::lock_guard lock(self->mutex_);
+      self->reading_ = false;
+      self->read_done_ = Clock::now();
+    }
+    if (handler) handler(ec, n);
+  });
 }
 
 void TimedExchange::start(ResponseHead head) {

@@ -2,7 +2,10 @@
 // protocol's that answers 504 when the app has not started its response in time.
 //
 // "Started" means the app's first write, finish, file or abort: the moment its response head
-// would go on the wire (start() only records a head, exchange.hpp). Once the timer has fired,
+// would go on the wire (start() only records a head, exchange.hpp). Time the app spends waiting
+// for the request body is the client's, not the app's (a slow upload is --timeout-request-body's
+// business): while a body read is outstanding the timer does not fire, and after one the limit
+// counts again from when it completed. Once the timer has fired,
 // the client has its 504 and the app's late response is refused: its writes and reads fail with
 // errc::client_gone, as if the client had left, and its on_client_gone callback runs. The app
 // itself goes on until it returns (WSGI) or is cancelled (ASGI): that is the bridge's business,
@@ -65,23 +68,26 @@ class TimedExchange final : public Exchange, public std::enable_shared_from_this
   enum class State { waiting, responding, timed_out, finished };
 
   void on_timer();
+  void wait_for(Clock::duration delay);
   // The app's first response operation: false when the 504 went out instead. Forwards the
   // head start() recorded, so the inner exchange only ever sees one of the two answers.
   bool begin_response();
-  bool is_timed_out();
   void client_gone();
   template <class H, class... Args>
   void refuse(H& handler, Args... args);
 
   std::shared_ptr<Exchange> inner_;
+  Clock::duration limit_{};
   boost::asio::steady_timer timer_;
   OnTimeout on_timeout_;
   std::mutex mutex_;
   State state_ = State::waiting;
-  bool timed_out_ = false;               // the 504 went out (kept once finished)
-  bool claimed_ = false;                 // the app began the request
-  std::optional<ResponseHead> head_;     // start() before the first write
-  std::function<void()> gone_callback_;  // the app's on_client_gone
+  bool timed_out_ = false;                      // the 504 went out (kept once finished)
+  bool claimed_ = false;                        // the app began the request
+  bool reading_ = false;                        // a body read is outstanding
+  std::optional<Clock::time_point> read_done_;  // when the last body read completed
+  std::optional<ResponseHead> head_;            // start() before the first write
+  std::function<void()> gone_callback_;         // the app's on_client_gone
   bool gone_fired_ = false;
   bool watching_inner_ = false;  // our callback is registered with inner_
 };

@@ -5,6 +5,7 @@ counted overdue until the app returns, and a worker whose every thread is overdu
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -149,6 +150,24 @@ def test_a_worker_whose_every_wsgi_thread_is_overdue_recycles(start_server, mark
     # A new worker takes over; the stuck requests get the grace period to finish.
     assert wait_until(lambda: pid_of_answer(server) != first, 15), server.dump()
     assert wait_until(lambda: marks(mark_file).count("wsgi returned") == 2, 10), server.dump()
+
+
+def test_a_slow_upload_is_not_the_apps_time(start_server, mark_file):
+    """The client pauses longer than the limit while the app reads its body: the limit counts
+    the app's time only (a stalled body is --timeout-request-body's, 408)."""
+    server = start(start_server, mark_file, "timeouts:wsgi")
+    with socket.create_connection(server.address, timeout=10) as conn:
+        conn.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello")
+        time.sleep(1.6)
+        conn.sendall(b"world")
+        answer = b""
+        while b"received" not in answer:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert answer.endswith(b"received 10"), answer
 
 
 def test_requests_in_time_are_untouched(start_server, mark_file):

@@ -132,6 +132,65 @@ TEMPLATE_TEST_CASE("TimedExchange: a request the app never began is not the app'
   CHECK_FALSE(app->timed->claim());  // the pool thread that finally takes it skips the app
 }
 
+// Reads the whole body (each piece as it comes), then holds or answers.
+class ReadingApp final : public gateway::App {
+ public:
+  explicit ReadingApp(bool answer) : answer_(answer) {}
+  void handle(std::shared_ptr<gateway::Exchange> exchange) override {
+    timed = TimedExchange::arm(exchange, kLimit, [this](bool) { ++timeouts; });
+    timed->claim();
+    read();
+  }
+  std::shared_ptr<TimedExchange> timed;
+  int timeouts = 0;
+  std::string body;
+  bool body_done = false;
+
+ private:
+  void read() {
+    timed->async_read_body(buffer_, [this](error_code ec, std::size_t n) {
+      body.append(buffer_, n);
+      if (!ec) return read();
+      body_done = ec == errc::end_of_body;
+      if (body_done && answer_) {
+        timed->start({200, {}});
+        timed->async_write("got " + body, true, nullptr);
+      }
+    });
+  }
+  bool answer_;
+  char buffer_[64];
+};
+
+TEST_CASE("TimedExchange: the time the app waits for the body is not counted", "[timed_exchange]") {
+  ConnectionHarness h;
+  auto app = std::make_shared<ReadingApp>(true);
+  h.router.mount("/", app);
+  h.start();
+  h.peer->send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello");
+  // The client pauses for three times the limit with the app reading: no 504.
+  h.run_until([] { return false; }, kLimit * 3);
+  CHECK(app->timeouts == 0);
+  h.peer->send("world");
+  REQUIRE(h.run_until_responses(1));
+  CHECK(h.responses().responses[0].status == 200);
+  CHECK(h.responses().responses[0].body == "got helloworld");
+  CHECK(app->timeouts == 0);
+}
+
+TEST_CASE("TimedExchange: once the body is in, the limit counts from its last piece",
+          "[timed_exchange]") {
+  ConnectionHarness h;
+  auto app = std::make_shared<ReadingApp>(false);  // reads it all, then never answers
+  h.router.mount("/", app);
+  h.start();
+  h.peer->send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+  REQUIRE(h.run_until([&] { return app->body_done; }));
+  REQUIRE(h.run_until_responses(1));
+  CHECK(h.responses().responses[0].status == 504);
+  CHECK(app->timeouts == 1);
+}
+
 TEST_CASE("TimedExchange: after a 504 the HTTP/1.1 connection serves its next request",
           "[timed_exchange]") {
   ConnectionHarness h;

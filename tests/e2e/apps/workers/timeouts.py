@@ -1,6 +1,7 @@
 """Apps for --request-timeout: slow WSGI and ASGI views that say what happened to them.
 
-/slow?s=N sleeps N seconds before answering (WSGI: time.sleep in the pool thread; ASGI:
+/upload reads the whole body and answers its size (WSGI); /slow?s=N sleeps N seconds before
+answering (WSGI: time.sleep in the pool thread; ASGI:
 asyncio.sleep, which a cancel interrupts); /block?s=N blocks the ASGI event loop with
 time.sleep; anything else answers the pid at once. What the app saw goes to the file named
 by $TIMEOUTS_MARKS, one line per event ("wsgi returned", "asgi cancelled", ...).
@@ -24,7 +25,10 @@ def seconds(query: str) -> float:
 
 
 def wsgi(environ, start_response):
-    if environ["PATH_INFO"] == "/slow":
+    if environ["PATH_INFO"] == "/upload":
+        size = len(environ["wsgi.input"].read())
+        body = f"received {size}".encode()
+    elif environ["PATH_INFO"] == "/slow":
         time.sleep(seconds(environ.get("QUERY_STRING", "")))
         mark("wsgi returned")
         body = b"slow done"
