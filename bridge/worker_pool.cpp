@@ -17,14 +17,9 @@ constexpr std::chrono::milliseconds kStallCheck{1};
 // A thread counts as idle from the start, before it first waits: a fresh pool (whose threads
 // cannot even start while the loading thread holds the GIL) accepts a job per thread.
 WorkerPool::WorkerPool(unsigned threads, std::size_t backlog)
-    : sleeper_slots_(new Sleeper[threads]),
-      backlog_(backlog),
-      idle_(threads),
-      thread_count_(threads) {
-  sleepers_.reserve(threads);
+    : backlog_(backlog), idle_(threads), thread_count_(threads) {
   threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i)
-    threads_.emplace_back([this, me = &sleeper_slots_[i]] { run_thread(*me); });
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run_thread(); });
   monitor_ = std::thread([this] { run_monitor(); });
 }
 
@@ -49,25 +44,12 @@ void WorkerPool::wake() {
   wake_locked(lock);
 }
 
-WorkerPool::Sleeper* WorkerPool::pick_sleeper_locked() {
-  if (sleepers_.empty()) return nullptr;
-  Sleeper* sleeper = sleepers_.back();
-  sleepers_.pop_back();
-  ++waking_;
-  return sleeper;
-}
-
-void WorkerPool::rouse(Sleeper* sleeper) {
-  sleeper->woken.store(true, std::memory_order_release);
-  sleeper->woken.notify_one();
-}
-
 void WorkerPool::wake_locked(std::unique_lock<std::mutex>& lock) {
   if (queue_.empty()) return;
-  if (running_ + waking_ == 0 && !sleepers_.empty()) {
-    Sleeper* sleeper = pick_sleeper_locked();
+  if (running_ + waking_ == 0 && idle_ > 0) {
+    ++waking_;
     lock.unlock();
-    rouse(sleeper);
+    work_ready_.notify_one();
   } else if (monitor_idle_) {
     // A running thread will most likely take the job; the monitor checks that it does.
     monitor_idle_ = false;
@@ -89,10 +71,9 @@ void WorkerPool::run_monitor() {
     }
     monitor_ready_.wait_for(lock, kStallCheck, [this] { return stopping_; });
     if (stopping_) break;
-    if (!queue_.empty() && started_ == seen) {
-      // The sleeper's flag is set under the lock here: the monitor holds it anyway, and the
-      // woken thread needs it before it can do anything.
-      if (Sleeper* sleeper = pick_sleeper_locked()) rouse(sleeper);
+    if (!queue_.empty() && started_ == seen && idle_ > waking_) {
+      ++waking_;
+      work_ready_.notify_one();
     }
     seen = started_;
   }
@@ -108,30 +89,18 @@ WorkerPool::Progress WorkerPool::progress() const {
   return {started_, running_, queue_.empty() && running_ == 0};
 }
 
-void WorkerPool::run_thread(Sleeper& me) {
+void WorkerPool::run_thread() {
   // This thread's one thread state: created now, released when the thread ends.
   PyGILState_STATE gil = PyGILState_Ensure();
   PyThreadState* state = PyEval_SaveThread();
   std::unique_lock lock(mutex_);
-  bool first = true;
   while (true) {
+    // Only a thread that was meant to wake leaves; the job it was woken for may be gone by then
+    // (a running thread took it), and it goes back to sleep.
+    work_ready_.wait(lock, [this] { return stopping_ || waking_ > 0; });
+    if (waking_ > 0) --waking_;
     if (stopping_) break;
-    // A thread starting up while jobs wait and nobody runs them takes one at once: a fresh
-    // pool gets jobs before its threads have gone to sleep, so nobody could be woken for them.
-    bool take_now = first && !queue_.empty() && running_ + waking_ == 0;
-    first = false;
-    if (!take_now) {
-      // Only a thread picked by a waker leaves; the job it was woken for may be gone by then
-      // (a running thread took it), and it goes back to sleep.
-      me.woken.store(false, std::memory_order_relaxed);
-      sleepers_.push_back(&me);
-      lock.unlock();
-      me.woken.wait(false, std::memory_order_acquire);
-      lock.lock();
-      --waking_;
-      if (stopping_) break;
-      if (queue_.empty()) continue;
-    }
+    if (queue_.empty()) continue;
     --idle_;
     Job job = std::move(queue_.front());
     queue_.pop_front();
@@ -170,15 +139,12 @@ void WorkerPool::run_thread(Sleeper& me) {
 
 bool WorkerPool::stop(std::chrono::milliseconds timeout) {
   std::deque<Job> dropped;
-  std::vector<Sleeper*> sleeping;
   {
     std::unique_lock lock(mutex_);
     stopping_ = true;
     dropped.swap(queue_);
-    sleeping.swap(sleepers_);
-    waking_ += sleeping.size();
   }
-  for (Sleeper* sleeper : sleeping) rouse(sleeper);
+  work_ready_.notify_all();
   monitor_ready_.notify_all();
   if (!dropped.empty()) {
     // Dropped jobs may hold Python objects only through their captures' destructors; ours hold

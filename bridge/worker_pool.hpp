@@ -11,10 +11,6 @@
 // are stuck (in time.sleep, a database call), a monitor thread that looks every millisecond while
 // jobs wait sees that none started and wakes one more; threads are added one per millisecond until
 // the queue moves or every thread is busy.
-//
-// The thread woken is the one that went to sleep last (LIFO, each sleeper waits on its own
-// flag): its stack and thread state are still in the cache, and under a light or bursty load
-// the same one or two threads do all the work instead of all of them taking turns.
 #pragma once
 
 #include <atomic>
@@ -24,7 +20,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -80,21 +75,12 @@ class WorkerPool {
   bool stop(std::chrono::milliseconds timeout);
 
  private:
-  // A thread waiting for work, woken through its own flag (one futex word each).
-  struct Sleeper {
-    std::atomic<bool> woken{false};
-  };
-
-  void run_thread(Sleeper& me);
+  void run_thread();
   void run_monitor();
   void wake_locked(std::unique_lock<std::mutex>& lock);
-  // Takes the last sleeper off the stack and counts it as waking; null when none sleeps.
-  Sleeper* pick_sleeper_locked();
-  static void rouse(Sleeper* sleeper);
 
   mutable std::mutex mutex_;
-  std::vector<Sleeper*> sleepers_;  // threads waiting for work, the last to sleep on top
-  std::unique_ptr<Sleeper[]> sleeper_slots_;
+  std::condition_variable work_ready_;
   std::condition_variable all_idle_;
   std::deque<Job> queue_;
   std::size_t backlog_;

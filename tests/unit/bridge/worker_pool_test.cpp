@@ -14,9 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
-#include <vector>
 
 #include "support/python.hpp"
 
@@ -142,43 +140,6 @@ TEST_CASE("WorkerPool: a thread keeps its Python thread state across jobs",
   CHECK(seen_again);  // threading.local data survives from one job to the next
   py::gil_scoped_acquire gil;
   local = py::object();
-}
-
-TEST_CASE("WorkerPool: jobs one at a time go to the thread that slept last",
-          "[worker_pool][python]") {
-  test::ensure_python();
-  WorkerPool pool(4, 4);
-  // Two jobs at once: two threads run, so both have been woken and gone back to sleep.
-  Gate gate;
-  Counter started;
-  Counter done;
-  for (int i = 0; i < 2; ++i)
-    REQUIRE(submit_when_accepted(pool, [&] {
-      started.add();
-      gate.wait();
-      done.add();
-    }));
-  REQUIRE(started.reaches(2));
-  gate.open();
-  REQUIRE(done.reaches(2));
-  REQUIRE(eventually([&] { return pool.busy() == 0; }));
-  // Then one at a time, each after the last finished: the last thread to sleep is woken each
-  // time (warm caches, one busy thread), not each of the four in turn.
-  std::mutex mutex;
-  std::vector<std::thread::id> ran_on;
-  for (int i = 0; i < 12; ++i) {
-    REQUIRE(pool.try_submit([&] {
-      std::lock_guard lock(mutex);
-      ran_on.push_back(std::this_thread::get_id());
-    }));
-    REQUIRE(eventually([&] {
-      std::lock_guard lock(mutex);
-      return ran_on.size() == static_cast<std::size_t>(i + 1) && pool.busy() == 0;
-    }));
-  }
-  std::set<std::thread::id> threads(ran_on.begin(), ran_on.end());
-  CHECK(threads.size() == 1);
-  CHECK(pool.stop(10s));
 }
 
 TEST_CASE("WorkerPool: N threads run N jobs at the same time", "[worker_pool][python]") {
