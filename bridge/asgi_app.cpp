@@ -67,23 +67,19 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
     loop_.post_batched(core->io_, core, WebSocketCore::kBegin);
     return;
   }
-  std::shared_ptr<gateway::TimedExchange> timed;
   // --request-timeout. The core does not exist yet when the timer is armed; the timer cannot
   // fire before the slot is filled, since both happen on this I/O thread.
-  auto slot = std::make_shared<std::weak_ptr<HttpCore>>();
+  std::shared_ptr<gateway::TimedExchange> timed;
+  std::shared_ptr<std::weak_ptr<HttpCore>> slot;
   if (support_->request_timeout.count() > 0) {
-    timed = gateway::TimedExchange::arm(
-        exchange,
-        std::chrono::duration_cast<gateway::TimedExchange::Clock::duration>(
-            support_->request_timeout),
-        [slot](bool) {
-          if (auto core = slot->lock())
-            core->loop_.post_batched(core->io_, core, HttpCore::kTimedOut);
-        });
+    slot = std::make_shared<std::weak_ptr<HttpCore>>();
+    timed = gateway::TimedExchange::arm(exchange, support_->request_timeout, [slot](bool) {
+      if (auto core = slot->lock()) core->loop_.post_batched(core->io_, core, HttpCore::kTimedOut);
+    });
     exchange = timed;
   }
   auto core = std::make_shared<HttpCore>(exchange, *this, loop_);
-  *slot = core;
+  if (slot) *slot = core;
   core->timed_ = std::move(timed);
   // A weak reference: the exchange keeps this callback until the request is over, and the
   // core keeps the exchange.

@@ -31,28 +31,22 @@ WsgiApp::~WsgiApp() {
 
 void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   if (exchange->request().websocket) return refuse_websocket(*exchange);
-  bool queued = false;
-  if (support_->request_timeout.count() > 0) {
-    auto timed = gateway::TimedExchange::arm(
-        exchange,
-        std::chrono::duration_cast<gateway::TimedExchange::Clock::duration>(
-            support_->request_timeout),
+  std::shared_ptr<gateway::TimedExchange> timed;
+  if (support_->request_timeout.count() > 0)
+    timed = gateway::TimedExchange::arm(
+        exchange, support_->request_timeout,
         [this, &request = exchange->request()](bool running) { on_timeout(request, running); });
-    queued = pool_.try_submit(
-        [this, timed]() mutable {
+  bool queued = pool_.try_submit(
+      [this, exchange, timed]() mutable {
+        if (timed)
           run_timed(timed);
-          timed.reset();
-        },
-        true);
-    if (!queued) timed->finish();  // the 503 below is the answer
-  } else {
-    queued = pool_.try_submit(
-        [this, exchange]() mutable {
+        else
           run(exchange);
-          exchange.reset();
-        },
-        true);
-  }
+        exchange.reset();
+        timed.reset();
+      },
+      true);
+  if (!queued && timed) timed->finish();  // the 503 below is the answer
   if (!queued) return reject(*exchange);
   // Wake the pool once this I/O thread has handled every socket that is ready now: the
   // requests of a burst go to Python in one hand-off (one futex wake, one GIL hold).

@@ -8,11 +8,11 @@
 
 namespace junction::gateway {
 
-std::shared_ptr<TimedExchange> TimedExchange::arm(std::shared_ptr<Exchange> inner,
-                                                  Clock::duration limit, OnTimeout on_timeout) {
+std::shared_ptr<TimedExchange> TimedExchange::arm(std::shared_ptr<Exchange> inner, seconds_d limit,
+                                                  OnTimeout on_timeout) {
   auto timed = std::make_shared<TimedExchange>(Token{}, std::move(inner), std::move(on_timeout));
-  timed->limit_ = limit;
-  timed->wait_for(limit);
+  timed->limit_ = std::chrono::duration_cast<Clock::duration>(limit);
+  timed->wait_for(timed->limit_);
   return timed;
 }
 
@@ -40,7 +40,6 @@ void TimedExchange::on_timer() {
       if (since < limit_) return wait_for(limit_ - since);
     }
     state_ = State::timed_out;
-    timed_out_ = true;
     head_.reset();
     if (on_timeout_) on_timeout_(claimed_);
   }
@@ -54,20 +53,21 @@ void TimedExchange::on_timer() {
 bool TimedExchange::claim() {
   std::lock_guard lock(mutex_);
   claimed_ = true;
-  return !timed_out_;
+  return state_ != State::timed_out;
 }
 
 bool TimedExchange::finish() {
   std::lock_guard lock(mutex_);
+  if (state_ == State::timed_out) return true;
   state_ = State::finished;
-  return timed_out_;
+  return false;
 }
 
 bool TimedExchange::begin_response() {
   std::optional<ResponseHead> head;
   {
     std::lock_guard lock(mutex_);
-    if (timed_out_) return false;
+    if (state_ == State::timed_out) return false;
     if (state_ == State::waiting) state_ = State::responding;
     head = std::exchange(head_, std::nullopt);
   }
@@ -86,7 +86,7 @@ void TimedExchange::refuse(H& handler, Args... args) {
 void TimedExchange::async_read_body(std::span<char> into, ReadHandler handler) {
   {
     std::lock_guard lock(mutex_);
-    if (timed_out_) return refuse(handler, std::size_t{0});
+    if (state_ == State::timed_out) return refuse(handler, std::size_t{0});
     reading_ = true;
   }
   inner_->async_read_body(into, [self = shared_from_this(), handler = std::move(handler)](
@@ -103,7 +103,7 @@ void TimedExchange::async_read_body(std::span<char> into, ReadHandler handler) {
 void TimedExchange::start(ResponseHead head) {
   {
     std::lock_guard lock(mutex_);
-    if (timed_out_) return;
+    if (state_ == State::timed_out) return;
     if (state_ == State::waiting) {
       head_ = std::move(head);
       return;
@@ -148,7 +148,7 @@ void TimedExchange::on_client_gone(std::function<void()> callback) {
   {
     std::lock_guard lock(mutex_);
     gone_callback_ = std::move(callback);
-    now = timed_out_;
+    now = state_ == State::timed_out;
     watch = !std::exchange(watching_inner_, true);
   }
   if (now) {

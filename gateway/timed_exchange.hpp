@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "gateway/exchange.hpp"
+#include "gateway/options.hpp"
 
 namespace junction::gateway {
 
@@ -37,7 +38,7 @@ class TimedExchange final : public Exchange, public std::enable_shared_from_this
   // runs there once, just before the 504 is sent; it must be quick and must not call into this
   // exchange (it runs with the exchange's lock held, so that claim() and finish() see its
   // effect).
-  static std::shared_ptr<TimedExchange> arm(std::shared_ptr<Exchange> inner, Clock::duration limit,
+  static std::shared_ptr<TimedExchange> arm(std::shared_ptr<Exchange> inner, seconds_d limit,
                                             OnTimeout on_timeout);
 
   // Any thread, when the app begins the request (a WSGI thread takes it, an ASGI task is
@@ -65,6 +66,7 @@ class TimedExchange final : public Exchange, public std::enable_shared_from_this
   TimedExchange(Token, std::shared_ptr<Exchange> inner, OnTimeout on_timeout);
 
  private:
+  // timed_out is final: finish() keeps it, so that it can tell the app it overran.
   enum class State { waiting, responding, timed_out, finished };
 
   void on_timer();
@@ -82,7 +84,6 @@ class TimedExchange final : public Exchange, public std::enable_shared_from_this
   OnTimeout on_timeout_;
   std::mutex mutex_;
   State state_ = State::waiting;
-  bool timed_out_ = false;                      // the 504 went out (kept once finished)
   bool claimed_ = false;                        // the app began the request
   bool reading_ = false;                        // a body read is outstanding
   std::optional<Clock::time_point> read_done_;  // when the last body read completed

@@ -27,8 +27,9 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
 # loop thread's events, objects Python keeps after a request) and the hand-overs between
 # protocols (h2c, WebSocket, TLS) that unit tests cannot reach, so a lifetime bug there is a
 # report, not a lucky pass. The workers' tests too: the master's bookkeeping while workers
-# come and go (it caught a use-after-free there) and the request timeout's races. The RSS bounds of the 100 MiB uploads do not hold under ASan, whose
-# quarantine keeps freed memory, so those run in the release pass only.
+# come and go (it caught a use-after-free there) and the request timeout's races. The RSS
+# bounds of the 100 MiB uploads do not hold under ASan, whose quarantine keeps freed memory, so
+# those run in the release pass only.
 # CPython and pybind11 keep some allocations until exit by design: tests/lsan.supp.
 echo "==> end-to-end tests of the bridges, HTTP/2, TLS, connection hand-overs and workers (build/asan)"
 # The sanitizer build is an extension module of an interpreter that is not: libasan and
