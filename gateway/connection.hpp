@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <cstddef>
+#include <string>
 #include <utility>
 
 #include "gateway/access_log.hpp"
+#include "gateway/forwarded.hpp"
 #include "gateway/options.hpp"
 #include "gateway/router.hpp"
 
@@ -19,6 +21,12 @@ struct ConnectionContext {
   const Timeouts& timeouts;
   const Router& router;
   AccessLog* access_log = nullptr;  // null: off
+  // Trusted proxy headers; null: none are trusted (each protocol calls apply_forwarded on a
+  // complete head when set).
+  const ForwardedPolicy* forwarded = nullptr;
+  // --hsts: the Strict-Transport-Security value for responses on TLS connections whose app set
+  // none (RFC 6797 §7.2: never over plain text); empty: off.
+  std::string hsts;
 };
 
 // The face a connection (or a phase of one, such as its TLS handshake) shows the server.

@@ -1,5 +1,7 @@
-// The routing table: which App answers a request. The health path (exact match) comes first,
-// then the longest mount prefix that matches whole path segments; nothing else gets 404.
+// The routing table: which App answers a request. The health path (exact match) comes first;
+// then, with --https-redirect, a 308 to the TLS listener for a request that came in plain text;
+// then the static file prefixes (--static), then the longest mount prefix, each matching whole
+// path segments; nothing else gets 404.
 #pragma once
 
 #include <atomic>
@@ -20,6 +22,12 @@ class Router {
   void set_health_path(std::string path, std::shared_ptr<App> app);
   // PREFIX "/" mounts at the root; "/api" takes "/api" and "/api/..." but not "/apix".
   void mount(std::string prefix, std::shared_ptr<App> app);
+  // --static: `app` serves every request under `prefix`, before the mounts.
+  void mount_static(std::string prefix, std::shared_ptr<App> app);
+  // --https-redirect: a request that reached us in plain text (and that no trusted proxy says
+  // was https) is answered 308 with the same URL on https://, on `port` (RFC 9110 §15.4.9:
+  // 308 keeps the method and body, unlike 301).
+  void redirect_to_https(std::uint16_t port);
 
   App& resolve(const RequestHead& head) const noexcept;
 
@@ -41,7 +49,10 @@ class Router {
   };
   std::string health_path_;
   std::shared_ptr<App> health_;
-  std::vector<Mount> mounts_;  // longest prefix first
+  static void add_mount(std::vector<Mount>& mounts, std::string prefix, std::shared_ptr<App> app);
+  std::shared_ptr<App> https_redirect_;  // null: off
+  std::vector<Mount> statics_;           // longest prefix first
+  std::vector<Mount> mounts_;            // longest prefix first
   std::shared_ptr<App> not_found_;
   mutable std::atomic<std::uint64_t> dispatched_{0};
 };

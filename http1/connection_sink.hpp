@@ -198,7 +198,8 @@ gateway::error_code Connection<Stream>::send_head(std::optional<std::uint64_t> k
   if (framing_.kind == Framing::Kind::content_length) state_.declared_length = framing_.length;
   auto wire = framing_;
   if (is_head_request_ && wire.kind == Framing::Kind::chunked) wire.kind = Framing::Kind::none;
-  append_response_head(out_, request.version, status, state_.response.headers, wire, keep_alive_);
+  append_response_head(out_, request.version, status, state_.response.headers, wire, keep_alive_,
+                       tls_ ? std::string_view(context_.hsts) : std::string_view());
   state_.head_sent = true;
   state_.status = status;
   return {};

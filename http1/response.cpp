@@ -101,7 +101,8 @@ void append_number(std::string& out, std::uint64_t value) {
 }  // namespace
 
 void append_response_head(std::string& out, gateway::HttpVersion version, int status,
-                          const gateway::Headers& fields, Framing framing, bool keep_alive) {
+                          const gateway::Headers& fields, Framing framing, bool keep_alive,
+                          std::string_view hsts) {
   // We answer HTTP/1.0 requests as HTTP/1.1 (RFC 9110 §6.2: the highest minor version we
   // support), framing their bodies so a 1.0 client can read them.
   (void)version;
@@ -112,10 +113,12 @@ void append_response_head(std::string& out, gateway::HttpVersion version, int st
   out.append("\r\n");
   bool has_date = false;
   bool has_server = false;
+  bool has_hsts = hsts.empty();
   for (const auto& [name, value] : fields) {
     if (gateway::is_hop_by_hop(name) || gateway::iequals(name, "content-length")) continue;
     has_date = has_date || gateway::iequals(name, "date");
     has_server = has_server || gateway::iequals(name, "server");
+    has_hsts = has_hsts || gateway::iequals(name, "strict-transport-security");
     out.append(name);
     out.append(": ");
     out.append(value);
@@ -127,6 +130,11 @@ void append_response_head(std::string& out, gateway::HttpVersion version, int st
     out.append("\r\n");
   }
   if (!has_server) out.append("Server: junction\r\n");
+  if (!has_hsts) {
+    out.append("Strict-Transport-Security: ");
+    out.append(hsts);
+    out.append("\r\n");
+  }
   switch (framing.kind) {
     case Framing::Kind::content_length:
       out.append("Content-Length: ");

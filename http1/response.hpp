@@ -25,9 +25,11 @@ std::string_view reason_phrase(int status) noexcept;
 
 // Appends "HTTP/1.1 <status> <reason>", the app's fields (minus the hop-by-hop ones and
 // Content-Length, which the framing decides: gateway/fields.hpp), Date and Server where the app
-// set none, the framing field, and Connection where it is needed.
+// set none, the framing field, and Connection where it is needed. `hsts`, when not empty, is the
+// Strict-Transport-Security value added where the app set none (a TLS connection's --hsts).
 void append_response_head(std::string& out, gateway::HttpVersion version, int status,
-                          const gateway::Headers& fields, Framing framing, bool keep_alive);
+                          const gateway::Headers& fields, Framing framing, bool keep_alive,
+                          std::string_view hsts = {});
 
 void append_chunk(std::string& out, std::string_view data);
 void append_last_chunk(std::string& out, const gateway::Headers& trailers);

@@ -31,6 +31,7 @@
 #include "gateway/errors.hpp"
 #include "gateway/exchange.hpp"
 #include "gateway/exchange_state.hpp"
+#include "gateway/forwarded.hpp"
 #include "gateway/options.hpp"
 #include "gateway/router.hpp"
 #include "http2/options.hpp"
@@ -69,6 +70,8 @@ struct SessionContext {
   const gateway::Router& router;
   gateway::AccessLog* access_log = nullptr;
   const Options& options;
+  const gateway::ForwardedPolicy* forwarded = nullptr;  // ConnectionContext::forwarded
+  std::string_view hsts;                                // ConnectionContext::hsts
 };
 
 class StreamExchange;

@@ -134,6 +134,7 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
   FieldList list;
   list.fields.emplace_back(":status", std::to_string(status));
   bool has_date = false, has_server = false;
+  bool has_hsts = !tls_ || context_.hsts.empty();  // RFC 6797 §7.2: only over TLS
   for (const auto& [name, value] : response.headers) {
     if (!gw::valid_field_name(name) || !gw::valid_field_value(value))
       return gw::errc::invalid_response;
@@ -148,6 +149,7 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
     }
     has_date = has_date || field == "date";
     has_server = has_server || field == "server";
+    has_hsts = has_hsts || field == "strict-transport-security";
     list.fields.emplace_back(std::move(field), value);
   }
   stream.no_body = stream.head.method == "HEAD" || status == 204 || status == 304;
@@ -155,6 +157,7 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
     list.fields.emplace_back("content-length", std::to_string(*known_length));
   if (!has_date) list.fields.emplace_back("date", gw::http_date_now());
   if (!has_server) list.fields.emplace_back("server", "junction");
+  if (!has_hsts) list.fields.emplace_back("strict-transport-security", context_.hsts);
   auto nv = list.nv();
   nghttp2_data_provider provider{};
   provider.read_callback = &Session::read_data;

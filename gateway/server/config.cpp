@@ -10,6 +10,8 @@
 #include <map>
 #include <thread>
 
+#include "gateway/server/config_edge.hpp"
+
 namespace junction::gateway {
 namespace {
 
@@ -81,11 +83,38 @@ CLI::Option* add_seconds(CLI::App& app, const char* name, seconds_d& target, con
   return option;
 }
 
+// HOST:PORT, [V6]:PORT or unix:PATH, after any scheme.
+std::optional<BindAddress> parse_host_port(BindAddress bind, const std::string& text,
+                                           std::string& error);
+
 }  // namespace
 
 std::optional<BindAddress> parse_bind_address(const std::string& text, std::string& error) {
   BindAddress bind;
   bind.text = text;
+  std::string_view rest = text;
+  if (rest.starts_with("http://")) {
+    bind.security = BindAddress::Security::plain;
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("https://")) {
+    bind.security = BindAddress::Security::tls;
+    rest.remove_prefix(8);
+  }
+  if (bind.security != BindAddress::Security::automatic) {
+    if (rest.starts_with("unix:")) {
+      error = "a unix socket takes no scheme: unix:PATH (TLS on it follows --tls-cert), got '" +
+              text + "'";
+      return std::nullopt;
+    }
+    if (rest.ends_with('/')) rest.remove_suffix(1);  // "http://0.0.0.0:80/" as a URL
+  }
+  return parse_host_port(std::move(bind), std::string(rest), error);
+}
+
+namespace {
+
+std::optional<BindAddress> parse_host_port(BindAddress bind, const std::string& text,
+                                           std::string& error) {
   if (text.starts_with("unix:")) {
     bind.kind = BindAddress::Kind::unix_socket;
     bind.path = text.substr(5);
@@ -99,7 +128,7 @@ std::optional<BindAddress> parse_bind_address(const std::string& text, std::stri
   if (text.starts_with('[')) {
     auto close = text.find(']');
     if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      error = "expected [IPv6]:PORT, got '" + text + "'";
+      error = "expected [IPv6]:PORT, got '" + bind.text + "'";
       return std::nullopt;
     }
     bind.host = text.substr(1, close - 1);
@@ -107,26 +136,28 @@ std::optional<BindAddress> parse_bind_address(const std::string& text, std::stri
   } else {
     auto colon = text.rfind(':');
     if (colon == std::string::npos) {
-      error = "expected HOST:PORT, [IPv6]:PORT or unix:PATH, got '" + text + "'";
+      error = "expected HOST:PORT, [IPv6]:PORT or unix:PATH, got '" + bind.text + "'";
       return std::nullopt;
     }
     bind.host = text.substr(0, colon);
     if (bind.host.find(':') != std::string::npos) {
-      error = "IPv6 addresses need brackets, as in [::1]:8000, got '" + text + "'";
+      error = "IPv6 addresses need brackets, as in [::1]:8000, got '" + bind.text + "'";
       return std::nullopt;
     }
     port_text = std::string_view(text).substr(colon + 1);
   }
   if (bind.host.empty()) {
-    error = "missing host in '" + text + "' (use 0.0.0.0:PORT for every interface)";
+    error = "missing host in '" + bind.text + "' (use 0.0.0.0:PORT for every interface)";
     return std::nullopt;
   }
   if (!parse_port(port_text, bind.port)) {
-    error = "bad port in '" + text + "': expected a number from 0 to 65535";
+    error = "bad port in '" + bind.text + "': expected a number from 0 to 65535";
     return std::nullopt;
   }
   return bind;
 }
+
+}  // namespace
 
 Config parse_command_line(int argc, const char* const* argv, const std::string& runtime) {
   Config config;
@@ -144,7 +175,8 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
       ->type_name("APP");
   app.add_option("--bind,-b", binds,
                  "Listen on HOST:PORT, [V6]:PORT or unix:PATH; repeatable (default "
-                 "127.0.0.1:8000)")
+                 "127.0.0.1:8000). http://HOST:PORT is always plain text, https://HOST:PORT "
+                 "always TLS; a bare address is TLS when --tls-cert is given")
       ->allow_extra_args(false)  // one address per --bind; what follows may be an APP
       ->type_name("ADDR");
   std::string workers = "1";
@@ -408,6 +440,9 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
                "Testing aid: the health path also echoes a request body (?echo) and delays "
                "its answer (?sleep=S, at most 60). Not for production.");
 
+  detail::EdgeCommandLine edge;
+  detail::add_edge_options(app, config, edge);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -464,6 +499,7 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
     if (!bind) throw CommandLineExit{2, "junction: --bind: " + error + "\n"};
     config.binds.push_back(std::move(*bind));
   }
+  detail::finish_edge_options(config, edge);
   return config;
 }
 

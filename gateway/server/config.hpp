@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bridge/options.hpp"
+#include "gateway/forwarded.hpp"
 #include "gateway/options.hpp"
 #include "http2/options.hpp"
 #include "tls/options.hpp"
@@ -17,14 +18,39 @@ namespace junction::gateway {
 struct BindAddress {
   enum class Kind { tcp, unix_socket };
   Kind kind = Kind::tcp;
+  // http://HOST:PORT is plain text, https://HOST:PORT TLS; a bare address (and a unix socket)
+  // is TLS when certificates are given.
+  enum class Security { automatic, plain, tls };
+  Security security = Security::automatic;
   std::string host;  // literal IPv4/IPv6 address or a host name, without brackets
   std::uint16_t port = 0;
   std::string path;  // unix socket path
   std::string text;  // as the user wrote it, for messages
 };
 
-// Parses "HOST:PORT", "[V6]:PORT" or "unix:PATH"; nullopt with `error` set when malformed.
+// Parses "[http://|https://]HOST:PORT", "[http://|https://][V6]:PORT" or "unix:PATH"; nullopt
+// with `error` set when malformed.
 std::optional<BindAddress> parse_bind_address(const std::string& text, std::string& error);
+
+// --static PREFIX=DIR: files under DIR answer requests under PREFIX, before any app.
+struct StaticMount {
+  std::string prefix;     // "/static", without a trailing slash ("/" for the root)
+  std::string directory;  // as given; resolved by the static file app
+};
+
+// At the edge and behind a proxy (docs/configuration.md, "Behind nginx / a load balancer" and
+// "At the edge").
+struct EdgeOptions {
+  ForwardedPolicy forwarded;  // --forwarded-allow-ips, --forwarded-host
+  bool proxy_protocol = false;
+  std::vector<StaticMount> statics;
+  std::string static_index;                     // --static-index FILE; empty: directories 404
+  std::optional<std::uint64_t> static_max_age;  // --static-max-age S: Cache-Control max-age
+  bool https_redirect = false;
+  std::string hsts;          // the Strict-Transport-Security value; empty: none
+  unsigned uds_mode = 0660;  // --uds-mode
+  std::string user, group;   // --user, --group: dropped to after binding; empty: stay
+};
 
 struct Config {
   std::vector<BindAddress> binds;
@@ -52,13 +78,16 @@ struct Config {
   std::string health_path;   // empty: off
   bool diagnostics = false;  // echo/sleep aids on the health path, for front-end tests
   bridge::Options python;
+  EdgeOptions edge;
   std::vector<std::string> apps;
 
   // A master supervises workers: more than one, or a supervision option that needs one
-  // (--request-timeout recycles a worker whose WSGI threads are all overdue).
+  // (--request-timeout recycles a worker whose WSGI threads are all overdue; --user and --group
+  // let a master bind as root and drop its privileges before any worker imports an app).
   bool supervised() const noexcept {
     return workers > 1 || max_requests > 0 || max_rss_mib > 0 || worker_lifetime.count() > 0 ||
-           worker_timeout.count() > 0 || python.request_timeout.count() > 0 || preload || reload;
+           worker_timeout.count() > 0 || python.request_timeout.count() > 0 || preload || reload ||
+           !edge.user.empty() || !edge.group.empty();
   }
 };
 

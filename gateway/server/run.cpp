@@ -24,6 +24,7 @@
 #include "gateway/router.hpp"
 #include "gateway/server/config.hpp"
 #include "gateway/server/master.hpp"
+#include "gateway/server/privileges.hpp"
 #include "gateway/server/recycle.hpp"
 #include "gateway/server/server.hpp"
 
@@ -170,6 +171,7 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
         server.adopt(worker->listening);
       else
         server.listen();
+      if (config.edge.https_redirect) router.redirect_to_https(server.tls_port());
       if (worker) {
         auto& slot = worker->board[worker->index];
         report_to_board(config, slot, server, *python);
@@ -219,10 +221,12 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
 // --workers N: this process is the master. It opens the listeners, imports nothing (unless
 // --preload), and forks the workers, each of which loads the apps and serves (master.hpp).
 int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec>& specs) {
-  // --preload: a broken app stops the start before any listener or worker exists. The runtime
+  // --preload: a broken app stops the start before any listener or worker exists (with --user,
+  // once the listeners are open and root is gone: no app code ever runs as root). The runtime
   // starts no thread here (the WSGI pool and the ASGI loop start in each worker, in load()).
   std::optional<bridge::PythonRuntime> preloaded;
-  if (config.preload) {
+  auto preload = [&]() -> int {
+    if (!config.preload) return 0;
     try {
       preloaded.emplace(config.python);
       for (const auto& spec : specs) preloaded->preload(spec);
@@ -231,7 +235,11 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
       report_load_error(e);
       return e.exit_code;
     }
-  }
+    return 0;
+  };
+  bool drop = !config.edge.user.empty() || !config.edge.group.empty();
+  if (!drop)
+    if (int code = preload(); code != 0) return code;
   gw::Router none;  // the master answers no request, and logs none
   gw::Config master_config = config;
   master_config.access_log = false;
@@ -239,10 +247,13 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
   std::vector<int> listening;
   try {
     listening = listeners.listen_for_workers();
+    if (drop) gw::drop_privileges(config.edge.user, config.edge.group);
   } catch (const gw::StartupError& e) {
     std::fprintf(stderr, "junction: %s\n", e.what());
     return 1;
   }
+  if (drop)
+    if (int code = preload(); code != 0) return code;
   SavedSignalActions python_handlers;
   return gw::run_master(
       config, [&](gw::WorkerBoard& board, std::size_t index, const std::function<void()>& ready) {

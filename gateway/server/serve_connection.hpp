@@ -32,6 +32,10 @@ struct ServeContext {
   const http2::Options& http2;
   HttpMode mode;
   seconds_d handshake_timeout;
+  // --proxy-protocol: every connection starts with a PROXY header (v1 or v2), read before TLS
+  // and HTTP, from peers `forwarded->trusted` trusts only (others are closed).
+  bool proxy_protocol = false;
+  const ForwardedPolicy* forwarded = nullptr;
 };
 
 namespace detail {

@@ -16,12 +16,15 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <thread>
 #include <unordered_set>
 
 #include "gateway/access_log.hpp"
 #include "gateway/connection.hpp"
+#include "gateway/server/privileges.hpp"
 #include "gateway/server/serve_connection.hpp"
 #include "tls/context.hpp"
 
@@ -112,6 +115,7 @@ struct Server::Impl {
     std::string name;
     std::string unix_path;  // removed at exit
     Address address;
+    bool tls = false;
   };
 
   const Config& config;
@@ -138,8 +142,10 @@ struct Server::Impl {
   Impl(const Config& c, const Router& router)
       : config(c),
         access_log(c.access_log ? std::make_unique<AccessLog>() : nullptr),
-        context{c.limits, c.timeouts, router, access_log.get()},
-        serve{context, c.http2, c.http_mode, c.tls.handshake_timeout} {
+        context{c.limits, c.timeouts, router, access_log.get(), &c.edge.forwarded, c.edge.hsts},
+        serve{
+            context,          c.http2, c.http_mode, c.tls.handshake_timeout, c.edge.proxy_protocol,
+            &c.edge.forwarded} {
     for (unsigned i = 0; i < c.io_threads; ++i)
       threads.push_back(std::make_unique<IoThread>(stopping));
   }
@@ -156,9 +162,15 @@ struct Server::Impl {
     }
   }
 
+  // https://, or a bare address when certificates are given: the listener speaks TLS.
+  bool speaks_tls(const BindAddress& bind) const {
+    return bind.security == BindAddress::Security::tls ||
+           (bind.security == BindAddress::Security::automatic && config.tls.enabled());
+  }
+
   void open(const BindAddress& bind) {
-    auto listener =
-        std::make_unique<Listener>(Listener{Acceptor(main_context()), bind.text, {}, {}});
+    auto listener = std::make_unique<Listener>(
+        Listener{Acceptor(main_context()), bind.text, {}, {}, speaks_tls(bind)});
     auto& acceptor = listener->acceptor;
     error_code ec;
     Protocol::endpoint endpoint;
@@ -180,18 +192,34 @@ struct Server::Impl {
     if (!ec && bind.kind == BindAddress::Kind::tcp)
       acceptor.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor.bind(endpoint, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw StartupError(fmt::format("cannot listen on {}: {}", bind.text, ec.message()));
+    if (bind.kind == BindAddress::Kind::unix_socket) restrict_socket_file(bind.path);
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw StartupError(fmt::format("cannot listen on {}: {}", bind.text, ec.message()));
     describe_listener(*listener, bind);
     spdlog::info("Listening on {}", listener->name);
     listeners.push_back(std::move(listener));
   }
 
+  // --uds-mode, before listen(2) so that no client connects before the mode is set (bind(2)
+  // creates the file with the umask's mode); with --user/--group the file changes owner too, so
+  // that the socket belongs to whom the server runs as (gunicorn does the same).
+  void restrict_socket_file(const std::string& path) {
+    if (::chmod(path.c_str(), static_cast<mode_t>(config.edge.uds_mode)) != 0)
+      throw StartupError(fmt::format("cannot set the mode of {}: {}", path, std::strerror(errno)));
+    if (config.edge.user.empty() && config.edge.group.empty()) return;
+    auto ids = resolve_identity(config.edge.user, config.edge.group);
+    if (::chown(path.c_str(), ids.uid, ids.gid) != 0)
+      throw StartupError(fmt::format(
+          "cannot give {} to {}: {}", path,
+          config.edge.user.empty() ? config.edge.group : config.edge.user, std::strerror(errno)));
+  }
+
   // A worker's listener: the master's descriptor for `bind`. The socket file of a unix
   // listener is the master's to remove, so unix_path stays empty.
   void adopt(int fd, const BindAddress& bind) {
-    auto listener =
-        std::make_unique<Listener>(Listener{Acceptor(main_context()), bind.text, {}, {}});
+    auto listener = std::make_unique<Listener>(
+        Listener{Acceptor(main_context()), bind.text, {}, {}, speaks_tls(bind)});
     error_code ec;
     Protocol protocol = bind.kind == BindAddress::Kind::unix_socket
                             ? Protocol(asio::local::stream_protocol())
@@ -212,9 +240,8 @@ struct Server::Impl {
   void describe_listener(Listener& listener, const BindAddress& bind) {
     error_code ec;
     auto local = listener.acceptor.local_endpoint(ec);
-    listener.name = bind.kind == BindAddress::Kind::unix_socket
-                        ? "unix:" + bind.path
-                        : describe(local, tls_contexts != nullptr);
+    listener.name = bind.kind == BindAddress::Kind::unix_socket ? "unix:" + bind.path
+                                                                : describe(local, listener.tls);
     listener.address =
         bind.kind == BindAddress::Kind::unix_socket ? Address{bind.path, 0} : to_address(local);
   }
@@ -263,10 +290,11 @@ struct Server::Impl {
       auto local = socket.local_endpoint(ec);
       if (!ec) server = to_address(local);
     }
-    asio::co_spawn(thread.context,
-                   async_serve_connection(std::move(socket), serve, tls_contexts, std::move(client),
-                                          std::move(server), thread, live.enter()),
-                   log_escaped("connection"));
+    asio::co_spawn(
+        thread.context,
+        async_serve_connection(std::move(socket), serve, listener.tls ? tls_contexts : nullptr,
+                               std::move(client), std::move(server), thread, live.enter()),
+        log_escaped("connection"));
   }
 
   // Runs `f(connection)` for every connection, each on its own thread.
@@ -418,6 +446,13 @@ Server::~Server() {
   if (!impl_) return;
   for (auto& listener : impl_->listeners)
     if (!listener->unix_path.empty()) ::unlink(listener->unix_path.c_str());
+}
+
+std::uint16_t Server::tls_port() const noexcept {
+  for (const auto& listener : impl_->listeners)
+    if (listener->tls && listener->address.port != 0)  // unix listeners have port 0
+      return static_cast<std::uint16_t>(listener->address.port);
+  return 0;
 }
 
 void Server::set_app_work(std::function<std::size_t()> pending) {

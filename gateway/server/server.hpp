@@ -42,6 +42,10 @@ class Server {
   // StartupError.
   void adopt(const std::vector<int>& listening);
 
+  // The port of the first TCP listener that speaks TLS, once listening (--https-redirect
+  // points there); 0 when there is none.
+  std::uint16_t tls_port() const noexcept;
+
   // Work apps still do for requests after their connections closed (a WSGI thread that has
   // not noticed yet): on shutdown the server waits for it to reach zero, within the grace
   // period, before it stops the I/O threads those requests would still call into.
