@@ -46,10 +46,20 @@ struct ForwardedPolicy {
   bool forwarded_host = false;  // --forwarded-host: X-Forwarded-Host/-Port and Forwarded host
 };
 
-// Applies what a trusted peer's headers say to `head` (client, scheme, and with
-// forwarded_host the authority and the Host field), before the head reaches an app; the
-// headers themselves stay. Called by each protocol once the head is complete. Malformed values
-// are ignored (logged at debug). Does nothing when head.client is not trusted.
+// What the connection from `peer` applies to its requests: `policy` when it trusts the peer,
+// else null. Decided once per connection (the peer does not change), so a request from an
+// untrusted peer pays nothing.
+inline const ForwardedPolicy* forwarded_for_peer(const ForwardedPolicy* policy,
+                                                 const Address& peer) noexcept {
+  return policy && policy->trusted.trusts(peer) ? policy : nullptr;
+}
+
+// Applies what the headers of a trusted peer's request say to `head`, before the head reaches
+// an app: the client (X-Forwarded-For, else Forwarded for=), the scheme (X-Forwarded-Proto,
+// X-Forwarded-Scheme, else Forwarded proto=) and, with forwarded_host, the authority and the
+// Host field (X-Forwarded-Host/-Port, else Forwarded host=). The headers themselves stay for
+// the app. Malformed values are ignored (logged at debug). Idempotent. The caller has checked
+// that head.client is trusted (forwarded_for_peer).
 void apply_forwarded(RequestHead& head, const ForwardedPolicy& policy);
 
 }  // namespace junction::gateway

@@ -1,6 +1,7 @@
 #include "gateway/server/config_edge.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,10 +29,51 @@ bool is_tls(const BindAddress& bind, const Config& config) {
   return false;
 }
 
+StaticMount parse_static(const std::string& text) {
+  auto equals = text.find('=');
+  if (equals == std::string::npos || equals == 0 || equals + 1 == text.size())
+    usage_error("--static: expected PREFIX=DIR, as in /static=./staticfiles, got '" + text + "'");
+  StaticMount mount{text.substr(0, equals), text.substr(equals + 1)};
+  if (!mount.prefix.starts_with('/'))
+    usage_error("--static: the prefix must start with '/', got '" + mount.prefix + "'");
+  while (mount.prefix.size() > 1 && mount.prefix.back() == '/') mount.prefix.pop_back();
+  struct stat st {};
+  if (::stat(mount.directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    usage_error("--static: '" + mount.directory + "' is not a directory");
+  return mount;
+}
+
 }  // namespace
 
 void add_edge_options(CLI::App& app, Config& config, EdgeCommandLine& cli) {
   auto& edge = config.edge;
+  app.add_option("--forwarded-allow-ips", cli.forwarded_allow_ips,
+                 "Peers trusted to send X-Forwarded-For/-Proto/-Scheme, Forwarded (RFC 7239) "
+                 "and PROXY headers: IPs, CIDRs, '*' or 'unix', comma-separated (also "
+                 "$FORWARDED_ALLOW_IPS)")
+      ->envname("FORWARDED_ALLOW_IPS")
+      ->capture_default_str()
+      ->type_name("LIST");
+  app.add_flag("--forwarded-host", edge.forwarded.forwarded_host,
+               "Also take X-Forwarded-Host, X-Forwarded-Port and Forwarded host= from trusted "
+               "peers (Host, SERVER_NAME, SERVER_PORT)");
+  app.add_flag("--proxy-protocol", edge.proxy_protocol,
+               "Every connection starts with a PROXY protocol header (v1 or v2, as HAProxy and "
+               "cloud load balancers send it), before TLS; peers outside --forwarded-allow-ips "
+               "are closed");
+  app.add_option("--static", cli.statics,
+                 "Serve the files under DIR at PREFIX, before any app (repeatable): ETag, "
+                 "ranges, precompressed .br/.gz siblings, sendfile")
+      ->allow_extra_args(false)
+      ->type_name("PREFIX=DIR");
+  app.add_option("--static-index", edge.static_index,
+                 "A directory request under --static serves this file in it (default: "
+                 "directories give 404)")
+      ->type_name("FILE");
+  app.add_option("--static-max-age", edge.static_max_age,
+                 "Cache-Control: public, max-age=S on static files (default: none)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{10} * 365 * 86400))
+      ->type_name("S");
   app.add_flag("--https-redirect", edge.https_redirect,
                "Plain-text listeners answer every request but the health path with 308 to the "
                "same URL on the TLS listener");
@@ -57,6 +99,11 @@ void add_edge_options(CLI::App& app, Config& config, EdgeCommandLine& cli) {
 
 void finish_edge_options(Config& config, const EdgeCommandLine& cli) {
   auto& edge = config.edge;
+  std::string error;
+  auto trusted = TrustedProxies::parse(cli.forwarded_allow_ips, error);
+  if (!trusted) usage_error("--forwarded-allow-ips: " + error);
+  edge.forwarded.trusted = std::move(*trusted);
+
   bool any_plain = false, any_tls = false, any_tls_tcp = false;
   for (const auto& bind : config.binds) {
     if (bind.security == BindAddress::Security::tls && !config.tls.enabled())
@@ -86,6 +133,19 @@ void finish_edge_options(Config& config, const EdgeCommandLine& cli) {
       end != cli.uds_mode.data() + cli.uds_mode.size() || mode > 0777)
     usage_error("--uds-mode: expected octal permissions such as 660, got '" + cli.uds_mode + "'");
   edge.uds_mode = mode;
+
+  for (const auto& text : cli.statics) {
+    auto mount = parse_static(text);
+    auto same = [&](const StaticMount& m) { return m.prefix == mount.prefix; };
+    if (std::any_of(edge.statics.begin(), edge.statics.end(), same))
+      usage_error("--static: two directories are served at " + mount.prefix);
+    edge.statics.push_back(std::move(mount));
+  }
+  if (edge.statics.empty() && (!edge.static_index.empty() || edge.static_max_age))
+    usage_error("--static-index and --static-max-age need --static PREFIX=DIR");
+  if (edge.static_index.find('/') != std::string::npos || edge.static_index == "." ||
+      edge.static_index == "..")
+    usage_error("--static-index: a file name, such as index.html, got '" + edge.static_index + "'");
 
   if (!edge.user.empty() || !edge.group.empty()) {
     if (::geteuid() != 0)

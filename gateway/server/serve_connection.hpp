@@ -1,7 +1,8 @@
 // One accepted socket, from its first byte to its close: the one way a connection starts
 // (the shape of Beast's server-flex-awaitable and nghttpx's upstream choice). The coroutine
 // registers the socket with its I/O thread for the socket's whole life (a ConnectionSlot),
-// runs the TLS handshake under its deadline when the listener has TLS, picks the protocol
+// reads the PROXY protocol header first when the listener asks for one, runs the TLS
+// handshake under its deadline when the listener has TLS, picks the protocol
 // (ALPN; in plain text, the HTTP/2 preface or an h2c upgrade, both of which HTTP/1.1 hands
 // back), and awaits the HTTP/1.1 or HTTP/2 session. Its frame owns every phase: nothing it
 // started outlives it.
@@ -17,6 +18,7 @@
 
 #include "gateway/connection.hpp"
 #include "gateway/options.hpp"
+#include "gateway/server/proxy_header.hpp"
 #include "gateway/transport.hpp"
 #include "http1/http1.hpp"
 #include "http2/http2.hpp"
@@ -105,6 +107,46 @@ awaitable<void> async_refuse_plain_http(Socket& socket, ConnectionSlot& slot) {
   co_await (drain(socket) || linger.async_wait(use_awaitable));
 }
 
+// --proxy-protocol: the PROXY header, from a trusted peer only (proxy-protocol.txt §2: "The
+// receiver SHOULD ensure proper access filtering so that only trusted proxies are allowed to
+// use this protocol"; the --forwarded-allow-ips list decides, as gunicorn's does), raced
+// against --timeout-request-header (a header sent a byte at a time is a slowloris, §2 allows "a
+// short timeout") and the server's shutdown. TCP4/TCP6/AF_UNIX name the client (TCP the server
+// too); LOCAL, UNKNOWN and UNSPEC keep the socket's (§2.1, §2.2). False: close the socket ("The
+// receiver MUST NOT start processing the connection before it receives a complete and valid
+// PROXY protocol header").
+template <class Socket>
+awaitable<bool> async_accept_proxy_header(Socket& socket, const ServeContext& serve,
+                                          Address& client, Address& server, ConnectionSlot& slot) {
+  if (!serve.forwarded || !serve.forwarded->trusted.trusts(client)) {
+    spdlog::debug("PROXY protocol: {} is not in --forwarded-allow-ips, closed", client.host);
+    co_return false;
+  }
+  ProxyHeader header;
+  bool ok = false;
+  {
+    Timer deadline(socket.get_executor());
+    deadline.expires_after(
+        std::chrono::duration_cast<Clock::duration>(serve.connection.timeouts.request_header));
+    TimedPhase phase(deadline);
+    ConnectionSlot::Attach attach(slot, phase);
+    using namespace asio::experimental::awaitable_operators;
+    auto result =
+        co_await (async_read_proxy_header(socket, header) || deadline.async_wait(use_awaitable));
+    if (result.index() == 0)
+      ok = std::get<0>(result);
+    else
+      header.error = slot.shutting_down() ? "the server is shutting down" : "timed out";
+  }
+  if (!ok) {
+    spdlog::debug("PROXY protocol header from {} refused: {}", client.host, header.error);
+    co_return false;
+  }
+  if (header.client) client = std::move(*header.client);
+  if (header.server) server = std::move(*header.server);
+  co_return true;
+}
+
 // The TLS handshake, raced against its deadline (and the server's shutdown). Then HTTP/2 or
 // HTTP/1.1 as ALPN settled (RFC 7301; RFC 9113 §3.2: h2 is only ever chosen by ALPN over TLS;
 // no ALPN means HTTP/1.1, or HTTP/2 under --http 2).
@@ -160,6 +202,16 @@ awaitable<void> async_serve_connection(Socket socket, const ServeContext& serve,
                                        LiveCounter::Token live) {
   (void)live;  // released with the frame
   ConnectionSlot slot(registry);
+  if (serve.proxy_protocol) {
+    // The header is peeked at on the socket's descriptor; the unit tests' in-memory stream has
+    // none, and a PROXY listener serves nothing without a header.
+    if constexpr (requires(Socket & s) { s.native_handle(); }) {
+      if (!co_await detail::async_accept_proxy_header(socket, serve, client, server, slot))
+        co_return;
+    } else {
+      co_return;
+    }
+  }
   if (contexts) {
     // TLS needs a real socket (OpenSSL writes to its descriptor); the unit tests' in-memory
     // stream serves plain text only.
