@@ -33,9 +33,11 @@ py::object http_version(gateway::HttpVersion version) {
   return interned(version.minor == 0 ? names[0] : names[1]);
 }
 
-// [host, port] of a TCP peer; None for a unix-socket client, which has no address (as uvicorn).
+// [host, port] of a TCP peer; None for a unix-socket client, which has no address (as uvicorn):
+// its name is empty, or the path of a socket a PROXY header named. A client a trusted proxy
+// named without a port is [host, 0] (as uvicorn's proxy headers give it).
 py::object client_address(const gateway::Address& address) {
-  if (address.port == 0) return py::none();
+  if (address.port == 0 && (address.host.empty() || address.host.front() == '/')) return py::none();
   return py::make_tuple(address.host, address.port);
 }
 

@@ -87,9 +87,9 @@ py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle i
   if (!environ) throw py::error_already_set();
   set(environ, fixed_.wsgi_input, input);
   // A connection we decrypted is https whatever the request model says; plain-text ones keep
-  // their scheme (and pay one null check for TLS).
+  // their scheme, which a trusted proxy may have set (gateway/forwarded.hpp).
   std::string_view scheme = request.tls ? std::string_view("https") : request.scheme;
-  set(environ, fixed_.wsgi_url_scheme, request.tls ? https_ : native(scheme));
+  set(environ, fixed_.wsgi_url_scheme, scheme == "https" ? https_ : native(scheme));
   set(environ, fixed_.request_method, native(request.method));
   // The router matched the mount on whole segments of the raw path, so the prefix is there.
   std::string_view path = request.path;
@@ -112,7 +112,10 @@ py::dict EnvironBuilder::build(const gateway::RequestHead& request, py::handle i
   set(environ, fixed_.server_port, native(host.port));
   set(environ, fixed_.remote_addr, native(request.client.host));
   set(environ, fixed_.remote_port, native(std::to_string(request.client.port)));
-  if (request.tls) set_tls(environ, *request.tls);
+  if (request.tls)
+    set_tls(environ, *request.tls);
+  else if (scheme == "https")
+    set(environ, tls_.https, on_);  // TLS ended at a trusted proxy: no mod_ssl facts to give
 
   // Header fields, repeated ones joined (RFC 9110 §5.3); Cookie with "; " (RFC 6265 §5.4).
   // Their keys (HTTP_*, CONTENT_*) meet no other environ key, so a key already present is a

@@ -91,6 +91,7 @@ class Connection final : public gateway::Closable,
         read_buffer_(new char[kReadBufferSize]),
         watchdog_(stream_.get_executor(), shortest_timeout(context.timeouts)),
         wake_(stream_.get_executor()),
+        forwarded_(gateway::forwarded_for_peer(context.forwarded, client)),
         client_(std::move(client)),
         server_(std::move(server)),
         detecting_preface_(switches.prior_knowledge) {}
@@ -218,6 +219,9 @@ class Connection final : public gateway::Closable,
   asio::cancellation_signal watch_cancel_;  // the watch read (start_watch_read)
   Deadline timed_out_ = Deadline::none;
 
+  // --forwarded-allow-ips: what this connection's peer may say about its requests' client,
+  // scheme and host; null when the peer is not trusted.
+  const gateway::ForwardedPolicy* forwarded_;
   gateway::Address client_;
   std::shared_ptr<const gateway::TlsInfo> tls_;
   gateway::Address server_;

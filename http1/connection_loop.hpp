@@ -178,6 +178,7 @@ void Connection<Stream>::begin_exchange(gateway::RequestHead head) {
     head.scheme = "https";
     head.tls = tls_;
   }
+  if (forwarded_) gateway::apply_forwarded(head, *forwarded_);
   head.received_at = clock::now();
   keep_alive_ = parser_.keep_alive() && !shutting_down_;
   is_head_request_ = head.method == "HEAD";

@@ -75,6 +75,7 @@ Session::Session(executor_type executor, const SessionContext& context, SessionH
     : executor_(executor),
       context_(context),
       host_(&host),
+      forwarded_(gw::forwarded_for_peer(context.forwarded, client)),
       client_(std::move(client)),
       server_(std::move(server)),
       last_active_(clock::now()) {}
@@ -470,6 +471,7 @@ int Session::on_frame_recv(const nghttp2_frame& frame) noexcept {
           }
           if (!has_host && !head.authority.empty())
             head.headers.emplace_back("host", head.authority);
+          if (forwarded_) gw::apply_forwarded(head, *forwarded_);
           ready_.push_back(stream);
         } catch (...) {
           return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -220,6 +220,9 @@ class Session : public std::enable_shared_from_this<Session> {
   executor_type executor_;
   const SessionContext& context_;
   SessionHost* host_;
+  // --forwarded-allow-ips: what this connection's peer may say about its streams' client,
+  // scheme and host; null when the peer is not trusted.
+  const gateway::ForwardedPolicy* forwarded_;
   gateway::Address client_;
   gateway::Address server_;
   std::shared_ptr<const gateway::TlsInfo> tls_;

@@ -80,13 +80,15 @@ TEST_CASE("EnvironBuilder: every key, with the type PEP 3333 gives it", "[wsgi_e
   request.headers.emplace_back("Content-Length", "5");
   py::dict environ = builder.build(request, python.input);
 
-  Keys expected = {
-      "CONTENT_LENGTH", "CONTENT_TYPE",          "HTTP_ACCEPT",       "HTTP_HOST",
-      "PATH_INFO",      "QUERY_STRING",          "RAW_URI",           "REMOTE_ADDR",
-      "REMOTE_PORT",    "REQUEST_METHOD",        "SCRIPT_NAME",       "SERVER_NAME",
-      "SERVER_PORT",    "SERVER_PROTOCOL",       "wsgi.errors",       "wsgi.file_wrapper",
-      "wsgi.input",     "wsgi.input_terminated", "wsgi.multiprocess", "wsgi.multithread",
-      "wsgi.run_once",  "wsgi.url_scheme",       "wsgi.version"};
+  // The sample is https in plain text (as a trusted proxy says it): HTTPS=on, no SSL_ keys.
+  Keys expected = {"CONTENT_LENGTH",        "CONTENT_TYPE",      "HTTPS",
+                   "HTTP_ACCEPT",           "HTTP_HOST",         "PATH_INFO",
+                   "QUERY_STRING",          "RAW_URI",           "REMOTE_ADDR",
+                   "REMOTE_PORT",           "REQUEST_METHOD",    "SCRIPT_NAME",
+                   "SERVER_NAME",           "SERVER_PORT",       "SERVER_PROTOCOL",
+                   "wsgi.errors",           "wsgi.file_wrapper", "wsgi.input",
+                   "wsgi.input_terminated", "wsgi.multiprocess", "wsgi.multithread",
+                   "wsgi.run_once",         "wsgi.url_scheme",   "wsgi.version"};
   CHECK(keys_of(environ) == expected);
 
   // The CGI variables are native strings: str, never bytes or int.
@@ -300,6 +302,25 @@ TEST_CASE("EnvironBuilder: a plain-text request has no HTTPS or SSL_ keys",
   py::dict environ = builder.build(request, python.input);
   CHECK(bytes_at(environ, "wsgi.url_scheme") == "http");
   CHECK_FALSE(environ.contains("HTTPS"));
+  for (const auto& key : keys_of(environ)) {
+    INFO(key);
+    CHECK_FALSE(key.starts_with("SSL_"));
+  }
+}
+
+TEST_CASE("EnvironBuilder: https from a trusted proxy is HTTPS=on without SSL_ keys",
+          "[wsgi_environ][python]") {
+  test::ensure_python();
+  py::gil_scoped_acquire gil;
+  PythonSide python;
+  auto builder = python.builder("");
+  auto request = sample_request();
+  request.scheme = "https";  // gateway::apply_forwarded's X-Forwarded-Proto: https
+  request.client = {"203.0.113.7", 0};
+  py::dict environ = builder.build(request, python.input);
+  CHECK(bytes_at(environ, "wsgi.url_scheme") == "https");
+  CHECK(bytes_at(environ, "HTTPS") == "on");
+  CHECK(bytes_at(environ, "REMOTE_ADDR") == "203.0.113.7");
   for (const auto& key : keys_of(environ)) {
     INFO(key);
     CHECK_FALSE(key.starts_with("SSL_"));
