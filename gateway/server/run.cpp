@@ -27,6 +27,7 @@
 #include "gateway/server/privileges.hpp"
 #include "gateway/server/recycle.hpp"
 #include "gateway/server/server.hpp"
+#include "gateway/server/static_files.hpp"
 
 namespace gw = junction::gateway;
 namespace bridge = junction::bridge;
@@ -137,6 +138,19 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
   std::optional<bridge::PythonRuntime> own_python;
   bridge::PythonRuntime* python = worker ? worker->preloaded : nullptr;
   gw::Router router;
+  // The static directories open first: a bad one is a configuration error, found before any
+  // import (in a worker, after --user/--group: the files must be readable by whom it runs as).
+  for (const auto& mount : config.edge.statics) {
+    try {
+      auto files = std::make_shared<gw::StaticFiles>(mount, config.edge.static_index,
+                                                     config.edge.static_max_age);
+      spdlog::info("serving the files under {} at {}", files->root(), mount.prefix);
+      router.mount_static(mount.prefix, std::move(files));
+    } catch (const std::runtime_error& e) {
+      std::fprintf(stderr, "junction: %s\n", e.what());
+      return bridge::kExitUsage;
+    }
+  }
   try {
     if (!python) python = &own_python.emplace(config.python);
     for (const auto& spec : specs) {
@@ -284,10 +298,10 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
     }
     specs.push_back(std::move(*spec));
   }
-  if (specs.empty() && config.health_path.empty()) {
+  if (specs.empty() && config.health_path.empty() && config.edge.statics.empty()) {
     std::fprintf(stderr,
-                 "junction: nothing to serve: give an APP (MODULE:ATTR) or --health-path PATH "
-                 "(junction --help)\n");
+                 "junction: nothing to serve: give an APP (MODULE:ATTR), --static PREFIX=DIR or "
+                 "--health-path PATH (junction --help)\n");
     return bridge::kExitUsage;
   }
   std::vector<std::string> prefixes;

@@ -77,11 +77,12 @@ def test_health_path_is_off_by_default(start_app):
 
 
 def test_nothing_to_serve_is_a_usage_error(run_junction):
-    """No APP and no --health-path: one line that says what to give, exit 2, nothing bound."""
+    """No APP, no --static and no --health-path: one line that says what to give, exit 2,
+    nothing bound."""
     out = run_junction("--bind", "127.0.0.1:0")
     assert out.returncode == 2
-    assert out.stderr == ("junction: nothing to serve: give an APP (MODULE:ATTR) or "
-                          "--health-path PATH (junction --help)\n")
+    assert out.stderr == ("junction: nothing to serve: give an APP (MODULE:ATTR), --static "
+                          "PREFIX=DIR or --health-path PATH (junction --help)\n")
 
 
 def test_custom_health_path(start_server):

@@ -43,8 +43,8 @@ def test_python_m_junction_without_an_app_is_one_line_and_exit_2():
     done = run_module()
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "junction: nothing to serve: give an APP (MODULE:ATTR) or --health-path PATH "
-        "(junction --help)"]
+        "junction: nothing to serve: give an APP (MODULE:ATTR), --static PREFIX=DIR or "
+        "--health-path PATH (junction --help)"]
 
 
 def test_python_m_junction_serves(tmp_path):
