@@ -121,6 +121,7 @@ class Connection final : public gateway::Closable,
 
   // The request loop, WebSockets, h2c, closing, timeouts (connection_loop.hpp).
   awaitable<Outcome> async_serve_one();
+  void complete_head(gateway::RequestHead& head) const;
   void begin_exchange(gateway::RequestHead head);
   void end_exchange();
   awaitable<bool> async_drain_body();

@@ -169,9 +169,11 @@ auto Connection<Stream>::async_serve_one() -> awaitable<Outcome> {
   co_return Outcome::next;
 }
 
+// What the connection adds to every request head it read, whether HTTP/1.1 serves it or it
+// becomes stream 1 of an h2c upgrade: who sent it over what, and what a trusted proxy says of
+// it (gateway/forwarded.hpp).
 template <class Stream>
-void Connection<Stream>::begin_exchange(gateway::RequestHead head) {
-  ++requests_;
+void Connection<Stream>::complete_head(gateway::RequestHead& head) const {
   head.client = client_;
   head.server = server_;
   if (tls_) {
@@ -180,6 +182,12 @@ void Connection<Stream>::begin_exchange(gateway::RequestHead head) {
   }
   if (forwarded_) gateway::apply_forwarded(head, *forwarded_);
   head.received_at = clock::now();
+}
+
+template <class Stream>
+void Connection<Stream>::begin_exchange(gateway::RequestHead head) {
+  ++requests_;
+  complete_head(head);
   keep_alive_ = parser_.keep_alive() && !shutting_down_;
   is_head_request_ = head.method == "HEAD";
   state_.next_exchange();
@@ -303,9 +311,7 @@ auto Connection<Stream>::async_upgrade_h2c(gateway::RequestHead& head, const std
     co_await async_wait_event();
   }
   if (closed_ || write_failed_ || peer_closed_) co_return Outcome::abort;
-  head.client = client_;
-  head.server = server_;
-  head.received_at = clock::now();
+  complete_head(head);
   handover_.request = std::move(head);
   handover_.settings = settings;
   handover_.buffered.assign(buffered());
