@@ -261,7 +261,10 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
   std::vector<int> listening;
   try {
     listening = listeners.listen_for_workers();
-    if (drop) gw::drop_privileges(config.edge.user, config.edge.group);
+    if (drop) {
+      gw::drop_privileges(config.edge.user, config.edge.group);
+      listeners.check_tls_readable();
+    }
   } catch (const gw::StartupError& e) {
     std::fprintf(stderr, "junction: %s\n", e.what());
     return 1;

@@ -499,6 +499,19 @@ std::vector<int> Server::listen_for_workers() {
   return listening;
 }
 
+void Server::check_tls_readable() const {
+  const auto& config = impl_->config;
+  if (!config.tls.enabled()) return;
+  try {
+    tls::ServerContexts::load(config.tls, config.http_mode, std::make_shared<tls::TicketKeys>());
+  } catch (const tls::LoadError& e) {
+    throw StartupError(
+        fmt::format("as {}: {} (the workers read the certificates after the "
+                    "switch: make them readable by the user or its group)",
+                    config.edge.user.empty() ? config.edge.group : config.edge.user, e.what()));
+  }
+}
+
 void Server::adopt(const std::vector<int>& listening) {
   auto& impl = *impl_;
   std::signal(SIGINT, SIG_IGN);

@@ -36,6 +36,11 @@ class Server {
   // catches no signals and never serves; returns the listening descriptors, which stay open
   // (the workers inherit them) for as long as this Server lives. Throws StartupError.
   std::vector<int> listen_for_workers();
+  // --user/--group, in the master once it has switched: reads every certificate and key again,
+  // as the user the workers run as (each worker loads them itself, and again on a reload), so
+  // that a key only root can read stops the start here with one line. Throws StartupError.
+  void check_tls_readable() const;
+
   // --workers, in a worker: serves the listening descriptors the master opened (in --bind
   // order) instead of opening its own. SIGTERM drains, SIGHUP reloads TLS; SIGINT is ignored
   // (a terminal's Ctrl-C reaches the master, which passes it on as SIGTERM). Throws

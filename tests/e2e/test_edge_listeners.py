@@ -159,23 +159,64 @@ def readable_by_others(path: str) -> bool:
     return True
 
 
-def test_user_drops_privileges_after_binding(start_server, tmp_path, throwaway_user):
+@pytest.fixture(scope="module")
+def junction_for_others():
+    """A junction whose interpreter a dropped-to user can read: the one under test when its
+    Python lives where others can reach, else the repaired wheel in a venv of another build of
+    the same version (Debian's), made in a directory every user can enter. pyenv's CPython
+    under /root is out of the user's reach after the drop, as it would be in production."""
+    import sys
+    import tempfile
+    from pathlib import Path
+    from wheel_util import other_python, wheel_venv
+    from conftest import junction_bin
+    if readable_by_others(sys.base_prefix) and readable_by_others(str(junction_bin())):
+        yield junction_bin()
+        return
+    other = other_python()
+    if other is None or not readable_by_others(other):
+        pytest.skip(f"no interpreter that other users can read ({sys.base_prefix} is not)")
+    root = Path(tempfile.mkdtemp(prefix="junction-user-"))
+    try:
+        os.chmod(root, 0o755)
+        yield wheel_venv(other, root / "venv") / "bin" / "junction"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_user_drops_privileges_after_binding(tmp_path, throwaway_user, junction_for_others):
     """--user binds as root (a socket in a root-only directory), then the app runs as the user,
     and the socket file belongs to the user."""
-    import sys
-    # After the drop, the worker imports the standard library as the user: an interpreter
-    # under root's home (pyenv in /root) is out of its reach, as it would be in production.
-    if not readable_by_others(sys.base_prefix) or not readable_by_others(str(E2E_DIR)):
-        pytest.skip(f"{sys.base_prefix} is not readable by other users")
+    from conftest import Server
+    if not readable_by_others(str(E2E_DIR)):
+        pytest.skip(f"{E2E_DIR} is not readable by other users")
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     path = private / "j.sock"
-    s = start_server("--pythonpath", str(E2E_DIR), "--user", THROWAWAY, APP,
-                     binds=[f"unix:{path}", "127.0.0.1:0"])
-    assert s.stderr.wait_for(lambda ls: any(f"({THROWAWAY})" in x for x in ls), 10)
-    seen = json.loads(plain_get(s, index=1).body)
-    assert (seen["uid"], seen["gid"]) == (throwaway_user.pw_uid, throwaway_user.pw_gid)
-    assert os.stat(path).st_uid == throwaway_user.pw_uid
+    s = Server([str(junction_for_others), "--bind", f"unix:{path}", "--bind", "127.0.0.1:0",
+                "--pythonpath", str(E2E_DIR), "--user", THROWAWAY, APP], binds=2,
+               env=server_environment({"VIRTUAL_ENV": None, "PYTHONDONTWRITEBYTECODE": "1"}))
+    try:
+        assert s.stderr.wait_for(lambda ls: any(f"({THROWAWAY})" in x for x in ls), 10), s.dump()
+        seen = json.loads(plain_get(s, index=1).body)
+        assert (seen["uid"], seen["gid"]) == (throwaway_user.pw_uid, throwaway_user.pw_gid)
+        assert os.stat(path).st_uid == throwaway_user.pw_uid
+    finally:
+        assert s.stop() == 0, s.dump()
+
+
+def test_user_who_cannot_read_the_key_stops_the_start(binary, throwaway_user, tls_pki):
+    """The workers load the certificates as the user: a key only root can read (pytest's
+    directories are root's alone) stops the master at start-up with one line that says so,
+    exit 1, before any worker is forked."""
+    out = subprocess.run([str(binary), "--bind", "https://127.0.0.1:0", *tls_pki.server_args(),
+                          "--health-path", "/h", "--user", THROWAWAY],
+                         capture_output=True, text=True, timeout=30, env=server_environment())
+    assert out.returncode == 1, out
+    errors = [line for line in out.stderr.splitlines() if line.startswith("junction: ")]
+    assert len(errors) == 1, out.stderr
+    assert f"as {THROWAWAY}: " in errors[0] and "readable by the user" in errors[0]
+    assert not any("worker(s) ready" in line for line in out.stderr.splitlines()), out.stderr
 
 
 def test_user_is_refused_without_root(binary, throwaway_user):

@@ -4,8 +4,6 @@ of a different CPython build than the one that built it."""
 
 from __future__ import annotations
 
-import glob
-import os
 import signal
 import subprocess
 import sys
@@ -16,14 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import REPO, Server, junction_bin, server_environment
+from conftest import REPO, Server, server_environment
+from wheel_util import built_python, other_python, repaired_wheel, venv_python, wheel_venv
 
 APPS = REPO / "tests/e2e/apps"
-
-
-def venv_python() -> Path:
-    """The interpreter of the venv the junction under test is installed in."""
-    return junction_bin().parent / "python"
 
 
 def run_module(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -157,48 +151,13 @@ def test_the_extension_links_no_libpython_and_no_python_install():
 
 # --- the repaired wheel in a venv of another interpreter --------------------------------------
 
-def built_python() -> str:
-    """The real executable of the interpreter the junction under test was built for."""
-    return subprocess.run([str(venv_python()), "-c",
-                           "import sys, os; print(os.path.realpath(sys._base_executable))"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-def other_python() -> str | None:
-    """A CPython of the same minor version but a different build (Debian's or pyenv's)."""
-    built = built_python()
-    minor = subprocess.run([built, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = [f"/usr/bin/python{minor}"]
-    candidates += sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python{minor}"))
-    for candidate in candidates:
-        if os.path.exists(candidate) and os.path.realpath(candidate) != built:
-            return candidate
-    return None
-
-
-def repaired_wheel() -> Path:
-    tag = "cp" + subprocess.run([built_python(), "-c",
-                                 "import sys; print('%d%d' % sys.version_info[:2])"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    wheels = sorted((REPO / "wheelhouse").glob(f"junction-*-{tag}-{tag}-manylinux_*.whl"))
-    if not wheels:
-        pytest.fail(f"no repaired {tag} wheel in wheelhouse/: run `bash scripts/wheel.sh`")
-    return wheels[-1]
-
-
 @pytest.fixture(scope="module")
 def other_venv(tmp_path_factory):
     other = other_python()
     if other is None:
         pytest.skip(f"no second CPython build of {built_python()}'s version on this machine")
-    wheel = repaired_wheel()
     root = tmp_path_factory.mktemp("other") / "venv"
-    subprocess.run([other, "-m", "venv", str(root)], check=True, timeout=120)
-    subprocess.run([str(root / "bin/python"), "-m", "pip", "install", "-q",
-                    "--disable-pip-version-check", "--no-index", "--no-deps", str(wheel)],
-                   check=True, timeout=300)
+    wheel_venv(other, root)
     return other, root
 
 
