@@ -140,6 +140,19 @@ junction_versions() {
 }
 
 # --- servers --------------------------------------------------------------------------------
+# NGINX DIR: the *_temp_path lines (indented, one per line) that keep nginx's temporary files in
+# DIR, one for each module this nginx was built with (nginx-light leaves some out, and a path for
+# a missing module is a config error). Without them nginx wants /var/lib/nginx, root's.
+nginx_temp_paths() {
+  local build module
+  build="$("$1" -V 2>&1)"
+  for module in client_body proxy fastcgi uwsgi scgi; do
+    if [[ "$module" == client_body || "$build" != *"--without-http_${module}_module"* ]]; then
+      printf '  %s_temp_path %s/%s;\n' "$module" "$2" "$module"
+    fi
+  done
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

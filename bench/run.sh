@@ -58,12 +58,7 @@ for name in junction junction-baseline; do
 done
 
 mkdir -p "$tmp/nginx"
-temp_paths=""
-for module in client_body proxy fastcgi uwsgi scgi; do
-  if [[ "$module" == client_body ]] || ! "$nginx_bin" -V 2>&1 | grep -q -- "--without-http_${module}_module"; then
-    temp_paths+="  ${module}_temp_path $tmp/nginx/$module;"$'\n'
-  fi
-done
+temp_paths="$(nginx_temp_paths "$nginx_bin" "$tmp/nginx")"$'\n'
 cat >"$tmp/nginx/nginx.conf" <<CONF
 # Written by bench/run.sh: one process, no logs, a fixed 200 "ok" on /healthz.
 worker_processes 1;

@@ -114,12 +114,7 @@ done
 ng="$tmp/nginx"
 mkdir -p "$ng"
 nginx_version="$("$nginx_bin" -v 2>&1 | sed 's|.*/||')"
-temp_paths="" nginx_build="$("$nginx_bin" -V 2>&1)"
-for module in client_body proxy fastcgi uwsgi scgi; do
-  if [[ "$module" == client_body || "$nginx_build" != *"--without-http_${module}_module"* ]]; then
-    temp_paths+="  ${module}_temp_path $ng/$module;"$'\n'
-  fi
-done
+temp_paths="$(nginx_temp_paths "$nginx_bin" "$ng")"$'\n'
 cat >"$ng/nginx.conf" <<CONF
 # Written by bench/static.sh: one process, no access log, the files under $www/s at /s/.
 worker_processes 1;

@@ -301,12 +301,7 @@ if want nginx; then
   else
     listen="listen 127.0.0.1:${port[nginx]} ssl http2;"
   fi
-  temp_paths="" nginx_build="$(nginx -V 2>&1)"
-  for module in client_body proxy fastcgi uwsgi scgi; do
-    if [[ "$module" == client_body || "$nginx_build" != *"--without-http_${module}_module"* ]]; then
-      temp_paths+="  ${module}_temp_path $ng/$module;"$'\n'
-    fi
-  done
+  temp_paths="$(nginx_temp_paths "$(command -v nginx)" "$ng")"$'\n'
   cat >"$ng/nginx.conf" <<CONF
 # Written by bench/tls.sh: one process, no access log, TLS 1.2 and 1.3 with h2 and http/1.1.
 worker_processes 1;

@@ -164,14 +164,16 @@ def junction_for_others():
     """A junction whose interpreter a dropped-to user can read: the one under test when its
     Python lives where others can reach, else the repaired wheel in a venv of another build of
     the same version (Debian's), made in a directory every user can enter. pyenv's CPython
-    under /root is out of the user's reach after the drop, as it would be in production."""
+    under /root is out of the user's reach after the drop, as it would be in production.
+    Yields the junction and what its environment needs (the wheel is a release build: no
+    sanitizer runtime to preload)."""
     import sys
     import tempfile
     from pathlib import Path
     from wheel_util import other_python, wheel_venv
     from conftest import junction_bin
     if readable_by_others(sys.base_prefix) and readable_by_others(str(junction_bin())):
-        yield junction_bin()
+        yield junction_bin(), {}
         return
     other = other_python()
     if other is None or not readable_by_others(other):
@@ -179,7 +181,8 @@ def junction_for_others():
     root = Path(tempfile.mkdtemp(prefix="junction-user-"))
     try:
         os.chmod(root, 0o755)
-        yield wheel_venv(other, root / "venv") / "bin" / "junction"
+        junction = wheel_venv(other, root / "venv") / "bin" / "junction"
+        yield junction, {"LD_PRELOAD": None, "PYTHONMALLOC": None}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -188,14 +191,16 @@ def test_user_drops_privileges_after_binding(tmp_path, throwaway_user, junction_
     """--user binds as root (a socket in a root-only directory), then the app runs as the user,
     and the socket file belongs to the user."""
     from conftest import Server
+    junction, environment = junction_for_others
     if not readable_by_others(str(E2E_DIR)):
         pytest.skip(f"{E2E_DIR} is not readable by other users")
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     path = private / "j.sock"
-    s = Server([str(junction_for_others), "--bind", f"unix:{path}", "--bind", "127.0.0.1:0",
+    s = Server([str(junction), "--bind", f"unix:{path}", "--bind", "127.0.0.1:0",
                 "--pythonpath", str(E2E_DIR), "--user", THROWAWAY, APP], binds=2,
-               env=server_environment({"VIRTUAL_ENV": None, "PYTHONDONTWRITEBYTECODE": "1"}))
+               env=server_environment({"VIRTUAL_ENV": None, "PYTHONDONTWRITEBYTECODE": "1",
+                                       **environment}))
     try:
         assert s.stderr.wait_for(lambda ls: any(f"({THROWAWAY})" in x for x in ls), 10), s.dump()
         seen = json.loads(plain_get(s, index=1).body)

@@ -272,7 +272,7 @@ def test_symlink_inside_root_and_encoded_names_are_served(static_server):
 
 # --- large files on every transport -----------------------------------------------------------
 
-def test_100_mib_over_http1_by_sendfile(start_app, site, tmp_path):
+def test_100mib_over_http1_by_sendfile(start_app, site, tmp_path):
     """A 100 MiB file arrives whole over plain HTTP/1.1 (sendfile), checked by hash on a raw
     socket and with curl; a range from its middle too; memory stays bounded."""
     digest = big_file(site, 100 * MiB)
@@ -303,7 +303,7 @@ def vm_rss_kib(pid: int) -> int:
     return 0
 
 
-def test_100_mib_over_h2c_and_tls(start_app, start_tls, tls_pki, site, tmp_path):
+def test_100mib_over_h2c_and_tls(start_app, start_tls, tls_pki, site, tmp_path):
     """Over HTTP/2 (h2c prior knowledge) and over TLS with HTTP/1.1 and HTTP/2, where
     sendfile is not available, the file leaves in bounded pieces and arrives whole."""
     digest = big_file(site, 100 * MiB)
