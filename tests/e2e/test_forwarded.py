@@ -440,3 +440,18 @@ def test_tls_keeps_https_and_takes_the_client(start_tls, tls_pki, http2):
     assert (w["REMOTE_ADDR"], w["REMOTE_PORT"], w["wsgi.url_scheme"], w["HTTPS"]) == (
         "203.0.113.7", "0", "https", "on")
     assert (a["client"], a["scheme"]) == (["203.0.113.7", 0], "https")
+
+
+# --- a real FastAPI app ---------------------------------------------------------------------------
+
+def test_fastapi_sees_the_forwarded_client_scheme_and_host(start_app):
+    """FastAPI (Starlette) behind a trusted proxy: request.client is the forwarded client,
+    request.url and url_for() are https on the host the client asked the proxy for."""
+    server = start_app("/f=apps.fastapi_app:app", extra=["--forwarded-host"])
+    headers = [(XFF, "198.51.100.23, 127.0.0.1"), (XFP, "https"),
+               ("X-Forwarded-Host", "shop.example")]
+    with Conn(server.address) as c:
+        seen = json.loads(c.roundtrip(request("GET", "/f/client", headers=headers)).body)
+        where = json.loads(c.roundtrip(request("GET", "/f/where", headers=headers)).body)
+    assert seen == {"host": "198.51.100.23", "port": 0, "url": "https://shop.example/f/client"}
+    assert where["url_for"] == "https://shop.example/f/where"

@@ -7,6 +7,7 @@
   POST /background?record=P     answers at once; a background task then appends a line to P
   GET  /lifespan                what the lifespan put in the state (request.state.greeting)
   GET  /where                   root_path, path and url_for, to check mounting
+  GET  /client                  request.client and request.url, as a proxy's headers set them
   WS   /ws                      echoes text as "echo: TEXT" until the client closes
 """
 
@@ -83,6 +84,11 @@ async def lifespan_state(request: Request):
 async def where(request: Request):
     return {"root_path": request.scope.get("root_path", ""), "path": request.scope["path"],
             "url_path": request.url.path, "url_for": str(request.url_for("where"))}
+
+
+@app.get("/client")
+async def client(request: Request):
+    return {"host": request.client.host, "port": request.client.port, "url": str(request.url)}
 
 
 @app.websocket("/ws")
