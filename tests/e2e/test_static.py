@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import H2Client
+from conftest import H2Client, server_environment
 from tls_util import client_context, curl
 from wire import Conn, request
 
@@ -380,6 +380,7 @@ def test_bad_static_directory_fails_fast(binary, tmp_path):
     missing = tmp_path / "nope"
     result = subprocess.run([str(binary), "--bind", "127.0.0.1:0", "--static", f"/s={missing}",
                              "--pythonpath", str(Path(__file__).parent), APP],
-                            capture_output=True, text=True, timeout=20)
-    assert result.returncode != 0
-    assert str(missing) in result.stderr
+                            capture_output=True, text=True, timeout=20, env=server_environment())
+    assert result.returncode == 2, result
+    assert result.stderr.strip().splitlines() == [
+        f"junction: --static: '{missing}' is not a directory"]
