@@ -41,10 +41,10 @@ bash scripts/wheel.sh || failed+=("wheel")
 # CPython and pybind11 keep some allocations until exit by design: tests/lsan.supp.
 echo "==> end-to-end tests of the bridges, HTTP/2, TLS, connection hand-overs and workers (build/asan)"
 # The sanitizer build is an extension module of an interpreter that is not: libasan and
-# libubsan are preloaded into the server processes (conftest.py passes JUNCTION_PRELOAD on as
+# libubsan are preloaded into the server processes (conftest.py passes JUNCTION_TEST_PRELOAD on as
 # LD_PRELOAD), whose Python allocates with malloc so LeakSanitizer can follow its pointers.
 JUNCTION_BIN="$PWD/.venv-asan/bin/junction" \
-  JUNCTION_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+  JUNCTION_TEST_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \

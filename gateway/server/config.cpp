@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <map>
@@ -155,6 +156,24 @@ std::optional<BindAddress> parse_host_port(BindAddress bind, const std::string& 
     return std::nullopt;
   }
   return bind;
+}
+
+// JUNCTION_WORKERS=4 is --workers 4: every flag is also JUNCTION_ and its name in upper case
+// with '_' for '-' (granian's GRANIAN_*, uvicorn's UVICORN_*), for containers and systemd units.
+// CLI11 reads a flag's variable only when the command line does not give it, so the command line
+// wins. A repeatable flag takes one value from its variable; a switch takes 1/0, true/false.
+void read_flags_from_environment(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_positional() || option->get_lnames().empty()) continue;  // the APPs
+    const std::string& name = option->get_lnames().front();
+    if (name == "help" || name == "version") continue;
+    std::string variable = "JUNCTION_";
+    for (char c : name) variable += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    option->envname(variable);
+  }
+  app.footer(
+      "Every flag can also be set in the environment as JUNCTION_<FLAG>, with '_' for '-' "
+      "(JUNCTION_WORKERS=4, JUNCTION_NO_ACCESS_LOG=1); a flag on the command line wins.");
 }
 
 }  // namespace
@@ -442,6 +461,7 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
 
   detail::EdgeCommandLine edge;
   detail::add_edge_options(app, config, edge);
+  read_flags_from_environment(app);
 
   try {
     app.parse(argc, argv);

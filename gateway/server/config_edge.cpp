@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 
 #include "gateway/server/privileges.hpp"
 #include "gateway/server/server.hpp"
@@ -47,13 +48,13 @@ StaticMount parse_static(const std::string& text) {
 
 void add_edge_options(CLI::App& app, Config& config, EdgeCommandLine& cli) {
   auto& edge = config.edge;
-  app.add_option("--forwarded-allow-ips", cli.forwarded_allow_ips,
-                 "Peers trusted to send X-Forwarded-For/-Proto/-Scheme, Forwarded (RFC 7239) "
-                 "and PROXY headers: IPs, CIDRs, '*' or 'unix', comma-separated (also "
-                 "$FORWARDED_ALLOW_IPS)")
-      ->envname("FORWARDED_ALLOW_IPS")
-      ->capture_default_str()
-      ->type_name("LIST");
+  cli.forwarded_allow_ips_option =
+      app.add_option("--forwarded-allow-ips", cli.forwarded_allow_ips,
+                     "Peers trusted to send X-Forwarded-For/-Proto/-Scheme, Forwarded (RFC 7239) "
+                     "and PROXY headers: IPs, CIDRs, '*' or 'unix', comma-separated (also "
+                     "$FORWARDED_ALLOW_IPS, as gunicorn and uvicorn read it)")
+          ->capture_default_str()
+          ->type_name("LIST");
   app.add_flag("--forwarded-host", edge.forwarded.forwarded_host,
                "Also take X-Forwarded-Host, X-Forwarded-Port and Forwarded host= from trusted "
                "peers (Host, SERVER_NAME, SERVER_PORT)");
@@ -100,7 +101,12 @@ void add_edge_options(CLI::App& app, Config& config, EdgeCommandLine& cli) {
 void finish_edge_options(Config& config, const EdgeCommandLine& cli) {
   auto& edge = config.edge;
   std::string error;
-  auto trusted = TrustedProxies::parse(cli.forwarded_allow_ips, error);
+  // gunicorn's and uvicorn's variable, below the flag and JUNCTION_FORWARDED_ALLOW_IPS.
+  std::string allow = cli.forwarded_allow_ips;
+  const char* compatible = std::getenv("FORWARDED_ALLOW_IPS");
+  if (compatible && cli.forwarded_allow_ips_option && cli.forwarded_allow_ips_option->count() == 0)
+    allow = compatible;
+  auto trusted = TrustedProxies::parse(allow, error);
   if (!trusted) usage_error("--forwarded-allow-ips: " + error);
   edge.forwarded.trusted = std::move(*trusted);
 

@@ -15,6 +15,7 @@ namespace junction::gateway::detail {
 // What the parser fills before it is checked.
 struct EdgeCommandLine {
   std::string forwarded_allow_ips = "127.0.0.1,::1";
+  CLI::Option* forwarded_allow_ips_option = nullptr;  // given? ($FORWARDED_ALLOW_IPS is below it)
   std::vector<std::string> statics;
   std::optional<std::uint64_t> hsts;
   bool hsts_include_subdomains = false;

@@ -1,7 +1,7 @@
 """Fixtures that run the real, installed junction for the end-to-end tests.
 
 `JUNCTION_BIN` names the command (default: .venv/bin/junction under the repo root, the package
-scripts/setup.sh installs). `JUNCTION_PRELOAD` (the sanitizer pass of scripts/test.sh) is given
+scripts/setup.sh installs). `JUNCTION_TEST_PRELOAD` (the sanitizer pass of scripts/test.sh) is given
 to every server process as LD_PRELOAD, with PYTHONMALLOC=malloc.
 Servers bind port 0 and report the port the OS picked on stderr, one line per --bind:
 `... Listening on http://127.0.0.1:PORT`; the fixture waits for those lines.
@@ -44,9 +44,9 @@ def junction_bin() -> Path:
 
 def server_environment(extra: Optional[dict] = None) -> dict:
     """The environment of a junction process: this one's, the sanitizer runtime preloaded when
-    JUNCTION_PRELOAD says so, then `extra` (a value of None removes a variable)."""
+    JUNCTION_TEST_PRELOAD says so, then `extra` (a value of None removes a variable)."""
     environment = dict(os.environ)
-    preload = environment.pop("JUNCTION_PRELOAD", "")
+    preload = environment.pop("JUNCTION_TEST_PRELOAD", "")
     if preload:
         environment["LD_PRELOAD"] = preload
         environment["PYTHONMALLOC"] = "malloc"
@@ -273,14 +273,15 @@ def server(start_server) -> Server:
 def run_junction(binary):
     """Run junction to completion (for --help, --version, bad flags): returns CompletedProcess."""
 
-    def run(*args: str, timeout: float = 15.0) -> subprocess.CompletedProcess:
+    def run(*args: str, timeout: float = 15.0, env: Optional[dict] = None
+            ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(binary), *args],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=server_environment(),
+            env=server_environment(env),
         )
 
     return run

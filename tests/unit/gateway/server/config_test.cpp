@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace junction::gateway {
@@ -306,6 +309,90 @@ TEST_CASE("command line: TLS flags come in pairs, and need a certificate", "[con
         "required (see junction --help)\n");
   CHECK(exit_of({"--tls-min-version", "1.1"}).exit_code == 2);
   CHECK(exit_of({"--tls-cert", "/nonexistent", "--tls-key", file}).exit_code == 2);
+}
+
+}  // namespace
+}  // namespace junction::gateway
+
+namespace junction::gateway {
+namespace {
+
+// Sets environment variables for one test and restores them after it (unit tests run one at a
+// time in a process, and nothing else reads JUNCTION_* meanwhile).
+class Environment {
+ public:
+  Environment& set(const char* name, const char* value) {
+    const char* old = std::getenv(name);
+    saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+    ::setenv(name, value, 1);
+    return *this;
+  }
+  ~Environment() {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+      if (it->second)
+        ::setenv(it->first.c_str(), it->second->c_str(), 1);
+      else
+        ::unsetenv(it->first.c_str());
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+TEST_CASE("parse_command_line: every flag is also JUNCTION_<FLAG>", "[config]") {
+  Environment env;
+  env.set("JUNCTION_WORKERS", "3")
+      .set("JUNCTION_HEALTH_PATH", "/hz")
+      .set("JUNCTION_NO_ACCESS_LOG", "1")
+      .set("JUNCTION_TIMEOUT_KEEP_ALIVE", "2.5")
+      .set("JUNCTION_BIND", "http://127.0.0.1:9001")
+      .set("JUNCTION_FORWARDED_HOST", "true");
+  auto config = parse({});
+  CHECK(config.workers == 3);
+  CHECK(config.health_path == "/hz");
+  CHECK_FALSE(config.access_log);
+  CHECK(config.timeouts.keep_alive.count() == 2.5);
+  REQUIRE(config.binds.size() == 1);
+  CHECK(config.binds[0].port == 9001);
+  CHECK(config.edge.forwarded.forwarded_host);
+
+  // The command line wins.
+  auto given = parse({"--workers", "2", "--bind", "127.0.0.1:9002"});
+  CHECK(given.workers == 2);
+  REQUIRE(given.binds.size() == 1);
+  CHECK(given.binds[0].port == 9002);
+}
+
+TEST_CASE("parse_command_line: a bad JUNCTION_ value is one line and exit 2", "[config]") {
+  Environment env;
+  env.set("JUNCTION_THREADS", "many");
+  auto e = exit_of({});
+  CHECK(e.exit_code == 2);
+  CHECK(e.message.starts_with("junction: "));
+  CHECK(e.message.find("--threads") != std::string::npos);
+  CHECK(std::count(e.message.begin(), e.message.end(), '\n') == 1);
+}
+
+TEST_CASE("parse_command_line: FORWARDED_ALLOW_IPS, below the flag and JUNCTION_'s", "[config]") {
+  Environment env;
+  env.set("FORWARDED_ALLOW_IPS", "10.0.0.0/8");
+  CHECK(parse({}).edge.forwarded.trusted.trusts_ip("10.1.2.3"));
+  CHECK_FALSE(parse({}).edge.forwarded.trusted.trusts_ip("127.0.0.1"));
+  CHECK(
+      parse({"--forwarded-allow-ips", "192.0.2.1"}).edge.forwarded.trusted.trusts_ip("192.0.2.1"));
+  CHECK_FALSE(
+      parse({"--forwarded-allow-ips", "192.0.2.1"}).edge.forwarded.trusted.trusts_ip("10.1.2.3"));
+  env.set("JUNCTION_FORWARDED_ALLOW_IPS", "172.16.0.0/12");
+  CHECK(parse({}).edge.forwarded.trusted.trusts_ip("172.16.0.9"));
+  CHECK_FALSE(parse({}).edge.forwarded.trusted.trusts_ip("10.1.2.3"));
+}
+
+TEST_CASE("parse_command_line: --help says that flags come from the environment too", "[config]") {
+  auto e = exit_of({"--help"});
+  CHECK(e.exit_code == 0);
+  CHECK(e.message.find("JUNCTION_<FLAG>") != std::string::npos);
+  CHECK(e.message.find("JUNCTION_MAX_REQUESTS") != std::string::npos);
 }
 
 }  // namespace
