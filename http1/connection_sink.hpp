@@ -261,7 +261,9 @@ void Connection<Stream>::queue_error(int status, std::string_view detail) {
   keep_alive_ = false;
   if (!state_.head_sent) {
     auto at = out_.size();
-    append_error_response(out_, status, detail);
+    // What the access log counts, as for an app's body (a 500 for a failed app is logged with
+    // its 22 bytes, not 0).
+    state_.body_bytes = append_error_response(out_, status, detail);
     // RFC 6455 §4.4: a WebSocket version we do not speak is answered with the one we do;
     // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
     if (status == 426)

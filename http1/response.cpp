@@ -174,7 +174,7 @@ void append_last_chunk(std::string& out, const gateway::Headers& trailers) {
   out.append("\r\n");
 }
 
-void append_error_response(std::string& out, int status, std::string_view detail) {
+std::size_t append_error_response(std::string& out, int status, std::string_view detail) {
   std::string body(reason_phrase(status));
   if (!detail.empty()) {
     body += ": ";
@@ -185,6 +185,7 @@ void append_error_response(std::string& out, int status, std::string_view detail
   append_response_head(out, {1, 1}, status, fields, {Framing::Kind::content_length, body.size()},
                        false);
   out.append(body);
+  return body.size();
 }
 
 }  // namespace junction::http1

@@ -35,6 +35,7 @@ void append_chunk(std::string& out, std::string_view data);
 void append_last_chunk(std::string& out, const gateway::Headers& trailers);
 
 // A complete response that ends the connection: status, a short text body, Connection: close.
-void append_error_response(std::string& out, int status, std::string_view detail = {});
+// Returns the body's size (the access log counts body bytes).
+std::size_t append_error_response(std::string& out, int status, std::string_view detail = {});
 
 }  // namespace junction::http1

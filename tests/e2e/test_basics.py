@@ -195,6 +195,42 @@ def test_access_log_line(server):
     assert (second["target"], second["status"]) == ("/missing", "404")
 
 
+def test_access_log_counts_the_body_of_the_500_for_a_failed_app(start_app):
+    """A WSGI app that raises gets a 500 whose body the log counts: the bytes that left, not 0."""
+    s = start_app("apps.responses:app")
+    with Conn(s.address) as c:
+        port = c.local_port
+        r = c.roundtrip(request("GET", "/raise-before"))
+    assert r.status == 500
+
+    def line(lines):
+        return next((m for l in lines if (m := ACCESS_LINE.match(l))
+                     and m.group("client") == f"127.0.0.1:{port}"), None)
+
+    hit = s.stdout.wait_for(line, 5)
+    assert hit, s.stdout.snapshot()
+    assert (hit["status"], hit["bytes"]) == ("500", str(len(r.body))) and r.body
+
+
+def test_flags_from_the_environment(start_server):
+    """JUNCTION_<FLAG> sets a flag the command line does not give (here the health path and
+    the access log), and a bad value there is one line naming the flag, exit 2."""
+    s = start_server(health_path=None, env={"JUNCTION_HEALTH_PATH": "/from-env",
+                                            "JUNCTION_NO_ACCESS_LOG": "1"})
+    with Conn(s.address) as c:
+        assert c.roundtrip(request("GET", "/from-env")).body == b"ok"
+    assert s.stdout.wait_for(lambda lines: any(ACCESS_LINE.match(l) for l in lines), 0.5) is None
+
+
+def test_a_bad_value_from_the_environment_exits_2(run_junction):
+    """A JUNCTION_ variable with a bad value stops the start like the flag would."""
+    out = run_junction("--bind", "127.0.0.1:0", "--health-path", "/h",
+                       env={"JUNCTION_IO_THREADS": "lots"})
+    lines = [l for l in out.stderr.splitlines() if l.strip()]
+    assert out.returncode == 2, out
+    assert len(lines) == 1 and lines[0].startswith("junction: ") and "--io-threads" in lines[0]
+
+
 def test_no_access_log(start_server):
     """--no-access-log prints nothing on stdout for requests."""
     s = start_server("--no-access-log")

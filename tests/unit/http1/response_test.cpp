@@ -130,8 +130,8 @@ TEST_CASE("chunked framing reads back as the body and trailers", "[http1_respons
 
 TEST_CASE("append_error_response: a whole response that closes", "[http1_response]") {
   std::string out;
-  append_error_response(out, 413, "request body too large");
   const std::string body = "Content Too Large: request body too large\n";
+  CHECK(append_error_response(out, 413, "request body too large") == body.size());
   CHECK(test::without_dates(out) ==
         "HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
         "Date: (date)\r\nServer: junction\r\nContent-Length: " +
