@@ -1,33 +1,147 @@
+// The access log's buffer and its writer thread (access_log.hpp).
 #include "gateway/access_log.hpp"
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
-#include <iterator>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 
 namespace junction::gateway {
+namespace {
 
-AccessLog::AccessLog() : logger_(spdlog::stdout_logger_mt("access")) {
-  logger_->set_pattern("%v");
-  logger_->set_level(spdlog::level::info);
+AccessLogFormat compile(const std::string& text) {
+  std::string error;
+  auto format = AccessLogFormat::parse(text, error);
+  if (!format) throw std::runtime_error("--access-log-format: " + error);
+  return std::move(*format);
+}
+
+int open_log(const std::string& path, std::string& error) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) error = "cannot open the access log " + path + ": " + std::strerror(errno);
+  return fd;
+}
+
+}  // namespace
+
+AccessLog::AccessLog(const AccessLogOptions& options)
+    : options_(options), format_(compile(options.format)) {
+  if (!options_.file.empty()) {
+    std::string error;
+    fd_ = open_log(options_.file, error);
+    if (fd_ < 0) throw std::runtime_error(error);
+  }
+  pending_.reserve(kBatchBytes);
+  writer_ = std::thread([this] { run_writer(); });
+}
+
+AccessLog::~AccessLog() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  writer_.join();
+  flush();
+  if (fd_ > 2) ::close(fd_);
+}
+
+bool AccessLog::excluded(const RequestHead& request) const noexcept {
+  return std::find(options_.exclude.begin(), options_.exclude.end(), request.path) !=
+         options_.exclude.end();
 }
 
 void AccessLog::write(const RequestHead& request, int status, std::uint64_t body_bytes,
                       std::chrono::steady_clock::duration duration) {
-  double ms = std::chrono::duration<double, std::milli>(duration).count();
-  // The client as a URL's authority writes it, so an IPv6 address and its port stay apart; a
-  // client with no port (a unix peer, one a proxy named without it) is its host alone.
-  fmt::memory_buffer client;
-  const auto& [host, port] = request.client;
-  if (port == 0)
-    fmt::format_to(std::back_inserter(client), "{}", host.empty() ? "unix" : host);
-  else if (host.find(':') != std::string::npos)
-    fmt::format_to(std::back_inserter(client), "[{}]:{}", host, port);
-  else
-    fmt::format_to(std::back_inserter(client), "{}:{}", host, port);
-  logger_->info("{} - \"{} {} HTTP/{}.{}\" {} {} {:.3f}ms",
-                fmt::string_view(client.data(), client.size()), request.method, request.target,
-                request.version.major, request.version.minor, status, body_bytes, ms);
+  if (!options_.exclude.empty() && excluded(request)) return;
+  // Formatted outside the lock, into a buffer each I/O thread keeps.
+  thread_local fmt::memory_buffer line;
+  line.clear();
+  auto now = format_.needs_time() ? std::chrono::system_clock::now()
+                                  : std::chrono::system_clock::time_point{};
+  format_.write({request, status, body_bytes, duration, now}, line);
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (pending_.size() + line.size() > kMaxPendingBytes) {
+      ++dropped_;
+      return;
+    }
+    pending_.append(line.data(), line.size());
+    wake = pending_.size() >= kBatchBytes;
+  }
+  if (wake) wake_.notify_one();
+}
+
+void AccessLog::run_writer() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, kBatchDelay,
+                   [this] { return stopping_ || pending_.size() >= kBatchBytes; });
+    lock.unlock();
+    flush();
+    lock.lock();
+  }
+}
+
+// The batch is taken and written under write_mutex_, so that batches reach the file in the
+// order their lines were logged whoever writes them (the writer thread, flush(), reopen()).
+void AccessLog::flush() {
+  std::lock_guard writing(write_mutex_);
+  std::string batch;
+  std::uint64_t dropped = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (pending_.empty() && dropped_ == 0) return;  // the writer's idle tick
+    batch.swap(pending_);
+    pending_.reserve(kBatchBytes);
+    std::swap(dropped, dropped_);
+  }
+  if (dropped > 0)
+    spdlog::warn("access log: {} line(s) dropped, {} bytes were waiting to be written", dropped,
+                 kMaxPendingBytes);
+  if (!batch.empty()) write_out(batch);
+}
+
+void AccessLog::write_out(const std::string& bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    auto n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+    if (n >= 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {  // a non-blocking stdout (a parent's pipe): wait for room, briefly
+      pollfd writable{fd_, POLLOUT, 0};
+      if (::poll(&writable, 1, 1000) > 0) continue;
+    }
+    spdlog::error("access log: writing {} bytes failed: {}", bytes.size() - done,
+                  std::strerror(errno));
+    return;
+  }
+}
+
+bool AccessLog::reopen(std::string& error) {
+  if (options_.file.empty()) return true;
+  std::lock_guard writing(write_mutex_);
+  int fresh = open_log(options_.file, error);
+  if (fresh < 0) return false;
+  std::string batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(pending_);
+  }
+  // What was logged before the signal goes to the old file, which logrotate has renamed.
+  if (!batch.empty()) write_out(batch);
+  ::close(fd_);
+  fd_ = fresh;
+  return true;
 }
 
 }  // namespace junction::gateway

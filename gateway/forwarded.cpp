@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "gateway/fields.hpp"
 #include "gateway/text.hpp"
 
 namespace junction::gateway {
@@ -221,18 +222,6 @@ std::vector<std::string_view> list_elements(const Headers& headers, std::string_
   return elements;
 }
 
-// RFC 9110 §5.6.2: token = 1*tchar.
-bool is_token(std::string_view text) noexcept {
-  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
-  if (text.empty()) return false;
-  for (char c : text) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              kSymbols.find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // RFC 7239 §4: forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] ), pairs of
 // token "=" ( token / quoted-string ); elements separated by commas, which a quoted value may
 // hold. The parameters this server reads; an element repeating one is malformed (§4: "MUST
@@ -274,7 +263,7 @@ bool parse_forwarded(const Headers& headers, std::vector<ForwardedElement>& out)
           rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
           if (parsed.empty()) return false;
         }
-        if (!is_token(name)) return false;
+        if (!valid_field_name(name)) return false;  // a token (RFC 9110 §5.6.2)
         std::optional<std::string>* slot = nullptr;
         if (iequals(name, "for"))
           slot = &element.for_;

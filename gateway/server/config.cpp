@@ -274,6 +274,25 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
   app.add_flag_callback(
          "--no-access-log", [&config] { config.access_log = false; }, "No access log")
       ->excludes(access_on);
+  auto& access = config.access_log_options;
+  app.add_option("--access-log-format", access.format,
+                 "default, common or combined (Apache's), json (one object a line), or a "
+                 "template of {atoms}: " +
+                     std::string(AccessLogFormat::atoms_list()))
+      ->capture_default_str()
+      ->type_name("FORMAT")
+      ->check([](const std::string& text) -> std::string {
+        std::string error;
+        return AccessLogFormat::parse(text, error) ? "" : error;
+      });
+  app.add_option("--access-log-file", access.file,
+                 "Append the access log to FILE instead of stdout; SIGUSR1 opens it again (after "
+                 "logrotate moved it)")
+      ->type_name("FILE");
+  app.add_option("--access-log-exclude", access.exclude,
+                 "Do not log requests for this exact path (repeatable), as the health path")
+      ->allow_extra_args(false)
+      ->type_name("PATH");
 
   auto& limits = config.limits;
   app.add_option("--limit-request-line", limits.request_line,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bridge/options.hpp"
+#include "gateway/access_log.hpp"
 #include "gateway/forwarded.hpp"
 #include "gateway/options.hpp"
 #include "http2/options.hpp"
@@ -70,6 +71,7 @@ struct Config {
   bool health_check_app = false;         // the health path also probes the Python side
   std::string log_level = "info";
   bool access_log = true;
+  AccessLogOptions access_log_options;  // --access-log-format, -file, -exclude
   Limits limits;
   Timeouts timeouts;
   HttpMode http_mode = HttpMode::automatic;

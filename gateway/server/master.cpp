@@ -354,8 +354,15 @@ class Master {
             announced = true;
             break;
           case SIGUSR1:
-            // Logs go to stdout and stderr, which the process manager owns and rotates.
-            spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
+            // Each worker has the access log file open: they reopen it. The master's own logs
+            // go to stderr, which the process manager owns and rotates.
+            if (config_.access_log && !config_.access_log_options.file.empty()) {
+              spdlog::info("SIGUSR1: the workers reopen the access log {}",
+                           config_.access_log_options.file);
+              signal_all(SIGUSR1);
+            } else {
+              spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
+            }
             break;
           case SIGTTIN:
             if (!stopping_) {

@@ -141,8 +141,7 @@ struct Server::Impl {
 
   Impl(const Config& c, const Router& router)
       : config(c),
-        access_log(c.access_log ? std::make_unique<AccessLog>() : nullptr),
-        context{c.limits, c.timeouts, router, access_log.get(), &c.edge.forwarded, c.edge.hsts},
+        context{c.limits, c.timeouts, router, nullptr, &c.edge.forwarded, c.edge.hsts},
         serve{
             context,          c.http2, c.http_mode, c.tls.handshake_timeout, c.edge.proxy_protocol,
             &c.edge.forwarded} {
@@ -151,6 +150,18 @@ struct Server::Impl {
   }
 
   asio::io_context& main_context() { return threads.front()->context; }
+
+  // The access log opens with the listeners (in a worker: after the fork and after --user), so
+  // that a file it cannot write stops the start with one line.
+  void open_access_log() {
+    if (!config.access_log) return;
+    try {
+      access_log = std::make_unique<AccessLog>(config.access_log_options);
+    } catch (const std::runtime_error& e) {
+      throw StartupError(e.what());
+    }
+    context.access_log = access_log.get();
+  }
 
   void start_tls() {
     if (!config.tls.enabled()) return;
@@ -332,11 +343,23 @@ struct Server::Impl {
     }
   }
 
+  void reopen_logs() {
+    if (!access_log || access_log->file().empty()) {
+      spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
+      return;
+    }
+    std::string error;
+    if (access_log->reopen(error))
+      spdlog::info("SIGUSR1: access log {} reopened", access_log->file());
+    else
+      spdlog::error("SIGUSR1: {}; the access log stays on the file it had", error);
+  }
+
   void on_signal(int number) {
     if (number == SIGUSR1) {
-      // gunicorn's and nginx's "reopen the logs": ours go to stdout and stderr, which belong
-      // to whatever started us (and rotates them), so there is nothing to reopen.
-      spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
+      // gunicorn's and nginx's "reopen the logs", for logrotate's postrotate: the access log's
+      // file, if it has one; stdout and stderr belong to whatever started us.
+      reopen_logs();
       signals->async_wait([this](error_code ec, int n) {
         if (!ec) on_signal(n);
       });
@@ -485,6 +508,7 @@ void Server::listen() {
   impl.signals.emplace(impl.main_context(), SIGINT, SIGTERM, SIGHUP);
   impl.signals->add(SIGUSR1);
   impl.start_tls();
+  impl.open_access_log();
   for (const auto& bind : impl.config.binds) impl.open(bind);
 }
 
@@ -517,6 +541,7 @@ void Server::adopt(const std::vector<int>& listening) {
   std::signal(SIGINT, SIG_IGN);
   impl.signals.emplace(impl.main_context(), SIGTERM, SIGHUP, SIGUSR1);
   impl.start_tls();
+  impl.open_access_log();
   for (std::size_t i = 0; i < listening.size() && i < impl.config.binds.size(); ++i)
     impl.adopt(listening[i], impl.config.binds[i]);
 }
