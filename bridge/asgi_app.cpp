@@ -73,7 +73,8 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   std::shared_ptr<std::weak_ptr<HttpCore>> slot;
   if (support_->request_timeout.count() > 0) {
     slot = std::make_shared<std::weak_ptr<HttpCore>>();
-    timed = gateway::TimedExchange::arm(exchange, support_->request_timeout, [slot](bool) {
+    timed = gateway::TimedExchange::arm(exchange, support_->request_timeout, [this, slot](bool) {
+      support_->timed_out.fetch_add(1, std::memory_order_relaxed);
       if (auto core = slot->lock()) core->loop_.post_batched(core->io_, core, HttpCore::kTimedOut);
     });
     exchange = timed;
@@ -95,6 +96,7 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
 }
 
 void AsgiApp::reject(gateway::Exchange& exchange) {
+  support_->refused.fetch_add(1, std::memory_order_relaxed);
   // As uvicorn's --limit-concurrency: tasks must not pile up on the loop without bound.
   overload_.answer(exchange, [this] {
     return fmt::format("{}: {} ASGI requests in progress: answering 503 (see --limit-concurrency)",

@@ -40,6 +40,9 @@ struct AsgiSupport {
   std::atomic<std::size_t> in_flight{0};
   std::size_t limit = 1000;
   gateway::seconds_d request_timeout{0};  // --request-timeout; 0: none
+  // For /metrics: requests answered 503 (over the limit) and 504 (--request-timeout).
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> timed_out{0};
 
   AsgiSupport(pybind11::handle support_module, EventLoop& loop, std::size_t limit);
 };

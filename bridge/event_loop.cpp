@@ -5,10 +5,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <memory>
 #include <stdexcept>
 
 namespace py = pybind11;
@@ -144,6 +146,20 @@ void EventLoop::start_heartbeat(std::chrono::milliseconds period, std::function<
   loop_.attr("call_soon_threadsafe")(heartbeat_);
 }
 
+void EventLoop::start_lag_probe(std::chrono::milliseconds period,
+                                std::function<void(std::chrono::nanoseconds)> lag) {
+  double seconds = static_cast<double>(period.count()) / 1000.0;
+  auto due = std::make_shared<std::chrono::steady_clock::time_point>();
+  lag_probe_ = py::cpp_function([this, seconds, period, due, lag = std::move(lag)] {
+    auto now = std::chrono::steady_clock::now();
+    if (*due != std::chrono::steady_clock::time_point{})
+      lag(std::max(now - *due, std::chrono::steady_clock::duration::zero()));
+    *due = now + period;
+    loop_.attr("call_later")(seconds, lag_probe_);
+  });
+  loop_.attr("call_soon_threadsafe")(lag_probe_);
+}
+
 bool EventLoop::stop(std::chrono::milliseconds timeout) {
   {
     py::gil_scoped_acquire gil;
@@ -163,6 +179,7 @@ bool EventLoop::stop(std::chrono::milliseconds timeout) {
   flush_outbox_ = py::object();
   call_soon_ = py::object();
   heartbeat_ = py::object();
+  lag_probe_ = py::object();
   outbox_.clear();
   std::lock_guard lock(mutex_);
   queue_.clear();  // events nobody will run any more; their targets drop Python objects here

@@ -71,6 +71,10 @@ class EventLoop {
   // coroutine) stops beating (--worker-timeout). `beat` runs with the GIL held and must be
   // quick.
   void start_heartbeat(std::chrono::milliseconds period, std::function<void()> beat);
+  // Every `period`, on the loop thread: `lag(late)`, how long after it was due the loop ran a
+  // callback scheduled with call_later (the event-loop lag: time the app's code held the loop).
+  void start_lag_probe(std::chrono::milliseconds period,
+                       std::function<void(std::chrono::nanoseconds)> lag);
 
   // Cancels the tasks still running, waits up to `timeout` for them, stops the loop and joins
   // its thread. Call with the GIL released. False when the loop thread did not finish.
@@ -111,6 +115,7 @@ class EventLoop {
   pybind11::object flush_outbox_;  // a callable for call_soon
   pybind11::object call_soon_;
   pybind11::object heartbeat_;  // the recurring call_later callback, once started
+  pybind11::object lag_probe_;  // the same for the lag probe
 };
 
 }  // namespace junction::bridge

@@ -307,6 +307,38 @@ bool PythonRuntime::wsgi_progressed() {
   return progressed;
 }
 
+std::string PythonRuntime::python_version() {
+  std::string version = Py_GetVersion();  // "3.11.2 (main, ...) [GCC ...]"; no GIL needed
+  return version.substr(0, version.find(' '));
+}
+
+PythonRuntime::Figures PythonRuntime::figures() const {
+  Figures figures;
+  if (const auto& pool = impl_->pool) {
+    auto load = pool->load();
+    figures.wsgi_threads = pool->threads();
+    figures.wsgi_busy = load.running;
+    figures.wsgi_queued = load.queued;
+    figures.wsgi_overdue = pool->overdue();
+  }
+  if (const auto& wsgi = impl_->wsgi) {
+    figures.wsgi_refused = wsgi->refused.load(std::memory_order_relaxed);
+    figures.request_timeouts += wsgi->timed_out.load(std::memory_order_relaxed);
+  }
+  if (const auto& asgi = impl_->asgi) {
+    figures.asgi_tasks = asgi->in_flight.load(std::memory_order_relaxed);
+    figures.asgi_limit = asgi->limit;
+    figures.asgi_refused = asgi->refused.load(std::memory_order_relaxed);
+    figures.request_timeouts += asgi->timed_out.load(std::memory_order_relaxed);
+  }
+  return figures;
+}
+
+void PythonRuntime::start_loop_lag_probe(std::chrono::milliseconds period,
+                                         std::function<void(std::chrono::nanoseconds)> lag) {
+  if (impl_->loop) impl_->loop->start_lag_probe(period, std::move(lag));
+}
+
 void PythonRuntime::start_loop_heartbeat(std::chrono::milliseconds period,
                                          std::function<void()> beat) {
   if (impl_->loop) impl_->loop->start_heartbeat(period, std::move(beat));

@@ -65,6 +65,26 @@ class PythonRuntime {
   // Requests queued for or running in Python: a graceful shutdown waits for them.
   std::size_t busy() const;
 
+  // --- Figures for /metrics (any thread, no GIL) ---------------------------------------------
+  struct Figures {
+    unsigned wsgi_threads = 0;  // 0: no WSGI app
+    std::size_t wsgi_busy = 0;
+    std::size_t wsgi_queued = 0;
+    std::size_t wsgi_overdue = 0;
+    std::uint64_t wsgi_refused = 0;
+    std::size_t asgi_tasks = 0;  // requests and WebSockets in progress
+    std::size_t asgi_limit = 0;  // 0: no ASGI app
+    std::uint64_t asgi_refused = 0;
+    std::uint64_t request_timeouts = 0;
+  };
+  Figures figures() const;
+  // The interpreter's version, "3.11.2".
+  static std::string python_version();
+  // Calls `lag(late)` on the ASGI loop thread every `period`, with how late the loop ran a
+  // callback due then (serves_asgi() only). Call with the GIL held, before release_gil().
+  void start_loop_lag_probe(std::chrono::milliseconds period,
+                            std::function<void(std::chrono::nanoseconds)> lag);
+
   // --- Liveness (--worker-timeout, --health-check-app) ---------------------------------------
   bool serves_wsgi() const noexcept;
   bool serves_asgi() const noexcept;

@@ -84,6 +84,11 @@ std::size_t WorkerPool::busy() const {
   return queue_.size() + running_;
 }
 
+WorkerPool::Load WorkerPool::load() const {
+  std::lock_guard lock(mutex_);
+  return {running_, queue_.size()};
+}
+
 WorkerPool::Progress WorkerPool::progress() const {
   std::lock_guard lock(mutex_);
   return {started_, running_, queue_.empty() && running_ == 0};

@@ -58,6 +58,13 @@ class WorkerPool {
   };
   Progress progress() const;
 
+  // For /metrics: jobs running and jobs waiting for a thread, now.
+  struct Load {
+    std::size_t running = 0;
+    std::size_t queued = 0;
+  };
+  Load load() const;
+
   // --request-timeout: threads still running a request whose client already got its 504 (a
   // Python thread cannot be stopped). Each returns the new count.
   std::size_t mark_overdue() noexcept {

@@ -61,6 +61,7 @@ void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
 }
 
 void WsgiApp::reject(gateway::Exchange& exchange) {
+  support_->refused.fetch_add(1, std::memory_order_relaxed);
   overload_.answer(exchange, [this] {
     return fmt::format(
         "{}: every WSGI thread is busy and the backlog is full: answering 503 (see --threads "
@@ -81,6 +82,7 @@ void WsgiApp::refuse_websocket(gateway::Exchange& exchange) {
 
 // On the I/O thread, with the exchange's lock held: the client is getting its 504.
 void WsgiApp::on_timeout(const gateway::RequestHead& request, bool running) {
+  support_->timed_out.fetch_add(1, std::memory_order_relaxed);
   auto limit = support_->request_timeout.count();
   if (!running) {
     spdlog::warn("{} {}: {} no WSGI thread took it within {:g}s (--request-timeout): answered 504",

@@ -25,6 +25,9 @@ struct WsgiSupport {
   pybind11::object file_wrapper;          // wsgi.file_wrapper (a class)
   pybind11::object format_exception;      // (type, value, traceback) -> str
   gateway::seconds_d request_timeout{0};  // --request-timeout; 0: none
+  // For /metrics: requests answered 503 (the backlog was full) and 504 (--request-timeout).
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> timed_out{0};
 };
 
 class WsgiApp final : public gateway::App {

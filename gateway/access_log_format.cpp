@@ -68,25 +68,6 @@ void append_text(std::string_view value, fmt::memory_buffer& out) {
   }
 }
 
-// Writes `value` as a JSON string's contents (RFC 8259 §7). Field bytes are latin-1 in the
-// request model (as WSGI and ASGI read them), so each byte from 0x80 up is its code point.
-void append_json(std::string_view value, fmt::memory_buffer& out) {
-  if (append_plain(value, out,
-                   [](unsigned char b) { return b == '"' || b == '\\' || b < 0x20 || b >= 0x7f; }))
-    return;
-  for (char c : value) {
-    auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (byte < 0x20 || byte >= 0x7f) {
-      fmt::format_to(std::back_inserter(out), "\\u{:04x}", byte);
-    } else {
-      out.push_back(c);
-    }
-  }
-}
-
 // The value of a request field, several of them joined with ", " (RFC 9110 §5.3); false when
 // there is none. Joins only into `scratch`, and only for a repeated field.
 bool field(const Headers& headers, std::string_view name, std::string_view& value,
@@ -128,15 +109,33 @@ const Clock& clock_for(std::time_t second) {
 
 }  // namespace
 
+void append_json(std::string_view value, fmt::memory_buffer& out) {
+  if (append_plain(value, out,
+                   [](unsigned char b) { return b == '"' || b == '\\' || b < 0x20 || b >= 0x7f; }))
+    return;
+  for (char c : value) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", byte);
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
 // The atoms by name, in the order --help lists them.
-#define JUNCTION_ATOMS(X)                                                               \
-  X(time)                                                                               \
-  X(time_clf)                                                                           \
-  X(client)                                                                             \
-  X(client_host)                                                                        \
-  X(method)                                                                             \
-  X(target) X(path) X(query) X(protocol) X(status) X(bytes) X(bytes_clf) X(duration_ms) \
-      X(tls_version) X(scheme) X(pid)
+#define JUNCTION_ATOMS(X)                                                                    \
+  X(time)                                                                                    \
+  X(time_clf)                                                                                \
+  X(client)                                                                                  \
+  X(client_host)                                                                             \
+  X(method)                                                                                  \
+  X(target)                                                                                  \
+  X(path) X(query) X(protocol) X(status) X(bytes) X(bytes_clf) X(duration_ms) X(tls_version) \
+      X(scheme) X(pid)
 
 std::string_view AccessLogFormat::atoms_list() noexcept {
   return "{time} {time_clf} {client} {client_host} {method} {target} {path} {query} "

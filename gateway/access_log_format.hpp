@@ -78,4 +78,14 @@ class AccessLogFormat {
   bool needs_time_ = false;
 };
 
+// Writes `value` as the contents of a JSON string (RFC 8259 §7; bytes from 0x80 up as their
+// latin-1 code points, as the request model reads field bytes). Also /status and /metrics.json.
+void append_json(std::string_view value, fmt::memory_buffer& out);
+// The same in double quotes: a whole JSON string.
+inline void append_json_quoted(fmt::memory_buffer& out, std::string_view value) {
+  out.push_back('"');
+  append_json(value, out);
+  out.push_back('"');
+}
+
 }  // namespace junction::gateway

@@ -10,6 +10,7 @@
 
 #include "gateway/access_log.hpp"
 #include "gateway/forwarded.hpp"
+#include "gateway/metrics.hpp"
 #include "gateway/options.hpp"
 #include "gateway/router.hpp"
 
@@ -27,7 +28,22 @@ struct ConnectionContext {
   // --hsts: the Strict-Transport-Security value for responses on TLS connections whose app set
   // none (RFC 6797 §7.2: never over plain text); empty: off.
   std::string hsts;
+  // /metrics: this process's counters (empty: not counted).
+  ProcessMetrics metrics;
 };
+
+// A request is over (answered, or given up on): counted under its route, and logged when it was
+// answered.
+inline void record_exchange(ProcessMetrics metrics, AccessLog* access_log,
+                            const RequestHead& request, std::size_t route, int status,
+                            bool completed, std::uint64_t body_bytes) {
+  auto duration = std::chrono::steady_clock::now() - request.received_at;
+  if (metrics)
+    metrics.record_request(route, request.method,
+                           protocol_label(request.version.major, request.version.minor), status,
+                           completed, duration);
+  if (completed && access_log) access_log->write(request, status, body_bytes, duration);
+}
 
 // The face a connection (or a phase of one, such as its TLS handshake) shows the server.
 class Closable {

@@ -48,31 +48,43 @@ class HttpsRedirectApp final : public App {
 
 }  // namespace
 
-Router::Router() : not_found_(std::make_shared<NotFoundApp>()) {}
-
-void Router::set_health_path(std::string path, std::shared_ptr<App> app) {
-  health_path_ = std::move(path);
-  health_ = std::move(app);
+Router::Router() {
+  routes_.push_back({{"none", ""}, std::make_shared<NotFoundApp>()});
+  routes_.push_back({{"health", ""}, nullptr});
+  routes_.push_back({{"https-redirect", ""}, nullptr});
 }
 
-void Router::add_mount(std::vector<Mount>& mounts, std::string prefix, std::shared_ptr<App> app) {
+void Router::set_health_path(std::string path, std::shared_ptr<App> app) {
+  routes_[kHealthRoute] = {{"health", path}, std::move(app)};
+  health_path_ = std::move(path);
+}
+
+void Router::add_mount(std::vector<Mount>& mounts, std::string prefix, std::shared_ptr<App> app,
+                       std::string name) {
   while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-  mounts.push_back({std::move(prefix), std::move(app)});
+  mounts.push_back({prefix, routes_.size()});
+  routes_.push_back({{std::move(name), std::move(prefix)}, std::move(app)});
   std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& a, const Mount& b) {
     return a.prefix.size() > b.prefix.size();
   });
 }
 
-void Router::mount(std::string prefix, std::shared_ptr<App> app) {
-  add_mount(mounts_, std::move(prefix), std::move(app));
+void Router::mount(std::string prefix, std::shared_ptr<App> app, std::string name) {
+  add_mount(mounts_, std::move(prefix), std::move(app), std::move(name));
 }
 
 void Router::mount_static(std::string prefix, std::shared_ptr<App> app) {
-  add_mount(statics_, std::move(prefix), std::move(app));
+  add_mount(statics_, std::move(prefix), std::move(app), "static");
 }
 
 void Router::redirect_to_https(std::uint16_t port) {
-  https_redirect_ = std::make_shared<HttpsRedirectApp>(port);
+  routes_[kRedirectRoute].app = std::make_shared<HttpsRedirectApp>(port);
+}
+
+std::vector<RouteLabel> Router::routes() const {
+  std::vector<RouteLabel> labels;
+  for (const auto& route : routes_) labels.push_back(route.label);
+  return labels;
 }
 
 bool Router::under_prefix(std::string_view path, std::string_view prefix) noexcept {
@@ -81,21 +93,22 @@ bool Router::under_prefix(std::string_view path, std::string_view prefix) noexce
   return path.size() == prefix.size() || path[prefix.size()] == '/';
 }
 
-App& Router::resolve(const RequestHead& head) const noexcept {
-  if (health_ && head.path == health_path_) return *health_;
-  if (https_redirect_ && !head.tls && head.scheme != "https") return *https_redirect_;
+std::size_t Router::route_of(const RequestHead& head) const noexcept {
+  if (routes_[kHealthRoute].app && head.path == health_path_) return kHealthRoute;
+  if (routes_[kRedirectRoute].app && !head.tls && head.scheme != "https") return kRedirectRoute;
   for (const auto& mount : statics_)
-    if (under_prefix(head.path, mount.prefix)) return *mount.app;
+    if (under_prefix(head.path, mount.prefix)) return mount.route;
   for (const auto& mount : mounts_)
-    if (under_prefix(head.path, mount.prefix)) return *mount.app;
-  return *not_found_;
+    if (under_prefix(head.path, mount.prefix)) return mount.route;
+  return kNotFoundRoute;
 }
 
-void Router::dispatch(std::shared_ptr<Exchange> exchange) const noexcept {
+std::size_t Router::dispatch(std::shared_ptr<Exchange> exchange) const noexcept {
   dispatched_.fetch_add(1, std::memory_order_relaxed);
   const auto& head = exchange->request();
+  auto route = route_of(head);
   try {
-    resolve(head).handle(exchange);
+    routes_[route].app->handle(exchange);
   } catch (const std::exception& e) {
     spdlog::error("app failed on {} {}: {}", head.method, head.target, e.what());
     exchange->abort();
@@ -104,6 +117,7 @@ void Router::dispatch(std::shared_ptr<Exchange> exchange) const noexcept {
                   head.target);
     exchange->abort();
   }
+  return route;
 }
 
 }  // namespace junction::gateway

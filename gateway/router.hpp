@@ -15,13 +15,26 @@
 
 namespace junction::gateway {
 
+// What /metrics calls a route: the app that answers it and the prefix (or path) it answers.
+struct RouteLabel {
+  std::string app;
+  std::string route;
+};
+
 class Router {
  public:
+  // Routes every router has, whatever it serves: their indexes in routes().
+  static constexpr std::size_t kNotFoundRoute = 0;
+  static constexpr std::size_t kHealthRoute = 1;
+  static constexpr std::size_t kRedirectRoute = 2;
+  static constexpr std::size_t kBuiltinRoutes = 3;
+
   Router();
 
   void set_health_path(std::string path, std::shared_ptr<App> app);
   // PREFIX "/" mounts at the root; "/api" takes "/api" and "/api/..." but not "/apix".
-  void mount(std::string prefix, std::shared_ptr<App> app);
+  // `name` labels the route in /metrics (the app's MODULE:ATTR).
+  void mount(std::string prefix, std::shared_ptr<App> app, std::string name = "app");
   // --static: `app` serves every request under `prefix`, before the mounts.
   void mount_static(std::string prefix, std::shared_ptr<App> app);
   // --https-redirect: a request that reached us in plain text (and that no trusted proxy says
@@ -29,12 +42,20 @@ class Router {
   // 308 keeps the method and body, unlike 301).
   void redirect_to_https(std::uint16_t port);
 
-  App& resolve(const RequestHead& head) const noexcept;
+  App& resolve(const RequestHead& head) const noexcept { return *routes_[route_of(head)].app; }
+  // The index in routes() of the route that answers `head`.
+  std::size_t route_of(const RequestHead& head) const noexcept;
 
-  // Hands `exchange` to the app that answers it. The contract of App::handle is the same on
+  // Hands `exchange` to the app that answers it, and returns the route's index (the protocol
+  // counts the request under it when it is over). The contract of App::handle is the same on
   // every protocol: an exception that escapes it is logged, and the exchange aborted (a 500
   // when nothing was sent yet). Never throws.
-  void dispatch(std::shared_ptr<Exchange> exchange) const noexcept;
+  std::size_t dispatch(std::shared_ptr<Exchange> exchange) const noexcept;
+
+  // Every route, by index: the built-in ones first, then in the order they were added (the same
+  // in every worker built from the same configuration, so their counters line up).
+  std::vector<RouteLabel> routes() const;
+  std::size_t route_count() const noexcept { return routes_.size(); }
 
   // Requests dispatched so far, on every protocol (--max-requests counts them).
   std::uint64_t dispatched() const noexcept { return dispatched_.load(std::memory_order_relaxed); }
@@ -43,17 +64,20 @@ class Router {
   static bool under_prefix(std::string_view path, std::string_view prefix) noexcept;
 
  private:
+  struct Route {
+    RouteLabel label;
+    std::shared_ptr<App> app;  // null for a built-in route that is off
+  };
   struct Mount {
     std::string prefix;
-    std::shared_ptr<App> app;
+    std::size_t route;
   };
+  void add_mount(std::vector<Mount>& mounts, std::string prefix, std::shared_ptr<App> app,
+                 std::string name);
   std::string health_path_;
-  std::shared_ptr<App> health_;
-  static void add_mount(std::vector<Mount>& mounts, std::string prefix, std::shared_ptr<App> app);
-  std::shared_ptr<App> https_redirect_;  // null: off
-  std::vector<Mount> statics_;           // longest prefix first
-  std::vector<Mount> mounts_;            // longest prefix first
-  std::shared_ptr<App> not_found_;
+  std::vector<Route> routes_;
+  std::vector<Mount> statics_;  // longest prefix first
+  std::vector<Mount> mounts_;   // longest prefix first
   mutable std::atomic<std::uint64_t> dispatched_{0};
 };
 

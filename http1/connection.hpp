@@ -149,7 +149,10 @@ class Connection final : public gateway::Closable,
 
  private:
   void cancel_reads();
-  void log_access();
+  void log_access(bool completed);
+  void count_received(std::size_t n) {
+    if (n > 0 && context_.metrics) context_.metrics.add(gateway::counter::bytes_received, n);
+  }
 
   // Reading the request (connection_read.hpp).
   bool has_buffered() const noexcept { return read_begin_ < read_end_; }
@@ -241,6 +244,9 @@ class Connection final : public gateway::Closable,
   // HTTP/1.1 adds to them.
   std::shared_ptr<ExchangeImpl> exchange_;
   gateway::ExchangeState state_;
+  std::size_t route_ = 0;         // the router's index for it (/metrics)
+  bool recorded_ = false;         // counted and logged (log_access)
+  gateway::GaugeHold in_flight_;  // requests in flight, until it is over
   bool keep_alive_ = false;
   bool is_head_request_ = false;
   std::string_view body_pending_;

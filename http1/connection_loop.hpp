@@ -125,7 +125,7 @@ auto Connection<Stream>::async_serve_one() -> awaitable<Outcome> {
     if (auto outcome = co_await async_upgrade_h2c(head, *settings)) co_return *outcome;
   }
   begin_exchange(std::move(head));
-  context_.router.dispatch(exchange_);
+  route_ = context_.router.dispatch(exchange_);
 
   // 3. Serve body reads until the response is complete.
   for (;;) {
@@ -160,7 +160,6 @@ auto Connection<Stream>::async_serve_one() -> awaitable<Outcome> {
   if constexpr (kCanWebSocket) {
     if (accept_handler_) co_return co_await async_serve_websocket();
   }
-  if (state_.response_done) log_access();
   auto aborted = state_.aborted || client_gone_;
   end_exchange();
   if (aborted) co_return Outcome::abort;
@@ -197,10 +196,13 @@ void Connection<Stream>::begin_exchange(gateway::RequestHead head) {
   body_read_started_ = false;
   framing_ = {};
   exchange_ = std::make_shared<ExchangeImpl>(this->shared_from_this(), std::move(head));
+  recorded_ = false;
+  in_flight_ = gateway::GaugeHold(context_.metrics, gateway::gauge::in_flight);
 }
 
 template <class Stream>
 void Connection<Stream>::end_exchange() {
+  log_access(state_.response_done);
   complete_read(gateway::errc::client_gone, 0);
   state_.forget_client_gone();
   exchange_.reset();
@@ -267,8 +269,8 @@ auto Connection<Stream>::async_serve_websocket() -> awaitable<Outcome> {
     co_return fail();
   } else {
     auto self = this->shared_from_this();
-    auto session = std::make_shared<WebSocketSession<Stream>>(stream_, std::string(buffered()),
-                                                              context_.limits, self);
+    auto session = std::make_shared<WebSocketSession<Stream>>(
+        stream_, std::string(buffered()), context_.limits, self, context_.metrics);
     read_begin_ = read_end_ = 0;
     websocket_ = session;
     auto [ec] = co_await session->async_accept(exchange_->request(), std::move(websocket_accept_),
@@ -276,7 +278,7 @@ auto Connection<Stream>::async_serve_websocket() -> awaitable<Outcome> {
     if (ec || closed_) co_return fail();
 
     state_.status = 101;
-    log_access();
+    log_access(true);
     asio::post(get_executor(), [h = std::move(handler), session] { h({}, session); });
     end_exchange();
     session->start([self] {
@@ -422,12 +424,15 @@ void Connection<Stream>::cancel_reads() {
   run_cancel_.emit(asio::cancellation_type::terminal);
 }
 
+// Once per exchange, when it is over: /metrics counts it (answered or not), the access log
+// shows it when it was answered.
 template <class Stream>
-void Connection<Stream>::log_access() {
-  if (!context_.access_log || !exchange_) return;
-  const auto& request = exchange_->request();
-  context_.access_log->write(request, state_.status, state_.body_bytes,
-                             clock::now() - request.received_at);
+void Connection<Stream>::log_access(bool completed) {
+  if (!exchange_ || recorded_) return;
+  recorded_ = true;
+  in_flight_.release();
+  gateway::record_exchange(context_.metrics, context_.access_log, exchange_->request(), route_,
+                           state_.status, completed, state_.body_bytes);
 }
 
 }  // namespace junction::http1

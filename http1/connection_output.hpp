@@ -57,7 +57,9 @@ void Connection<Stream>::flush() {
   next.clear();
   write_in_flight_ = true;
   asio::async_write(stream_, asio::buffer(writing_),
-                    [self = this->shared_from_this()](gateway::error_code ec, std::size_t) {
+                    [self = this->shared_from_this()](gateway::error_code ec, std::size_t n) {
+                      if (self->context_.metrics)
+                        self->context_.metrics.add(gateway::counter::bytes_sent, n);
                       self->on_written(ec);
                     });
   write_started_ = clock::now();
@@ -107,6 +109,7 @@ void Connection<Stream>::send_file() {
                              static_cast<std::size_t>(std::min(file.left, budget)));
       if (sent > 0) {
         auto n = static_cast<std::uint64_t>(sent);
+        if (context_.metrics) context_.metrics.add(gateway::counter::bytes_sent, n);
         file.offset += n;
         file.left -= n;
         budget -= n;

@@ -51,6 +51,7 @@ auto Connection<Stream>::async_fill() -> awaitable<gateway::error_code> {
       asio::buffer(read_buffer_.get() + read_end_, kReadBufferSize - read_end_),
       asio::bind_cancellation_slot(run_cancel_.slot(), use_awaitable));
   read_end_ += n;
+  count_received(n);
   if (ec && ec != asio::error::operation_aborted) {
     peer_closed_ = true;
     peer_error_ = ec;
@@ -73,6 +74,7 @@ void Connection<Stream>::start_watch_read() {
                                 self->watch_in_flight_ = false;
                                 self->watch_error_ = ec;
                                 self->read_end_ += n;
+                                self->count_received(n);
                                 if (ec && ec != asio::error::operation_aborted) {
                                   self->peer_closed_ = true;
                                   self->peer_error_ = ec;

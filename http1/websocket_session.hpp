@@ -41,6 +41,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "gateway/connection.hpp"
 #include "gateway/errors.hpp"
 #include "gateway/exchange.hpp"
 #include "gateway/fields.hpp"
@@ -136,10 +137,13 @@ class WebSocketSession final : public gateway::WebSocket,
   // `owner` owns `stream` and is kept alive as long as the session; `leftover` are bytes read
   // from the stream after the handshake request (frames the client sent without waiting).
   WebSocketSession(Stream& stream, std::string leftover, const gateway::Limits& limits,
-                   std::shared_ptr<void> owner)
+                   std::shared_ptr<void> owner, gateway::ProcessMetrics metrics = {})
       : owner_(std::move(owner)),
         executor_(stream.get_executor()),
-        ws_(stream, std::move(leftover)) {
+        ws_(stream, std::move(leftover)),
+        metrics_(metrics),
+        open_(metrics, gateway::gauge::websockets_open) {
+    if (metrics_) metrics_.add(gateway::counter::websocket_sessions);
     ws_.read_message_max(static_cast<std::size_t>(std::min<std::uint64_t>(
         limits.ws_max_message_size, std::numeric_limits<std::size_t>::max())));
     // Whole messages leave as one frame: no copy into fragments, and the peer reassembles
@@ -305,6 +309,7 @@ class WebSocketSession final : public gateway::WebSocket,
       return check_over();
     }
     gateway::WebSocketMessage message{ws_.got_text(), beast::buffers_to_string(buffer_.data())};
+    if (metrics_) metrics_.add(gateway::counter::websocket_messages_received);
     buffer_.consume(buffer_.size());
     if (buffer_.capacity() > kKeptBufferBytes) buffer_.shrink_to_fit();
     if (receive_handler_) {
@@ -321,6 +326,7 @@ class WebSocketSession final : public gateway::WebSocket,
     if (closing_ || over_ || read_ended_)
       return complete(std::move(handler), gateway::errc::websocket_closed);
     queue_.push_back({std::move(message), std::nullopt, std::move(handler)});
+    if (metrics_) metrics_.add(gateway::counter::websocket_messages_sent);
     pump();
   }
 
@@ -468,6 +474,8 @@ class WebSocketSession final : public gateway::WebSocket,
   bool end_recorded_ = false;
   std::uint16_t close_code_ = gateway::kCloseAbnormal;
   std::string close_reason_;
+  gateway::ProcessMetrics metrics_;
+  gateway::GaugeHold open_;  // WebSockets open now: until the session is destroyed
 };
 
 }  // namespace junction::http1

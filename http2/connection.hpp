@@ -53,7 +53,7 @@ class Connection final : public gateway::Closable,
              gateway::Address client, gateway::Address server)
       : stream_(std::move(stream)),
         session_context_{context.limits, context.timeouts,  context.router, context.access_log,
-                         options,        context.forwarded, context.hsts},
+                         options,        context.forwarded, context.hsts,   context.metrics},
         read_buffer_(new char[kReadBufferSize]),
         watchdog_(stream_.get_executor(), tick_interval(context.timeouts)),
         wake_(stream_.get_executor()),
@@ -100,6 +100,9 @@ class Connection final : public gateway::Closable,
     return stream_.async_read_some(asio::buffer(read_buffer_.get(), kReadBufferSize),
                                    asio::bind_cancellation_slot(run_cancel_.slot(), use_awaitable));
   }
+  void count(std::size_t what, std::size_t n) {
+    if (n > 0 && session_context_.metrics) session_context_.metrics.add(what, n);
+  }
 
   // Sends what the session has, one write in flight.
   void flush() {
@@ -125,9 +128,11 @@ class Connection final : public gateway::Closable,
     out_.clear();
     write_in_flight_ = true;
     write_started_ = clock::now();
-    asio::async_write(
-        stream_, asio::buffer(writing_),
-        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+    asio::async_write(stream_, asio::buffer(writing_),
+                      [self = this->shared_from_this()](error_code ec, std::size_t n) {
+                        self->count(gateway::counter::bytes_sent, n);
+                        self->on_written(ec);
+                      });
   }
 
   void on_written(error_code ec) {
@@ -257,6 +262,7 @@ auto Connection<Stream>::async_run() -> awaitable<void> {
   flush();
   while (ok && !closed_ && !session_over_ && session_->wants_read()) {
     auto [ec, n] = co_await async_read();
+    count(gateway::counter::bytes_received, n);
     if (ec) {
       peer_closed_ = ec != asio::error::operation_aborted;
       break;
@@ -284,6 +290,7 @@ auto Connection<Stream>::async_close() -> awaitable<void> {
     stream_.shutdown(asio::socket_base::shutdown_send, ignored);
     while (!closed_) {
       auto [ec, n] = co_await async_read();
+      count(gateway::counter::bytes_received, n);
       if (ec) break;
     }
   }

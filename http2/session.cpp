@@ -197,6 +197,7 @@ bool Session::open_upgraded(const gw::RequestHead& request, std::string_view set
     stream->header_fields = head.headers.size();
     stream->state.body_done = true;
     stream->last_body = head.received_at;
+    count_stream(*stream);
     streams_.emplace(1, stream);
     ready_.push_back(std::move(stream));
   } catch (...) {
@@ -397,6 +398,7 @@ int Session::on_begin_headers(const nghttp2_frame& frame) noexcept {
     stream->head.tls = tls_;
     stream->head.received_at = clock::now();
     stream->last_body = stream->head.received_at;
+    count_stream(*stream);
     streams_.emplace(stream->id, std::move(stream));
   } catch (...) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -599,10 +601,11 @@ int Session::on_stream_close(std::int32_t stream_id, std::uint32_t) noexcept {
     nghttp2_session_consume_connection(session_, stream->unconsumed);
     stream->unconsumed = 0;
   }
+  stream->open.release();
+  log_access(*stream, stream->state.response_done);
   if (!stream->state.response_done) {
     lose(*stream);  // a client RST_STREAM (or our reset) before the response was complete
   } else {
-    log_access(*stream);
     if (!stream->state.body_done && !stream->state.body_error)
       stream->state.body_error = gw::errc::client_gone;
   }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "gateway/access_log.hpp"
+#include "gateway/connection.hpp"
 #include "gateway/errors.hpp"
 #include "gateway/exchange.hpp"
 #include "gateway/exchange_state.hpp"
@@ -72,6 +73,7 @@ struct SessionContext {
   const Options& options;
   const gateway::ForwardedPolicy* forwarded = nullptr;  // ConnectionContext::forwarded
   std::string_view hsts;                                // ConnectionContext::hsts
+  gateway::ProcessMetrics metrics;                      // ConnectionContext::metrics
 };
 
 class StreamExchange;
@@ -102,6 +104,9 @@ class Session : public std::enable_shared_from_this<Session> {
     bool head_too_large = false;
     bool unknown_expectation = false;  // an Expect other than 100-continue: 417
     bool dispatched = false;           // handed to the app
+    std::size_t route = 0;             // the router's index for it (/metrics)
+    gateway::GaugeHold in_flight;      // dispatched and not over
+    gateway::GaugeHold open;           // HTTP/2 streams open now
     bool closed = false;               // nghttp2 closed it: everything the app does now fails
     gateway::ExchangeState state;
 
@@ -214,7 +219,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void lose(Stream& stream);
   int calm_down() noexcept;
   void notify_output();
-  void log_access(const Stream& stream);
+  void log_access(Stream& stream, bool completed);
+  void count_stream(Stream& stream);
   std::size_t max_header_list_size() const noexcept;
 
   executor_type executor_;

@@ -30,8 +30,9 @@ void Session::dispatch(const std::shared_ptr<Stream>& stream) {
   if (head.method == "CONNECT") return refuse(*stream, 501);
   if (stream->unknown_expectation) return refuse(*stream, 417);
   stream->dispatched = true;
+  stream->in_flight = gw::GaugeHold(context_.metrics, gw::gauge::in_flight);
   auto exchange = std::make_shared<StreamExchange>(shared_from_this(), stream);
-  context_.router.dispatch(std::move(exchange));
+  stream->route = context_.router.dispatch(std::move(exchange));
 }
 
 void Session::read_body(const std::shared_ptr<Stream>& stream, std::span<char> into,
@@ -268,10 +269,19 @@ void Session::notify_output() {
   if (!busy_ && host_) host_->on_session_output();
 }
 
-void Session::log_access(const Stream& stream) {
-  if (!context_.access_log || !stream.dispatched) return;
-  context_.access_log->write(stream.head, stream.state.status, stream.state.body_bytes,
-                             clock::now() - stream.head.received_at);
+// Once per dispatched stream, when it closes: /metrics counts it (answered or not), the access
+// log shows it when it was answered.
+void Session::log_access(Stream& stream, bool completed) {
+  if (!stream.dispatched) return;
+  stream.in_flight.release();
+  gw::record_exchange(context_.metrics, context_.access_log, stream.head, stream.route,
+                      stream.state.status, completed, stream.state.body_bytes);
+}
+
+void Session::count_stream(Stream& stream) {
+  if (!context_.metrics) return;
+  context_.metrics.add(gw::counter::http2_streams);
+  stream.open = gw::GaugeHold(context_.metrics, gw::gauge::http2_streams_open);
 }
 
 }  // namespace junction::http2

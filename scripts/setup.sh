@@ -38,6 +38,7 @@ packages=(
   catch2 libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   curl nghttp2-client wrk nginx-light golang-go testssl.sh openssl
   clang-format util-linux procps
+  chromium chromium-driver prometheus systemd
 )
 
 # shellcheck source=scripts/debian_packages.sh

@@ -294,6 +294,13 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
       ->allow_extra_args(false)
       ->type_name("PATH");
 
+  std::string admin_bind;
+  app.add_option("--admin-bind", admin_bind,
+                 "Serve /metrics (Prometheus), /metrics.json, /status and a dashboard at / on "
+                 "this address (HOST:PORT or unix:PATH; plain HTTP: keep it private). Off by "
+                 "default")
+      ->type_name("ADDR");
+
   auto& limits = config.limits;
   app.add_option("--limit-request-line", limits.request_line,
                  "Longest request line in bytes; longer gets 414")
@@ -537,6 +544,21 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
     auto bind = parse_bind_address(text, error);
     if (!bind) throw CommandLineExit{2, "junction: --bind: " + error + "\n"};
     config.binds.push_back(std::move(*bind));
+  }
+  if (!admin_bind.empty()) {
+    std::string error;
+    auto bind = parse_bind_address(admin_bind, error);
+    if (!bind) throw CommandLineExit{2, "junction: --admin-bind: " + error + "\n"};
+    if (bind->security == BindAddress::Security::tls)
+      throw CommandLineExit{2, "junction: --admin-bind speaks plain HTTP; give HOST:PORT\n"};
+    for (const auto& app_bind : config.binds)
+      if (bind->kind == app_bind.kind && bind->port != 0 && bind->host == app_bind.host &&
+          bind->port == app_bind.port && bind->path == app_bind.path)
+        throw CommandLineExit{
+            2, "junction: --admin-bind " + admin_bind +
+                   " is also a --bind address: the admin listener needs one of its own\n"};
+    bind->security = BindAddress::Security::plain;
+    config.admin_bind = std::move(*bind);
   }
   detail::finish_edge_options(config, edge);
   return config;

@@ -66,8 +66,8 @@ bool is_startup_code(int status) {
 
 class Master {
  public:
-  Master(const Config& config, const WorkerMain& worker_main)
-      : config_(config), worker_main_(worker_main), target_(config.workers) {}
+  Master(const Config& config, const WorkerMain& worker_main, MetricsStore* metrics)
+      : config_(config), worker_main_(worker_main), metrics_(metrics), target_(config.workers) {}
 
   int run() {
     if (config_.reload) {
@@ -134,6 +134,7 @@ class Master {
     worker.generation = generation_;
     worker.started = Clock::now();
     workers_.push_back(worker);
+    if (metrics_) metrics_->master().add(counter::worker_starts);
     spdlog::debug("worker {} started", pid);
   }
 
@@ -402,6 +403,18 @@ class Master {
     signal_all(number);
   }
 
+  // /metrics: the worker's counters join the retired ones (so that sums never go down), and
+  // its end is counted by reason.
+  void count_exit(const Worker& worker, int status) {
+    if (!metrics_) return;
+    metrics_->retire(worker.slot);
+    auto reason = worker.killed_stuck                             ? counter::worker_exits_timeout
+                  : WIFSIGNALED(status)                           ? counter::worker_exits_signaled
+                  : WIFEXITED(status) && WEXITSTATUS(status) == 0 ? counter::worker_exits_clean
+                                                                  : counter::worker_exits_failed;
+    metrics_->master().add(reason);
+  }
+
   // Collects dead workers and schedules replacements. False when the master must stop: a
   // worker failed to start with a start-up exit code, or workers keep dying.
   bool reap(unsigned& pending, Clock::time_point& respawn_at) {
@@ -417,6 +430,7 @@ class Master {
       // A worker that recycled itself may be gone before watch_board saw it draining.
       bool drained =
           board_[worker.slot].state.load(std::memory_order_acquire) == WorkerSlot::kDraining;
+      count_exit(worker, status);
       board_.release(worker.slot);
       workers_.erase(it);
       int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
@@ -475,6 +489,7 @@ class Master {
 
   const Config& config_;
   const WorkerMain& worker_main_;
+  MetricsStore* metrics_;  // null: no --admin-bind
   unsigned target_;
   WorkerBoard board_;
   std::vector<Worker> workers_;
@@ -492,8 +507,8 @@ class Master {
 
 }  // namespace
 
-int run_master(const Config& config, const WorkerMain& worker_main) {
-  return Master(config, worker_main).run();
+int run_master(const Config& config, const WorkerMain& worker_main, MetricsStore* metrics) {
+  return Master(config, worker_main, metrics).run();
 }
 
 }  // namespace junction::gateway

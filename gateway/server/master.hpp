@@ -8,6 +8,7 @@
 
 #include <functional>
 
+#include "gateway/metrics.hpp"
 #include "gateway/server/config.hpp"
 #include "gateway/server/worker_board.hpp"
 
@@ -29,6 +30,10 @@ using WorkerMain =
 // it ends the reload instead); one that keeps dying right after it starts ends it with 1. Call
 // on the interpreter's main thread with the GIL held, no other thread running Python. Returns
 // the exit code.
-int run_master(const Config& config, const WorkerMain& worker_main);
+// `metrics` (with --admin-bind): each worker counts into its board slot's metrics slot; the
+// master counts worker starts and exits, and folds an exited worker's counters into the
+// retired slot.
+int run_master(const Config& config, const WorkerMain& worker_main,
+               MetricsStore* metrics = nullptr);
 
 }  // namespace junction::gateway

@@ -21,7 +21,9 @@
 #include "bridge/python_runtime.hpp"
 #include "gateway/health.hpp"
 #include "gateway/logging.hpp"
+#include "gateway/metrics.hpp"
 #include "gateway/router.hpp"
+#include "gateway/server/admin.hpp"
 #include "gateway/server/config.hpp"
 #include "gateway/server/master.hpp"
 #include "gateway/server/privileges.hpp"
@@ -100,7 +102,34 @@ struct WorkerEnv {
   std::size_t index;  // this worker's slot on the board
   const std::function<void()>& ready;
   bridge::PythonRuntime* preloaded;
+  gw::MetricsStore* metrics;  // --admin-bind: the master's store (this worker has slot `index`)
+  double master_started;      // Unix seconds
 };
+
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// /metrics: what only this process can see about itself, copied where any worker can read it.
+void sample_figures(gw::ProcessMetrics metrics, const bridge::PythonRuntime& python,
+                    const gw::Router& router) {
+  auto figures = python.figures();
+  metrics.gauge_set(gw::gauge::wsgi_threads, figures.wsgi_threads);
+  metrics.gauge_set(gw::gauge::wsgi_busy, figures.wsgi_busy);
+  metrics.gauge_set(gw::gauge::wsgi_queued, figures.wsgi_queued);
+  metrics.gauge_set(gw::gauge::wsgi_overdue, figures.wsgi_overdue);
+  metrics.gauge_set(gw::gauge::asgi_tasks, figures.asgi_tasks);
+  metrics.gauge_set(gw::gauge::asgi_limit, figures.asgi_limit);
+  // Counted by the bridge in this process; monotonic, so a copy is a counter too.
+  metrics.counter_set(gw::counter::wsgi_refused, figures.wsgi_refused);
+  metrics.counter_set(gw::counter::asgi_refused, figures.asgi_refused);
+  metrics.counter_set(gw::counter::request_timeouts, figures.request_timeouts);
+  metrics.gauge_set(gw::gauge::rss_bytes, gw::resident_set_bytes());
+  metrics.gauge_set(gw::gauge::requests, router.dispatched());
+}
+
+// The ASGI loop's lag is probed this often (junction_asgi_loop_lag_seconds).
+constexpr std::chrono::milliseconds kLoopLagProbe{100};
 
 // --worker-timeout: how often the parts beat. Several beats per timeout, at most one a second.
 std::chrono::milliseconds heartbeat_period(gw::seconds_d timeout) {
@@ -154,7 +183,7 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
   try {
     if (!python) python = &own_python.emplace(config.python);
     for (const auto& spec : specs) {
-      router.mount(spec.prefix, python->load(spec));
+      router.mount(spec.prefix, python->load(spec), spec.target());
       spdlog::info("mounted {} at {}", spec.text, spec.prefix);
     }
     python->start_lifespan();
@@ -173,6 +202,33 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
                            std::make_shared<gw::HealthApp>(config.diagnostics, std::move(probe)));
   }
 
+  // --admin-bind: this process's counters (its slot in the master's store, or a store of its
+  // own), and the admin app that reads them.
+  std::optional<gw::MetricsStore> own_metrics;
+  gw::MetricsStore* store = worker ? worker->metrics : nullptr;
+  if (!worker && config.admin_bind) store = &own_metrics.emplace(1, router.route_count(), false);
+  gw::ProcessMetrics metrics;
+  gw::Router admin_router;
+  auto admin = std::make_shared<gw::AdminSources>();
+  if (store) {
+    metrics = store->worker(worker ? worker->index : 0);
+    metrics.gauge_set(gw::gauge::pid, static_cast<std::uint64_t>(::getpid()));
+    metrics.gauge_set(gw::gauge::started_ms, static_cast<std::uint64_t>(unix_seconds() * 1000));
+    admin->store = store;
+    admin->board = worker ? &worker->board : nullptr;
+    admin->routes = router.routes();
+    for (const auto& spec : specs) admin->apps.emplace_back(spec.target(), spec.prefix);
+    admin->version = JUNCTION_VERSION;
+    admin->python = bridge::PythonRuntime::python_version();
+    admin->pid = static_cast<int>(worker ? ::getppid() : ::getpid());
+    admin->started = worker ? worker->master_started : unix_seconds();
+    admin->refresh = [metrics, python, &router] { sample_figures(metrics, *python, router); };
+    admin_router.mount("/", std::make_shared<gw::AdminApp>(admin), "admin");
+    python->start_loop_lag_probe(kLoopLagProbe, [metrics](std::chrono::nanoseconds lag) mutable {
+      metrics.observe_loop_lag(lag);
+    });
+  }
+
   auto grace =
       std::chrono::milliseconds(static_cast<long>(config.timeouts.graceful.count() * 1000));
   int code = 0;
@@ -180,12 +236,18 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
   {
     SavedSignalActions python_handlers;
     gw::Server server(config, router);
+    if (store) {
+      server.set_admin_router(admin_router);
+      server.set_metrics(metrics);
+      server.set_sampler(admin->refresh);
+    }
     try {
       if (worker)
         server.adopt(worker->listening);
       else
         server.listen();
       if (config.edge.https_redirect) router.redirect_to_https(server.tls_port());
+      admin->listeners = server.listeners();
       if (worker) {
         auto& slot = worker->board[worker->index];
         report_to_board(config, slot, server, *python);
@@ -271,12 +333,27 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
   }
   if (drop)
     if (int code = preload(); code != 0) return code;
+  // --admin-bind: every worker's counters, in memory they all share; sized for the routes each
+  // will build from the same configuration (Router::routes()).
+  std::optional<gw::MetricsStore> metrics;
+  if (config.admin_bind)
+    metrics.emplace(gw::WorkerBoard::kSlots,
+                    gw::Router::kBuiltinRoutes + config.edge.statics.size() + specs.size(), true);
+  double started = unix_seconds();
   SavedSignalActions python_handlers;
   return gw::run_master(
-      config, [&](gw::WorkerBoard& board, std::size_t index, const std::function<void()>& ready) {
-        WorkerEnv worker{listening, board, index, ready, preloaded ? &*preloaded : nullptr};
+      config,
+      [&](gw::WorkerBoard& board, std::size_t index, const std::function<void()>& ready) {
+        WorkerEnv worker{listening,
+                         board,
+                         index,
+                         ready,
+                         preloaded ? &*preloaded : nullptr,
+                         metrics ? &*metrics : nullptr,
+                         started};
         return serve(config, specs, &worker);
-      });
+      },
+      metrics ? &*metrics : nullptr);
 }
 
 }  // namespace

@@ -49,6 +49,13 @@ awaitable<void> async_serve_protocols(Stream stream, bool http2, const ServeCont
                                       Address client, Address server,
                                       std::shared_ptr<const TlsInfo> tls, ConnectionSlot& slot) {
   http2::Start h2{serve.connection, serve.http2, client, server, tls, {}, {}, {}};
+  // Connections open now, by the protocol they speak (an upgrade moves one from 1.1 to 2).
+  auto metrics = serve.connection.metrics;
+  auto open_gauge = [&](bool h2) {
+    return h2 ? (tls ? gauge::open_http2_tls : gauge::open_http2_plain)
+              : (tls ? gauge::open_http1_tls : gauge::open_http1_plain);
+  };
+  GaugeHold open(metrics, open_gauge(http2));
   if (!http2) {
     http1::Switches switches;
     // h2c, by prior knowledge or by Upgrade, exists in plain text only (RFC 9113 §3.3; over TLS
@@ -63,6 +70,7 @@ awaitable<void> async_serve_protocols(Stream stream, bool http2, const ServeCont
     http1::Start h1{serve.connection, client, server, tls, switches};
     auto handover = co_await http1::async_serve(std::move(stream), std::move(h1), slot);
     if (!handover) co_return;
+    open = GaugeHold(metrics, open_gauge(true));
     h2.initial = std::move(handover->to_http2.buffered);
     h2.upgrade = std::move(handover->to_http2.request);
     h2.upgrade_settings = std::move(handover->to_http2.settings);
@@ -171,6 +179,8 @@ awaitable<void> async_serve_tls(Socket socket, const ServeContext& serve,
         co_await (stream.async_handshake(use_awaitable) || deadline.async_wait(use_awaitable));
     ec = result.index() == 0 ? std::get<0>(std::get<0>(result)) : asio::error::timed_out;
   }
+  if (auto metrics = serve.connection.metrics; metrics && ec)
+    metrics.add(ec == asio::error::timed_out ? counter::tls_timeout : counter::tls_failed);
   if (ec) {
     if (tls::is_plain_http(ec) && !slot.shutting_down())
       co_await async_refuse_plain_http(stream.next_layer(), slot);
@@ -183,6 +193,10 @@ awaitable<void> async_serve_tls(Socket socket, const ServeContext& serve,
   // only until here.
   auto* native = stream.native_handle();
   auto info = contexts->describe(native);
+  if (auto metrics = serve.connection.metrics)
+    metrics.add(info->protocol_version == 0x0304   ? counter::tls_ok_tls13
+                : info->protocol_version == 0x0303 ? counter::tls_ok_tls12
+                                                   : counter::tls_ok_other);
   auto alpn = tls::ServerContexts::negotiated(native);
   bool http2 =
       alpn == tls::Alpn::http2 || (alpn == tls::Alpn::none && serve.mode == HttpMode::http2);
@@ -202,6 +216,8 @@ awaitable<void> async_serve_connection(Socket socket, const ServeContext& serve,
                                        LiveCounter::Token live) {
   (void)live;  // released with the frame
   ConnectionSlot slot(registry);
+  if (auto metrics = serve.connection.metrics)
+    metrics.add(contexts ? counter::accepted_tls : counter::accepted_plain);
   if (serve.proxy_protocol) {
     // The header is peeked at on the socket's descriptor; the unit tests' in-memory stream has
     // none, and a PROXY listener serves nothing without a header.

@@ -116,6 +116,7 @@ struct Server::Impl {
     std::string unix_path;  // removed at exit
     Address address;
     bool tls = false;
+    bool admin = false;  // --admin-bind: served by the admin router
   };
 
   const Config& config;
@@ -132,6 +133,10 @@ struct Server::Impl {
   std::function<std::string()> recycle_check;  // see Server::set_recycle_check
   std::function<void()> on_drain;              // see Server::set_on_drain
   std::function<bool()> accept_yield;          // see Server::set_accept_balance
+  std::function<void()> sampler;               // see Server::set_sampler
+  // --admin-bind: its own contexts, with no access log, metrics or proxy headers.
+  std::unique_ptr<ConnectionContext> admin_context;
+  std::unique_ptr<ServeContext> admin_serve;
   std::chrono::milliseconds heartbeat_period{0};
   std::function<void(std::size_t)> heartbeat;  // see Server::set_heartbeat
   // TLS (null: plain text). The contexts are replaced by a reload; both are touched only on
@@ -179,9 +184,9 @@ struct Server::Impl {
            (bind.security == BindAddress::Security::automatic && config.tls.enabled());
   }
 
-  void open(const BindAddress& bind) {
+  void open(const BindAddress& bind, bool admin = false) {
     auto listener = std::make_unique<Listener>(
-        Listener{Acceptor(main_context()), bind.text, {}, {}, speaks_tls(bind)});
+        Listener{Acceptor(main_context()), bind.text, {}, {}, !admin && speaks_tls(bind), admin});
     auto& acceptor = listener->acceptor;
     error_code ec;
     Protocol::endpoint endpoint;
@@ -208,7 +213,11 @@ struct Server::Impl {
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw StartupError(fmt::format("cannot listen on {}: {}", bind.text, ec.message()));
     describe_listener(*listener, bind);
-    spdlog::info("Listening on {}", listener->name);
+    if (admin)
+      spdlog::info("Admin listener on {} (/metrics, /metrics.json, /status, dashboard at /)",
+                   listener->name);
+    else
+      spdlog::info("Listening on {}", listener->name);
     listeners.push_back(std::move(listener));
   }
 
@@ -228,9 +237,9 @@ struct Server::Impl {
 
   // A worker's listener: the master's descriptor for `bind`. The socket file of a unix
   // listener is the master's to remove, so unix_path stays empty.
-  void adopt(int fd, const BindAddress& bind) {
+  void adopt(int fd, const BindAddress& bind, bool admin = false) {
     auto listener = std::make_unique<Listener>(
-        Listener{Acceptor(main_context()), bind.text, {}, {}, speaks_tls(bind)});
+        Listener{Acceptor(main_context()), bind.text, {}, {}, !admin && speaks_tls(bind), admin});
     error_code ec;
     Protocol protocol = bind.kind == BindAddress::Kind::unix_socket
                             ? Protocol(asio::local::stream_protocol())
@@ -301,11 +310,11 @@ struct Server::Impl {
       auto local = socket.local_endpoint(ec);
       if (!ec) server = to_address(local);
     }
-    asio::co_spawn(
-        thread.context,
-        async_serve_connection(std::move(socket), serve, listener.tls ? tls_contexts : nullptr,
-                               std::move(client), std::move(server), thread, live.enter()),
-        log_escaped("connection"));
+    asio::co_spawn(thread.context,
+                   async_serve_connection(std::move(socket), listener.admin ? *admin_serve : serve,
+                                          listener.tls ? tls_contexts : nullptr, std::move(client),
+                                          std::move(server), thread, live.enter()),
+                   log_escaped("connection"));
   }
 
   // Runs `f(connection)` for every connection, each on its own thread.
@@ -412,6 +421,15 @@ struct Server::Impl {
     }
   }
 
+  asio::awaitable<void> async_sample() {
+    Timer tick(main_context());
+    while (!stopping) {
+      sampler();
+      tick.expires_after(kSamplePeriod);
+      co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
   // One per I/O thread, until its context stops.
   asio::awaitable<void> async_heartbeat(std::size_t index) {
     Timer tick(threads[index]->context);
@@ -501,6 +519,30 @@ void Server::set_accept_balance(std::atomic<std::int64_t>* gauge, std::function<
   impl_->accept_yield = std::move(yield);
 }
 
+void Server::set_admin_router(const Router& admin) {
+  auto& impl = *impl_;
+  const auto& c = impl.config;
+  impl.admin_context = std::make_unique<ConnectionContext>(
+      ConnectionContext{c.limits, c.timeouts, admin, nullptr, nullptr, {}, {}});
+  impl.admin_serve = std::make_unique<ServeContext>(ServeContext{
+      *impl.admin_context, c.http2, HttpMode::automatic, c.tls.handshake_timeout, false, nullptr});
+}
+
+void Server::set_metrics(ProcessMetrics metrics) {
+  impl_->context.metrics = metrics;
+}
+
+void Server::set_sampler(std::function<void()> sample) {
+  impl_->sampler = std::move(sample);
+}
+
+std::vector<AdminListener> Server::listeners() const {
+  std::vector<AdminListener> result;
+  for (const auto& listener : impl_->listeners)
+    result.push_back({listener->name, listener->admin ? "admin" : "app"});
+  return result;
+}
+
 void Server::listen() {
   auto& impl = *impl_;
   // Signals are caught (and queued for run()) before the first `Listening on` line: a
@@ -510,6 +552,7 @@ void Server::listen() {
   impl.start_tls();
   impl.open_access_log();
   for (const auto& bind : impl.config.binds) impl.open(bind);
+  if (impl.config.admin_bind && impl.admin_serve) impl.open(*impl.config.admin_bind, true);
 }
 
 std::vector<int> Server::listen_for_workers() {
@@ -518,6 +561,10 @@ std::vector<int> Server::listen_for_workers() {
   std::vector<int> listening;
   for (const auto& bind : impl.config.binds) {
     impl.open(bind);
+    listening.push_back(impl.listeners.back()->acceptor.native_handle());
+  }
+  if (impl.config.admin_bind) {
+    impl.open(*impl.config.admin_bind, true);
     listening.push_back(impl.listeners.back()->acceptor.native_handle());
   }
   return listening;
@@ -542,8 +589,11 @@ void Server::adopt(const std::vector<int>& listening) {
   impl.signals.emplace(impl.main_context(), SIGTERM, SIGHUP, SIGUSR1);
   impl.start_tls();
   impl.open_access_log();
-  for (std::size_t i = 0; i < listening.size() && i < impl.config.binds.size(); ++i)
-    impl.adopt(listening[i], impl.config.binds[i]);
+  const auto& binds = impl.config.binds;
+  for (std::size_t i = 0; i < listening.size() && i < binds.size(); ++i)
+    impl.adopt(listening[i], binds[i]);
+  if (impl.config.admin_bind && impl.admin_serve && listening.size() > binds.size())
+    impl.adopt(listening[binds.size()], *impl.config.admin_bind, true);
 }
 
 int Server::run() {
@@ -557,6 +607,8 @@ int Server::run() {
   }
   if (impl.recycle_check)
     asio::co_spawn(impl.main_context(), impl.async_watch_recycling(), log_escaped("recycling"));
+  if (impl.sampler)
+    asio::co_spawn(impl.main_context(), impl.async_sample(), log_escaped("sampling"));
   if (impl.heartbeat) {
     for (std::size_t i = 0; i < impl.threads.size(); ++i)
       asio::co_spawn(impl.threads[i]->context, impl.async_heartbeat(i), log_escaped("heartbeat"));

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "gateway/metrics.hpp"
 #include "gateway/router.hpp"
+#include "gateway/server/admin.hpp"
 #include "gateway/server/config.hpp"
 
 namespace junction::gateway {
@@ -29,11 +31,25 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Opens every --bind address and logs where it listens. Throws StartupError.
+  // --admin-bind: `admin` answers every request on the admin listener (which listen() and
+  // adopt() open after the app listeners). Set before either; it must outlive the server.
+  void set_admin_router(const Router& admin);
+  // /metrics: what connections count into. Set before listen() or adopt().
+  void set_metrics(ProcessMetrics metrics);
+  // Runs `sample` on the first I/O thread every kSamplePeriod while serving (figures other
+  // processes cannot ask for: the Python side's, the RSS).
+  static constexpr std::chrono::milliseconds kSamplePeriod{250};
+  void set_sampler(std::function<void()> sample);
+  // The listeners open now, the admin one last.
+  std::vector<AdminListener> listeners() const;
+
+  // Opens every --bind address (and --admin-bind) and logs where it listens. Throws
+  // StartupError.
   void listen();
 
-  // --workers, in the master: opens and logs every --bind address as listen() does, but
-  // catches no signals and never serves; returns the listening descriptors, which stay open
+  // --workers, in the master: opens and logs every --bind address (then --admin-bind) as
+  // listen() does, but catches no signals and never serves; returns the listening descriptors
+  // in that order, which stay open
   // (the workers inherit them) for as long as this Server lives. Throws StartupError.
   std::vector<int> listen_for_workers();
   // --user/--group, in the master once it has switched: reads every certificate and key again,
@@ -42,9 +58,9 @@ class Server {
   void check_tls_readable() const;
 
   // --workers, in a worker: serves the listening descriptors the master opened (in --bind
-  // order) instead of opening its own. SIGTERM drains, SIGHUP reloads TLS; SIGINT is ignored
-  // (a terminal's Ctrl-C reaches the master, which passes it on as SIGTERM). Throws
-  // StartupError.
+  // order, then --admin-bind) instead of opening its own. SIGTERM drains, SIGHUP reloads TLS;
+  // SIGINT is ignored (a terminal's Ctrl-C reaches the master, which passes it on as SIGTERM).
+  // Throws StartupError.
   void adopt(const std::vector<int>& listening);
 
   // The port of the first TCP listener that speaks TLS, once listening (--https-redirect

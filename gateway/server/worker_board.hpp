@@ -58,6 +58,7 @@ class WorkerBoard {
   std::optional<std::size_t> claim() noexcept;
   void release(std::size_t index) noexcept;
   WorkerSlot& operator[](std::size_t index) noexcept { return slots_[index]; }
+  const WorkerSlot& operator[](std::size_t index) const noexcept { return slots_[index]; }
 
   // Whether the worker in `index` should let the others accept the next connection: it has
   // more than one connection more than the least loaded other serving worker. The workers

@@ -90,4 +90,30 @@ TEST_CASE("Router: nothing matching falls back to one 404 app", "[router]") {
 }
 
 }  // namespace
+TEST_CASE("Router: every route has an index and a label for /metrics", "[router]") {
+  Router router;
+  router.mount("/", std::make_shared<NamedApp>(), "mysite.wsgi:application");
+  router.mount("/api/", std::make_shared<NamedApp>(), "main:app");
+  router.mount_static("/static", std::make_shared<NamedApp>());
+  router.set_health_path("/healthz", std::make_shared<NamedApp>());
+  auto routes = router.routes();
+  REQUIRE(routes.size() == Router::kBuiltinRoutes + 3);
+  CHECK(routes[Router::kNotFoundRoute].app == "none");
+  CHECK(routes[Router::kHealthRoute].app == "health");
+  CHECK(routes[Router::kHealthRoute].route == "/healthz");
+  CHECK(routes[Router::kRedirectRoute].app == "https-redirect");
+  // Added routes keep the order they were added in, whatever the matching order.
+  CHECK(routes[3].app == "mysite.wsgi:application");
+  CHECK(routes[3].route == "/");
+  CHECK(routes[4].app == "main:app");
+  CHECK(routes[4].route == "/api");
+  CHECK(routes[5].app == "static");
+  CHECK(router.route_of(at("/api/items")) == 4);
+  CHECK(router.route_of(at("/static/app.css")) == 5);
+  CHECK(router.route_of(at("/healthz")) == Router::kHealthRoute);
+  CHECK(router.route_of(at("/about")) == 3);
+  Router bare;
+  CHECK(bare.route_of(at("/anything")) == Router::kNotFoundRoute);
+}
+
 }  // namespace junction::gateway
