@@ -31,7 +31,7 @@ constexpr std::string_view kDefault =
 // One JSON object a line, its keys in this order.
 constexpr std::string_view kJson =
     "{time}{client}{method}{target}{path}{query}{protocol}{status}{bytes}{duration_ms}"
-    "{header:Referer}{header:User-Agent}{tls_version}{scheme}{pid}";
+    "{header:Referer}{header:User-Agent}{tls_version}{scheme}{pid}{request_id}";
 
 // Appends a number without a format string: fmt's format_int is a table-driven conversion,
 // several times cheaper than format_to's parsing of "{}".
@@ -127,20 +127,21 @@ void append_json(std::string_view value, fmt::memory_buffer& out) {
 }
 
 // The atoms by name, in the order --help lists them.
-#define JUNCTION_ATOMS(X)                                                                    \
-  X(time)                                                                                    \
-  X(time_clf)                                                                                \
-  X(client)                                                                                  \
-  X(client_host)                                                                             \
-  X(method)                                                                                  \
-  X(target)                                                                                  \
-  X(path) X(query) X(protocol) X(status) X(bytes) X(bytes_clf) X(duration_ms) X(tls_version) \
-      X(scheme) X(pid)
+#define JUNCTION_ATOMS(X)                                                                      \
+  X(time)                                                                                      \
+  X(time_clf)                                                                                  \
+  X(client)                                                                                    \
+  X(client_host)                                                                               \
+  X(method)                                                                                    \
+  X(target)                                                                                    \
+  X(path)                                                                                      \
+  X(query) X(protocol) X(status) X(bytes) X(bytes_clf) X(duration_ms) X(tls_version) X(scheme) \
+      X(pid) X(request_id)
 
 std::string_view AccessLogFormat::atoms_list() noexcept {
   return "{time} {time_clf} {client} {client_host} {method} {target} {path} {query} "
          "{protocol} {status} {bytes} {bytes_clf} {duration_ms} {header:NAME} {tls_version} "
-         "{scheme} {pid}";
+         "{scheme} {pid} {request_id}";
 }
 
 std::optional<AccessLogFormat> AccessLogFormat::parse(std::string_view text, std::string& error) {
@@ -355,6 +356,8 @@ void AccessLogFormat::write_piece(const Piece& piece, const AccessRecord& record
       thread_local const int pid = static_cast<int>(::getpid());
       return append_int(static_cast<std::uint64_t>(pid), out);
     }
+    case Atom::request_id:
+      return string(request.request_id, !request.request_id.empty());
   }
 }
 

@@ -63,6 +63,7 @@ class AccessLogFormat {
     tls_version,  // TLSv1.3, or "-" in plain text
     scheme,       // http or https, after trusted proxy headers
     pid,          // the process that served it (a worker, with --workers)
+    request_id,   // --request-id-header's ID, "-" when IDs are off
   };
   struct Piece {
     Atom atom = Atom::literal;

@@ -12,6 +12,7 @@
 #include "gateway/forwarded.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/options.hpp"
+#include "gateway/request_id.hpp"
 #include "gateway/router.hpp"
 
 namespace junction::gateway {
@@ -30,6 +31,8 @@ struct ConnectionContext {
   std::string hsts;
   // /metrics: this process's counters (empty: not counted).
   ProcessMetrics metrics;
+  // --request-id-header: the field that carries each request's ID (empty: no IDs).
+  std::string request_id_header;
 };
 
 // A request is over (answered, or given up on): counted under its route, and logged when it was

@@ -75,6 +75,7 @@ struct RequestHead {
   Address server;
   std::shared_ptr<const TlsInfo> tls;  // null on plain-text connections
   std::chrono::steady_clock::time_point received_at;
+  std::string request_id;  // --request-id-header (gateway/request_id.hpp); empty: off
 };
 
 struct ResponseHead {

@@ -180,6 +180,8 @@ void Connection<Stream>::complete_head(gateway::RequestHead& head) const {
     head.tls = tls_;
   }
   if (forwarded_) gateway::apply_forwarded(head, *forwarded_);
+  if (!context_.request_id_header.empty())
+    gateway::assign_request_id(head, context_.request_id_header, forwarded_ != nullptr);
   head.received_at = clock::now();
 }
 

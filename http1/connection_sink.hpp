@@ -199,7 +199,8 @@ gateway::error_code Connection<Stream>::send_head(std::optional<std::uint64_t> k
   auto wire = framing_;
   if (is_head_request_ && wire.kind == Framing::Kind::chunked) wire.kind = Framing::Kind::none;
   append_response_head(out_, request.version, status, state_.response.headers, wire, keep_alive_,
-                       tls_ ? std::string_view(context_.hsts) : std::string_view());
+                       tls_ ? std::string_view(context_.hsts) : std::string_view(),
+                       {context_.request_id_header, request.request_id});
   state_.head_sent = true;
   state_.status = status;
   return {};

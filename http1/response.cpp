@@ -102,7 +102,8 @@ void append_number(std::string& out, std::uint64_t value) {
 
 void append_response_head(std::string& out, gateway::HttpVersion version, int status,
                           const gateway::Headers& fields, Framing framing, bool keep_alive,
-                          std::string_view hsts) {
+                          std::string_view hsts,
+                          std::pair<std::string_view, std::string_view> request_id) {
   // We answer HTTP/1.0 requests as HTTP/1.1 (RFC 9110 §6.2: the highest minor version we
   // support), framing their bodies so a 1.0 client can read them.
   (void)version;
@@ -114,11 +115,13 @@ void append_response_head(std::string& out, gateway::HttpVersion version, int st
   bool has_date = false;
   bool has_server = false;
   bool has_hsts = hsts.empty();
+  bool has_request_id = request_id.second.empty();
   for (const auto& [name, value] : fields) {
     if (gateway::is_hop_by_hop(name) || gateway::iequals(name, "content-length")) continue;
     has_date = has_date || gateway::iequals(name, "date");
     has_server = has_server || gateway::iequals(name, "server");
     has_hsts = has_hsts || gateway::iequals(name, "strict-transport-security");
+    has_request_id = has_request_id || gateway::iequals(name, request_id.first);
     out.append(name);
     out.append(": ");
     out.append(value);
@@ -133,6 +136,12 @@ void append_response_head(std::string& out, gateway::HttpVersion version, int st
   if (!has_hsts) {
     out.append("Strict-Transport-Security: ");
     out.append(hsts);
+    out.append("\r\n");
+  }
+  if (!has_request_id) {
+    out.append(request_id.first);
+    out.append(": ");
+    out.append(request_id.second);
     out.append("\r\n");
   }
   switch (framing.kind) {

@@ -26,10 +26,13 @@ std::string_view reason_phrase(int status) noexcept;
 // Appends "HTTP/1.1 <status> <reason>", the app's fields (minus the hop-by-hop ones and
 // Content-Length, which the framing decides: gateway/fields.hpp), Date and Server where the app
 // set none, the framing field, and Connection where it is needed. `hsts`, when not empty, is the
-// Strict-Transport-Security value added where the app set none (a TLS connection's --hsts).
+// Strict-Transport-Security value added where the app set none (a TLS connection's --hsts);
+// `request_id` (name, value), when the value is not empty, the request's ID, echoed where the
+// app set none.
 void append_response_head(std::string& out, gateway::HttpVersion version, int status,
                           const gateway::Headers& fields, Framing framing, bool keep_alive,
-                          std::string_view hsts = {});
+                          std::string_view hsts = {},
+                          std::pair<std::string_view, std::string_view> request_id = {});
 
 void append_chunk(std::string& out, std::string_view data);
 void append_last_chunk(std::string& out, const gateway::Headers& trailers);

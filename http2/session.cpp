@@ -474,6 +474,8 @@ int Session::on_frame_recv(const nghttp2_frame& frame) noexcept {
           if (!has_host && !head.authority.empty())
             head.headers.emplace_back("host", head.authority);
           if (forwarded_) gw::apply_forwarded(head, *forwarded_);
+          if (!context_.request_id_header.empty())
+            gw::assign_request_id(head, lower(context_.request_id_header), forwarded_ != nullptr);
           ready_.push_back(stream);
         } catch (...) {
           return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -74,6 +74,7 @@ struct SessionContext {
   const gateway::ForwardedPolicy* forwarded = nullptr;  // ConnectionContext::forwarded
   std::string_view hsts;                                // ConnectionContext::hsts
   gateway::ProcessMetrics metrics;                      // ConnectionContext::metrics
+  std::string_view request_id_header;                   // ConnectionContext::request_id_header
 };
 
 class StreamExchange;

@@ -136,6 +136,7 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
   list.fields.emplace_back(":status", std::to_string(status));
   bool has_date = false, has_server = false;
   bool has_hsts = !tls_ || context_.hsts.empty();  // RFC 6797 §7.2: only over TLS
+  bool has_request_id = stream.head.request_id.empty();
   for (const auto& [name, value] : response.headers) {
     if (!gw::valid_field_name(name) || !gw::valid_field_value(value))
       return gw::errc::invalid_response;
@@ -151,6 +152,7 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
     has_date = has_date || field == "date";
     has_server = has_server || field == "server";
     has_hsts = has_hsts || field == "strict-transport-security";
+    has_request_id = has_request_id || gw::iequals(field, context_.request_id_header);
     list.fields.emplace_back(std::move(field), value);
   }
   stream.no_body = stream.head.method == "HEAD" || status == 204 || status == 304;
@@ -159,6 +161,8 @@ error_code Session::submit_head(Stream& stream, std::optional<std::uint64_t> kno
   if (!has_date) list.fields.emplace_back("date", gw::http_date_now());
   if (!has_server) list.fields.emplace_back("server", "junction");
   if (!has_hsts) list.fields.emplace_back("strict-transport-security", context_.hsts);
+  if (!has_request_id)
+    list.fields.emplace_back(lower(context_.request_id_header), stream.head.request_id);
   auto nv = list.nv();
   nghttp2_data_provider provider{};
   provider.read_callback = &Session::read_data;

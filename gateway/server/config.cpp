@@ -11,6 +11,7 @@
 #include <map>
 #include <thread>
 
+#include "gateway/fields.hpp"
 #include "gateway/server/config_edge.hpp"
 
 namespace junction::gateway {
@@ -294,6 +295,15 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
       ->allow_extra_args(false)
       ->type_name("PATH");
 
+  app.add_option("--request-id-header", config.request_id_header,
+                 "Each request's ID travels in this field: kept from a trusted proxy "
+                 "(--forwarded-allow-ips), else generated; the app sees it, the response echoes "
+                 "it, the access log has {request_id}. '' turns IDs off")
+      ->capture_default_str()
+      ->type_name("NAME")
+      ->check([](const std::string& name) -> std::string {
+        return name.empty() || valid_field_name(name) ? "" : "not a header field name: " + name;
+      });
   std::string admin_bind;
   app.add_option("--admin-bind", admin_bind,
                  "Serve /metrics (Prometheus), /metrics.json, /status and a dashboard at / on "

@@ -58,6 +58,7 @@ struct Config {
   // --admin-bind: /metrics, /status and the dashboard, on a listener of their own (plain HTTP,
   // never an app listener). Off when absent.
   std::optional<BindAddress> admin_bind;
+  std::string request_id_header = "X-Request-ID";  // --request-id-header; empty: no IDs
   unsigned io_threads = 1;
   unsigned workers = 1;  // processes serving the listeners; 1: this process serves, no master
   std::string pid_file;  // empty: none

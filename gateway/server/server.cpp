@@ -146,7 +146,8 @@ struct Server::Impl {
 
   Impl(const Config& c, const Router& router)
       : config(c),
-        context{c.limits, c.timeouts, router, nullptr, &c.edge.forwarded, c.edge.hsts},
+        context{c.limits,          c.timeouts,  router, nullptr,
+                &c.edge.forwarded, c.edge.hsts, {},     c.request_id_header},
         serve{
             context,          c.http2, c.http_mode, c.tls.handshake_timeout, c.edge.proxy_protocol,
             &c.edge.forwarded} {

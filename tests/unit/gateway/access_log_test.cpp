@@ -80,6 +80,7 @@ TEST_CASE("access log: json, one object a line", "[access_log]") {
   auto head = sample();
   head.tls = std::make_shared<TlsInfo>(TlsInfo{"TLSv1.3"});
   head.headers.emplace_back("User-Agent", "bot \"x\"\\\x01\xe9");
+  head.request_id = "0f5c2a9b";
   auto text = line("json", head, 503, 17);
   CHECK(text.starts_with(
       "{\"time\":\"2026-12-06T09:18:28.123Z\",\"client\":\"203.0.113.7:51234\","
@@ -90,7 +91,8 @@ TEST_CASE("access log: json, one object a line", "[access_log]") {
   CHECK(text.find("\"user_agent\":\"curl/7.88.1, bot \\\"x\\\"\\\\\\u0001\\u00e9\"") !=
         std::string::npos);
   CHECK(text.find("\"tls_version\":\"TLSv1.3\",\"scheme\":\"https\",\"pid\":" +
-                  std::to_string(::getpid()) + "}\n") != std::string::npos);
+                  std::to_string(::getpid()) + ",\"request_id\":\"0f5c2a9b\"}\n") !=
+        std::string::npos);
   head.headers.clear();
   head.query.clear();
   head.tls = nullptr;

@@ -167,5 +167,21 @@ TEST_CASE("reason_phrase: the statuses Junction sends", "[http1_response]") {
   CHECK(reason_phrase(0).empty());
 }
 
+TEST_CASE("append_response_head: the request ID is echoed unless the app set one",
+          "[http1_response]") {
+  std::string out;
+  append_response_head(out, {1, 1}, 200, {}, {Kind::content_length, 0}, true, {},
+                       {"X-Request-ID", "abc"});
+  CHECK(out.find("\r\nX-Request-ID: abc\r\n") != std::string::npos);
+  out.clear();
+  append_response_head(out, {1, 1}, 200, {{"x-request-id", "the-app's"}}, {Kind::content_length, 0},
+                       true, {}, {"X-Request-ID", "abc"});
+  CHECK(out.find("abc") == std::string::npos);
+  CHECK(out.find("x-request-id: the-app's") != std::string::npos);
+  out.clear();
+  append_response_head(out, {1, 1}, 200, {}, {Kind::content_length, 0}, true, {}, {});
+  CHECK(out.find("equest") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace junction::http1
