@@ -312,6 +312,17 @@ std::string PythonRuntime::python_version() {
   return version.substr(0, version.find(' '));
 }
 
+std::string PythonRuntime::active_venv() {
+  auto text = [](const char* name) -> std::string {
+    PyObject* value = PySys_GetObject(name);  // borrowed; null when absent
+    if (!value || !PyUnicode_Check(value)) return {};
+    const char* utf8 = PyUnicode_AsUTF8(value);
+    return utf8 ? utf8 : "";
+  };
+  auto prefix = text("prefix");
+  return prefix != text("base_prefix") ? prefix : std::string();
+}
+
 PythonRuntime::Figures PythonRuntime::figures() const {
   Figures figures;
   if (const auto& pool = impl_->pool) {

@@ -80,6 +80,9 @@ class PythonRuntime {
   Figures figures() const;
   // The interpreter's version, "3.11.2".
   static std::string python_version();
+  // The virtual environment the interpreter runs in (sys.prefix, when it is not
+  // sys.base_prefix); empty when none. Call with the GIL held.
+  static std::string active_venv();
   // Calls `lag(late)` on the ASGI loop thread every `period`, with how late the loop ran a
   // callback due then (serves_asgi() only). Call with the GIL held, before release_gil().
   void start_loop_lag_probe(std::chrono::milliseconds period,

@@ -268,6 +268,15 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
                                 CLI::ignore_case))
       ->default_str("info")
       ->type_name("LEVEL");
+  app.add_option("--log-format", config.log_format,
+                 "The server's log (not the access log): text, or json (one object a line: "
+                 "time, level, pid, message)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str()
+      ->type_name("FORMAT");
+  app.add_option("--log-file", config.log_file,
+                 "Append the server's log to FILE instead of stderr; SIGUSR1 opens it again")
+      ->type_name("FILE");
   // Two flags rather than CLI11's negation syntax, whose --help shows a confusing "{false}".
   auto* access_on = app.add_flag_callback(
       "--access-log", [&config] { config.access_log = true; },

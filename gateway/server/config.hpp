@@ -27,6 +27,7 @@ struct BindAddress {
   std::uint16_t port = 0;
   std::string path;  // unix socket path
   std::string text;  // as the user wrote it, for messages
+  int fd = -1;       // socket activation: a listening socket systemd passed (systemd.hpp)
 };
 
 // Parses "[http://|https://]HOST:PORT", "[http://|https://][V6]:PORT" or "unix:PATH"; nullopt
@@ -74,6 +75,8 @@ struct Config {
   std::vector<std::string> reload_dirs;  // --reload-dir; empty: the working directory
   bool health_check_app = false;         // the health path also probes the Python side
   std::string log_level = "info";
+  std::string log_format = "text";  // --log-format text|json
+  std::string log_file;             // --log-file; empty: stderr
   bool access_log = true;
   AccessLogOptions access_log_options;  // --access-log-format, -file, -exclude
   Limits limits;

@@ -23,7 +23,9 @@
 #include <vector>
 
 #include "bridge/process.hpp"
+#include "gateway/logging.hpp"
 #include "gateway/server/file_watcher.hpp"
+#include "gateway/server/systemd.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -149,6 +151,7 @@ class Master {
     sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
     // A worker must not outlive a master that was killed outright.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    SystemdNotify::instance().disable();  // the master speaks to systemd
     ::prctl(PR_SET_NAME, "junction worker");
     if (::getppid() == 1) std::_Exit(1);
     int code = 1;
@@ -207,6 +210,7 @@ class Master {
     reloading_ = true;
     spdlog::info("{}: starting {} new worker(s); the old ones drain once they are ready", why,
                  target_);
+    SystemdNotify::instance().reloading();
     for (unsigned i = 0; i < target_; ++i) spawn();
   }
 
@@ -220,6 +224,7 @@ class Master {
       ++old;
     }
     spdlog::info("reload: {} new worker(s) ready; {} old worker(s) draining", target_, old);
+    SystemdNotify::instance().ready(fmt::format("{} worker(s) serving (reloaded)", target_));
   }
 
   // A new worker of the reload failed before it was ready: the old ones keep serving.
@@ -231,6 +236,7 @@ class Master {
         "reload failed: new worker {} ended with {} before it was ready; the old "
         "workers keep serving",
         pid, describe_status(status));
+    SystemdNotify::instance().ready("reload failed; the old workers keep serving");
   }
 
   // What the board says: a worker that began to drain on its own (recycling) gets its
@@ -282,6 +288,7 @@ class Master {
 
   // The exit code, once every worker is gone after a shutdown (or a fatal start-up failure).
   int supervise() {
+    Clock::time_point watchdog_due{};
     Clock::time_point respawn_at{};            // pending replacements wait for this (backoff)
     unsigned pending = 0;                      // replacements to start
     std::optional<Clock::time_point> kill_at;  // graceful shutdown: SIGKILL what remains then
@@ -296,6 +303,14 @@ class Master {
       if (!announced && !stopping_ && !reloading_ && current_ready() == target_) {
         announced = true;
         spdlog::info("{} worker(s) ready", target_);
+        SystemdNotify::instance().ready(fmt::format("{} worker(s) serving", target_));
+      }
+      // Type=notify with WatchdogSec=: the master says it is alive while it supervises (a
+      // stuck worker is its own business: --worker-timeout).
+      if (auto period = SystemdNotify::instance().watchdog_period();
+          period.count() > 0 && now >= watchdog_due) {
+        SystemdNotify::instance().watchdog();
+        watchdog_due = now + period;
       }
       if (kill_at && now >= *kill_at) {
         spdlog::warn("workers still running past the grace period: killing them");
@@ -355,11 +370,19 @@ class Master {
             announced = true;
             break;
           case SIGUSR1:
-            // Each worker has the access log file open: they reopen it. The master's own logs
-            // go to stderr, which the process manager owns and rotates.
-            if (config_.access_log && !config_.access_log_options.file.empty()) {
-              spdlog::info("SIGUSR1: the workers reopen the access log {}",
-                           config_.access_log_options.file);
+            // Each worker has the log files open: they reopen them, and the master its own
+            // --log-file. Without files the logs go to stdout and stderr, which the process
+            // manager owns and rotates.
+            if (!log_file().empty()) {
+              std::string error;
+              if (reopen_log_file(error))
+                spdlog::info("SIGUSR1: log file {} reopened", log_file());
+              else
+                spdlog::error("SIGUSR1: {}; the log stays on the file it had", error);
+            }
+            if ((config_.access_log && !config_.access_log_options.file.empty()) ||
+                !log_file().empty()) {
+              spdlog::info("SIGUSR1: the workers reopen their log files");
               signal_all(SIGUSR1);
             } else {
               spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
@@ -398,6 +421,7 @@ class Master {
   }
 
   void begin_stop(int number) {
+    if (!stopping_) SystemdNotify::instance().stopping();
     stopping_ = true;
     reloading_ = false;
     signal_all(number);

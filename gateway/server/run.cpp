@@ -30,6 +30,7 @@
 #include "gateway/server/recycle.hpp"
 #include "gateway/server/server.hpp"
 #include "gateway/server/static_files.hpp"
+#include "gateway/server/systemd.hpp"
 
 namespace gw = junction::gateway;
 namespace bridge = junction::bridge;
@@ -128,6 +129,21 @@ void sample_figures(gw::ProcessMetrics metrics, const bridge::PythonRuntime& pyt
   metrics.gauge_set(gw::gauge::requests, router.dispatched());
 }
 
+// What a report about a problem starts from: which build, which Python, what it was asked to
+// run, with how many processes and threads. Listeners are logged as they open.
+void log_start(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
+               const std::string& runtime) {
+  auto venv = bridge::PythonRuntime::active_venv();
+  std::string apps;
+  for (const auto& spec : specs) apps += (apps.empty() ? "" : ", ") + spec.text;
+  spdlog::info(
+      "junction {} starting: pid {}, {}, venv {}{}; {} worker(s), {} WSGI thread(s) and {} I/O "
+      "thread(s) each; apps: {}",
+      JUNCTION_VERSION, static_cast<int>(::getpid()), runtime, venv.empty() ? "none" : venv,
+      config.python.venv.empty() ? "" : " + --venv " + config.python.venv, config.workers,
+      config.python.threads, config.io_threads, apps.empty() ? "none" : apps);
+}
+
 // The ASGI loop's lag is probed this often (junction_asgi_loop_lag_seconds).
 constexpr std::chrono::milliseconds kLoopLagProbe{100};
 
@@ -161,7 +177,7 @@ void report_to_board(const gw::Config& config, gw::WorkerSlot& slot, gw::Server&
 // Loads the apps and serves until a signal: in this process (worker null: it opens the
 // listeners itself), or as a worker of the master on the master's listeners.
 int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
-          const WorkerEnv* worker) {
+          const WorkerEnv* worker, const std::string& runtime) {
   // The apps load before the listeners open, so a broken app fails fast without having taken
   // the port; the runtime is declared before the router so the apps it holds go first.
   std::optional<bridge::PythonRuntime> own_python;
@@ -242,10 +258,13 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
       server.set_sampler(admin->refresh);
     }
     try {
-      if (worker)
+      if (worker) {
         server.adopt(worker->listening);
-      else
+      } else {
+        // Once the apps loaded (a broken one is a line of its own), before the listeners.
+        log_start(config, specs, runtime);
         server.listen();
+      }
       if (config.edge.https_redirect) router.redirect_to_https(server.tls_port());
       admin->listeners = server.listeners();
       if (worker) {
@@ -269,6 +288,14 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
                                       python->wsgi_threads()};
             return policy->check(std::chrono::steady_clock::now(), figures);
           });
+      }
+      if (!worker) {
+        // The process systemd started serves itself: it says when it is ready and stopping.
+        const auto& systemd = gw::SystemdNotify::instance();
+        server.set_on_drain([&systemd] { systemd.stopping(); });
+        if (auto period = systemd.watchdog_period(); period.count() > 0)
+          server.every(period, [&systemd] { systemd.watchdog(); });
+        systemd.ready("serving");
       }
       server.set_app_work([python] { return python->busy(); });
       python->release_gil();
@@ -296,7 +323,8 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
 
 // --workers N: this process is the master. It opens the listeners, imports nothing (unless
 // --preload), and forks the workers, each of which loads the apps and serves (master.hpp).
-int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec>& specs) {
+int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
+                     const std::string& runtime) {
   // --preload: a broken app stops the start before any listener or worker exists (with --user,
   // once the listeners are open and root is gone: no app code ever runs as root). The runtime
   // starts no thread here (the WSGI pool and the ASGI loop start in each worker, in load()).
@@ -322,6 +350,7 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
   gw::Server listeners(master_config, none);
   std::vector<int> listening;
   try {
+    log_start(config, specs, runtime);
     listening = listeners.listen_for_workers();
     if (drop) {
       gw::drop_privileges(config.edge.user, config.edge.group);
@@ -351,7 +380,7 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
                          preloaded ? &*preloaded : nullptr,
                          metrics ? &*metrics : nullptr,
                          started};
-        return serve(config, specs, &worker);
+        return serve(config, specs, &worker, runtime);
       },
       metrics ? &*metrics : nullptr);
 }
@@ -393,13 +422,24 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
     }
     prefixes.push_back(spec.prefix);
   }
-  gw::init_logging(config.log_level);
+  std::size_t activated = 0;
+  try {
+    gw::init_logging({config.log_level, config.log_format, config.log_file});
+    activated = gw::take_systemd_sockets(config);
+  } catch (const std::runtime_error& e) {
+    std::fprintf(stderr, "junction: %s\n", e.what());
+    return 1;
+  }
+  gw::SystemdNotify::instance().init_from_environment();
+  if (activated > 0)
+    spdlog::info("socket activation: {} listening socket(s) from systemd replace --bind",
+                 activated);
   // A peer that resets the connection must not kill the process (writes use MSG_NOSIGNAL, but
   // nothing else should either). Python ignores it too, but junction.run() may run elsewhere.
   std::signal(SIGPIPE, SIG_IGN);
 
   PidFile pid_file(config.pid_file);
   if (!pid_file.ok()) return 1;
-  if (config.supervised()) return run_with_workers(config, specs);
-  return serve(config, specs, nullptr);
+  if (config.supervised()) return run_with_workers(config, specs, runtime);
+  return serve(config, specs, nullptr, runtime);
 }

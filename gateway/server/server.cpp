@@ -24,8 +24,10 @@
 
 #include "gateway/access_log.hpp"
 #include "gateway/connection.hpp"
+#include "gateway/logging.hpp"
 #include "gateway/server/privileges.hpp"
 #include "gateway/server/serve_connection.hpp"
+#include "gateway/server/systemd.hpp"
 #include "tls/context.hpp"
 
 namespace junction::gateway {
@@ -133,7 +135,8 @@ struct Server::Impl {
   std::function<std::string()> recycle_check;  // see Server::set_recycle_check
   std::function<void()> on_drain;              // see Server::set_on_drain
   std::function<bool()> accept_yield;          // see Server::set_accept_balance
-  std::function<void()> sampler;               // see Server::set_sampler
+  // see Server::every (and set_sampler): run on the first I/O thread while serving
+  std::vector<std::pair<std::chrono::microseconds, std::function<void()>>> periodic;
   // --admin-bind: its own contexts, with no access log, metrics or proxy headers.
   std::unique_ptr<ConnectionContext> admin_context;
   std::unique_ptr<ServeContext> admin_serve;
@@ -186,6 +189,11 @@ struct Server::Impl {
   }
 
   void open(const BindAddress& bind, bool admin = false) {
+    if (bind.fd >= 0) {  // systemd opened it (socket activation)
+      adopt(bind.fd, bind, admin);
+      log_listening(*listeners.back());
+      return;
+    }
     auto listener = std::make_unique<Listener>(
         Listener{Acceptor(main_context()), bind.text, {}, {}, !admin && speaks_tls(bind), admin});
     auto& acceptor = listener->acceptor;
@@ -214,12 +222,16 @@ struct Server::Impl {
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw StartupError(fmt::format("cannot listen on {}: {}", bind.text, ec.message()));
     describe_listener(*listener, bind);
-    if (admin)
-      spdlog::info("Admin listener on {} (/metrics, /metrics.json, /status, dashboard at /)",
-                   listener->name);
-    else
-      spdlog::info("Listening on {}", listener->name);
+    log_listening(*listener);
     listeners.push_back(std::move(listener));
+  }
+
+  static void log_listening(const Listener& listener) {
+    if (listener.admin)
+      spdlog::info("Admin listener on {} (/metrics, /metrics.json, /status, dashboard at /)",
+                   listener.name);
+    else
+      spdlog::info("Listening on {}", listener.name);
   }
 
   // --uds-mode, before listen(2) so that no client connects before the mode is set (bind(2)
@@ -344,21 +356,32 @@ struct Server::Impl {
       spdlog::info("SIGHUP: no TLS certificates to reload");
       return;
     }
+    const auto& systemd = SystemdNotify::instance();
+    systemd.reloading();
     try {
       load_tls();
       spdlog::info("SIGHUP: TLS certificates reloaded");
+      systemd.ready("serving (TLS certificates reloaded)");
     } catch (const tls::LoadError& e) {
       spdlog::error("SIGHUP: TLS reload failed, the previous certificates stay in use: {}",
                     e.what());
+      systemd.ready("serving (TLS reload failed: the previous certificates stay in use)");
     }
   }
 
   void reopen_logs() {
+    std::string error;
+    if (!log_file().empty()) {
+      if (reopen_log_file(error))
+        spdlog::info("SIGUSR1: log file {} reopened", log_file());
+      else
+        spdlog::error("SIGUSR1: {}; the log stays on the file it had", error);
+    }
     if (!access_log || access_log->file().empty()) {
-      spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
+      if (log_file().empty())
+        spdlog::info("SIGUSR1: no log file to reopen (logs go to stdout and stderr)");
       return;
     }
-    std::string error;
     if (access_log->reopen(error))
       spdlog::info("SIGUSR1: access log {} reopened", access_log->file());
     else
@@ -422,11 +445,11 @@ struct Server::Impl {
     }
   }
 
-  asio::awaitable<void> async_sample() {
+  asio::awaitable<void> async_every(std::chrono::microseconds period, std::function<void()> f) {
     Timer tick(main_context());
     while (!stopping) {
-      sampler();
-      tick.expires_after(kSamplePeriod);
+      f();
+      tick.expires_after(period);
       co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
@@ -534,7 +557,11 @@ void Server::set_metrics(ProcessMetrics metrics) {
 }
 
 void Server::set_sampler(std::function<void()> sample) {
-  impl_->sampler = std::move(sample);
+  every(kSamplePeriod, std::move(sample));
+}
+
+void Server::every(std::chrono::microseconds period, std::function<void()> f) {
+  impl_->periodic.emplace_back(period, std::move(f));
 }
 
 std::vector<AdminListener> Server::listeners() const {
@@ -608,8 +635,8 @@ int Server::run() {
   }
   if (impl.recycle_check)
     asio::co_spawn(impl.main_context(), impl.async_watch_recycling(), log_escaped("recycling"));
-  if (impl.sampler)
-    asio::co_spawn(impl.main_context(), impl.async_sample(), log_escaped("sampling"));
+  for (auto& [period, f] : impl.periodic)
+    asio::co_spawn(impl.main_context(), impl.async_every(period, f), log_escaped("periodic"));
   if (impl.heartbeat) {
     for (std::size_t i = 0; i < impl.threads.size(); ++i)
       asio::co_spawn(impl.threads[i]->context, impl.async_heartbeat(i), log_escaped("heartbeat"));

@@ -40,6 +40,8 @@ class Server {
   // processes cannot ask for: the Python side's, the RSS).
   static constexpr std::chrono::milliseconds kSamplePeriod{250};
   void set_sampler(std::function<void()> sample);
+  // Runs `f` on the first I/O thread every `period` while serving (the systemd watchdog).
+  void every(std::chrono::microseconds period, std::function<void()> f);
   // The listeners open now, the admin one last.
   std::vector<AdminListener> listeners() const;
 

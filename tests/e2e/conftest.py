@@ -23,7 +23,7 @@ from typing import Callable, Optional
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LISTENING = re.compile(r"Listening on (\S+)")
+LISTENING = re.compile(r"Listening on ([^\s\"]+)")  # also inside a --log-format json line
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 

@@ -317,7 +317,7 @@ def test_preload_failure_stops_before_listening():
                           capture_output=True, text=True, timeout=30, env=server_environment())
     assert done.returncode == 4, done.stderr
     assert "RuntimeError: this module is broken on purpose" in done.stderr
-    assert "Listening on" not in done.stderr and "starting" not in done.stderr
+    assert "Listening on" not in done.stderr and "starting 2 worker" not in done.stderr
 
 
 def test_health_check_app_answers_503_when_the_wsgi_pool_is_wedged(start_server):

@@ -81,6 +81,8 @@ def test_environ_keys_values_and_types(env_server):
             assert t == "str", f"{key} is a {t}, not a str"
     for key in ("CONTENT_LENGTH", "CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE"):
         assert key not in env, f"{key} present in a request without a body: {env.get(key)!r}"
+    # Every request has an ID (--request-id-header, docs/operations.md): a new one here.
+    assert len(env.pop("HTTP_X_REQUEST_ID")) == 32
     unexpected_http = sorted(k for k in env if k.startswith("HTTP_") and k not in expected)
     assert unexpected_http == [], f"unexpected HTTP_ keys {unexpected_http}"
 
