@@ -57,14 +57,15 @@ bool AccessLog::excluded(const RequestHead& request) const noexcept {
 }
 
 void AccessLog::write(const RequestHead& request, int status, std::uint64_t body_bytes,
-                      std::chrono::steady_clock::duration duration) {
+                      std::chrono::steady_clock::duration duration, std::size_t route) {
   if (!options_.exclude.empty() && excluded(request)) return;
   // Formatted outside the lock, into a buffer each I/O thread keeps.
   thread_local fmt::memory_buffer line;
   line.clear();
   auto now = format_.needs_time() ? std::chrono::system_clock::now()
                                   : std::chrono::system_clock::time_point{};
-  format_.write({request, status, body_bytes, duration, now}, line);
+  const RouteLabel* label = route < routes_.size() ? &routes_[route] : nullptr;
+  format_.write({request, status, body_bytes, duration, now, label}, line);
   bool wake = false;
   {
     std::lock_guard lock(mutex_);

@@ -40,8 +40,12 @@ class AccessLog {
   AccessLog& operator=(const AccessLog&) = delete;
 
   // Any thread.
+  // `route`: the router's index of the route that answered ({app}, {route}).
   void write(const RequestHead& request, int status, std::uint64_t body_bytes,
-             std::chrono::steady_clock::duration duration);
+             std::chrono::steady_clock::duration duration,
+             std::size_t route = Router::kNotFoundRoute);
+  // The routes by index (Router::routes()), for {app} and {route}; set before the first write.
+  void set_routes(std::vector<RouteLabel> routes) { routes_ = std::move(routes); }
 
   // SIGUSR1 (logrotate's postrotate): writes what is pending to the old file, then opens the
   // path again. False, with `error`, when it cannot (the old file stays in use). True and
@@ -59,6 +63,7 @@ class AccessLog {
 
   AccessLogOptions options_;
   AccessLogFormat format_;
+  std::vector<RouteLabel> routes_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::string pending_;        // guarded by mutex_

@@ -127,21 +127,22 @@ void append_json(std::string_view value, fmt::memory_buffer& out) {
 }
 
 // The atoms by name, in the order --help lists them.
-#define JUNCTION_ATOMS(X)                                                                      \
-  X(time)                                                                                      \
-  X(time_clf)                                                                                  \
-  X(client)                                                                                    \
-  X(client_host)                                                                               \
-  X(method)                                                                                    \
-  X(target)                                                                                    \
-  X(path)                                                                                      \
-  X(query) X(protocol) X(status) X(bytes) X(bytes_clf) X(duration_ms) X(tls_version) X(scheme) \
-      X(pid) X(request_id)
+#define JUNCTION_ATOMS(X)                                                                    \
+  X(time)                                                                                    \
+  X(time_clf)                                                                                \
+  X(client)                                                                                  \
+  X(client_host)                                                                             \
+  X(method)                                                                                  \
+  X(target)                                                                                  \
+  X(path)                                                                                    \
+  X(query)                                                                                   \
+  X(protocol) X(status) X(bytes) X(bytes_clf) X(duration_ms) X(tls_version) X(scheme) X(pid) \
+      X(request_id) X(app) X(route)
 
 std::string_view AccessLogFormat::atoms_list() noexcept {
   return "{time} {time_clf} {client} {client_host} {method} {target} {path} {query} "
          "{protocol} {status} {bytes} {bytes_clf} {duration_ms} {header:NAME} {tls_version} "
-         "{scheme} {pid} {request_id}";
+         "{scheme} {pid} {request_id} {app} {route}";
 }
 
 std::optional<AccessLogFormat> AccessLogFormat::parse(std::string_view text, std::string& error) {
@@ -358,6 +359,12 @@ void AccessLogFormat::write_piece(const Piece& piece, const AccessRecord& record
     }
     case Atom::request_id:
       return string(request.request_id, !request.request_id.empty());
+    case Atom::app:
+      return string(record.route ? std::string_view(record.route->app) : std::string_view(),
+                    record.route != nullptr);
+    case Atom::route:
+      return string(record.route ? std::string_view(record.route->route) : std::string_view(),
+                    record.route && !record.route->route.empty());
   }
 }
 

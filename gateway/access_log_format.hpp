@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/exchange.hpp"
+#include "gateway/router.hpp"
 
 namespace junction::gateway {
 
@@ -24,6 +25,7 @@ struct AccessRecord {
   std::uint64_t body_bytes = 0;  // body bytes that left
   std::chrono::steady_clock::duration duration{};
   std::chrono::system_clock::time_point time;  // when the response ended
+  const RouteLabel* route = nullptr;           // the route that answered; null: not known
 };
 
 class AccessLogFormat {
@@ -64,6 +66,8 @@ class AccessLogFormat {
     scheme,       // http or https, after trusted proxy headers
     pid,          // the process that served it (a worker, with --workers)
     request_id,   // --request-id-header's ID, "-" when IDs are off
+    app,          // the app that answered (its MODULE:ATTR; static, health, none: /metrics' app)
+    route,        // its route: the mount prefix, "-" for none
   };
   struct Piece {
     Atom atom = Atom::literal;

@@ -45,7 +45,7 @@ inline void record_exchange(ProcessMetrics metrics, AccessLog* access_log,
     metrics.record_request(route, request.method,
                            protocol_label(request.version.major, request.version.minor), status,
                            completed, duration);
-  if (completed && access_log) access_log->write(request, status, body_bytes, duration);
+  if (completed && access_log) access_log->write(request, status, body_bytes, duration, route);
 }
 
 // The face a connection (or a phase of one, such as its TLS handshake) shows the server.

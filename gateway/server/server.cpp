@@ -166,6 +166,7 @@ struct Server::Impl {
     if (!config.access_log) return;
     try {
       access_log = std::make_unique<AccessLog>(config.access_log_options);
+      access_log->set_routes(context.router.routes());
     } catch (const std::runtime_error& e) {
       throw StartupError(e.what());
     }

@@ -92,6 +92,19 @@ def test_common_and_a_template(start_server):
                         line), line
 
 
+def test_app_and_route_atoms_name_what_answered(start_app):
+    """{app} and {route} are the labels /metrics uses: the app as given and its mount prefix;
+    the health path and unmatched requests have their own."""
+    s = start_app("/env=apps.environ_app:app", extra=["--access-log-format",
+                                                      "{app} {route} {path} {status}"])
+    with Conn(s.address) as c:
+        for target in ("/env/x", "/healthz", "/elsewhere"):
+            c.roundtrip(request("GET", target))
+    assert lines_of(s, r" (200|404)$", 3) == ["apps.environ_app:app /env /env/x 200",
+                                            "health /healthz /healthz 200",
+                                            "none - /elsewhere 404"]
+
+
 def test_exclude_leaves_out_exact_paths(start_server):
     """--access-log-exclude /healthz: probes are not logged, other paths (even below it) are."""
     s = start_server("--access-log-exclude", "/healthz")

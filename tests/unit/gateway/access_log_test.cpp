@@ -108,6 +108,16 @@ TEST_CASE("access log: templates of atoms", "[access_log]") {
              head) == "GET /shop/cart q=item=7 200 1234 a, b {literal} http\n");
   CHECK(line("{time} {client_host} {tls_version} {bytes_clf}", head, 200, 0) ==
         "2026-12-06T09:18:28.123Z 203.0.113.7 - -\n");
+  // The route that answered, by its /metrics labels; "-" when not known or empty.
+  RouteLabel api{"main:app", "/api"}, none{"none", ""};
+  fmt::memory_buffer out;
+  std::string error;
+  auto format = AccessLogFormat::parse("{app} {route}", error);
+  REQUIRE(format);
+  format->write({head, 200, 0, {}, kTime, &api}, out);
+  format->write({head, 404, 0, {}, kTime, &none}, out);
+  format->write({head, 200, 0, {}, kTime}, out);
+  CHECK(fmt::to_string(out) == "main:app /api\nnone -\n- -\n");
   // A request cannot forge a second line or a field: quotes and controls are escaped.
   head.headers = {{"User-Agent", "a\"b\nc"}};
   CHECK(line("\"{header:user-agent}\"", head) == "\"a\\\"b\\x0ac\"\n");
