@@ -5,6 +5,8 @@
 #include <exception>
 #include <string>
 
+#include "gateway/log_tag.hpp"
+
 namespace py = pybind11;
 
 namespace junction::bridge {
@@ -15,7 +17,7 @@ void report(py::handle format_exception, py::handle type, py::handle value, py::
             std::string summary, const gateway::RequestHead& request, std::string_view app,
             bool client_side) {
   if (client_side) {
-    spdlog::info("{} {}: request ended early: {}", request.method, request.target, summary);
+    spdlog::info("{}: request ended early: {}", gateway::LogTag{request}, summary);
     return;
   }
   std::string text;
@@ -25,7 +27,7 @@ void report(py::handle format_exception, py::handle type, py::handle value, py::
     text = std::move(summary);  // the traceback module failed us: the short text is what we have
   }
   while (!text.empty() && text.back() == '\n') text.pop_back();
-  spdlog::error("{} {}: exception in {}:\n{}", request.method, request.target, app, text);
+  spdlog::error("{}: exception in {}:\n{}", gateway::LogTag{request}, app, text);
 }
 
 }  // namespace

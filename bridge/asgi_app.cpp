@@ -8,6 +8,7 @@
 #include "bridge/asgi_http.hpp"
 #include "bridge/asgi_messages.hpp"
 #include "bridge/asgi_websocket.hpp"
+#include "gateway/log_tag.hpp"
 
 namespace py = pybind11;
 
@@ -114,9 +115,9 @@ void AsgiApp::begin(const std::shared_ptr<Core>& core) {
     if (core->timed_ && !core->timed_->claim()) {
       // --request-timeout: the 504 went out while the request waited for the loop.
       spdlog::warn(
-          "{} {}: {} waited {:g}s for the ASGI event loop (--request-timeout): "
+          "{}: {} waited {:g}s for the ASGI event loop (--request-timeout): "
           "answered 504, the app did not run",
-          request.method, request.target, name_, support_->request_timeout.count());
+          gateway::LogTag{request}, name_, support_->request_timeout.count());
       core->timed_->finish();
       core->exchange_.reset();
       core->timed_.reset();
@@ -142,7 +143,7 @@ void AsgiApp::report(py::handle error, const gateway::RequestHead& request,
 }
 
 void AsgiApp::report(const std::string& problem, const gateway::RequestHead& request) const {
-  spdlog::error("{} {}: {}: {}", request.method, request.target, name_, problem);
+  spdlog::error("{}: {}: {}", gateway::LogTag{request}, name_, problem);
 }
 
 }  // namespace junction::bridge

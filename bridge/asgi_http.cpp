@@ -10,6 +10,7 @@
 #include "bridge/asgi_app.hpp"
 #include "bridge/asgi_messages.hpp"
 #include "gateway/errors.hpp"
+#include "gateway/log_tag.hpp"
 
 namespace py = pybind11;
 
@@ -156,9 +157,9 @@ void HttpCycle::on_timed_out() {
   timed_out_ = true;
   const auto& request = core_->exchange_->request();
   spdlog::warn(
-      "{} {}: {} has not started its response after {:g}s (--request-timeout): answered 504, "
+      "{}: {} has not started its response after {:g}s (--request-timeout): answered 504, "
       "cancelling its task",
-      request.method, request.target, app_.name(), app_.support().request_timeout.count());
+      gateway::LogTag{request}, app_.name(), app_.support().request_timeout.count());
   disconnected();
   if (task_) task_.attr("cancel")();
 }
@@ -304,10 +305,10 @@ void HttpCycle::done(py::handle error) {
   if (error && !error.is_none()) {
     bool cancelled = PyObject_IsInstance(error.ptr(), app_.support().cancelled_error.ptr()) == 1;
     if (cancelled && timed_out_)
-      spdlog::info("{} {}: {}: task cancelled after its 504 (--request-timeout)", request.method,
-                   request.target, app_.name());
+      spdlog::info("{}: {}: task cancelled after its 504 (--request-timeout)",
+                   gateway::LogTag{request}, app_.name());
     else if (cancelled)
-      spdlog::info("{} {}: cancelled (server shutting down)", request.method, request.target);
+      spdlog::info("{}: cancelled (server shutting down)", gateway::LogTag{request});
     else
       app_.report(error, request, client_gone_);
     if (client_gone_) {

@@ -9,6 +9,7 @@
 #include "bridge/worker_pool.hpp"
 #include "bridge/wsgi_input.hpp"
 #include "bridge/wsgi_response.hpp"
+#include "gateway/log_tag.hpp"
 
 namespace py = pybind11;
 
@@ -85,15 +86,15 @@ void WsgiApp::on_timeout(const gateway::RequestHead& request, bool running) {
   support_->timed_out.fetch_add(1, std::memory_order_relaxed);
   auto limit = support_->request_timeout.count();
   if (!running) {
-    spdlog::warn("{} {}: {} no WSGI thread took it within {:g}s (--request-timeout): answered 504",
-                 request.method, request.target, name_, limit);
+    spdlog::warn("{}: {} no WSGI thread took it within {:g}s (--request-timeout): answered 504",
+                 gateway::LogTag{request}, name_, limit);
     return;
   }
   auto overdue = pool_.mark_overdue();
   spdlog::warn(
-      "{} {}: {} has not started its response after {:g}s (--request-timeout): answered 504; "
+      "{}: {} has not started its response after {:g}s (--request-timeout): answered 504; "
       "its WSGI thread is overdue until the app returns ({} of {} threads overdue)",
-      request.method, request.target, name_, limit, overdue, pool_.threads());
+      gateway::LogTag{request}, name_, limit, overdue, pool_.threads());
 }
 
 void WsgiApp::run_timed(const std::shared_ptr<gateway::TimedExchange>& exchange) {
@@ -108,9 +109,9 @@ void WsgiApp::run_timed(const std::shared_ptr<gateway::TimedExchange>& exchange)
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
   auto overdue = pool_.overdue_returned();
   spdlog::warn(
-      "{} {}: {} returned after {:.1f}s, past its 504 (--request-timeout): its WSGI thread is "
+      "{}: {} returned after {:.1f}s, past its 504 (--request-timeout): its WSGI thread is "
       "back ({} of {} threads overdue)",
-      request.method, request.target, name_, took.count(), overdue, pool_.threads());
+      gateway::LogTag{request}, name_, took.count(), overdue, pool_.threads());
 }
 
 void WsgiApp::run(const std::shared_ptr<gateway::Exchange>& exchange) {
@@ -129,7 +130,7 @@ void WsgiApp::run(const std::shared_ptr<gateway::Exchange>& exchange) {
                          response->client_gone() || input->failed());
     response->fail();
   } catch (const std::exception& error) {
-    spdlog::error("{} {}: {} failed: {}", request.method, request.target, name_, error.what());
+    spdlog::error("{}: {} failed: {}", gateway::LogTag{request}, name_, error.what());
     response->fail();
   }
   // PEP 3333: close() once the request is over, however it ended.

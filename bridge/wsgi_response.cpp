@@ -11,6 +11,7 @@
 #include "bridge/blocking_call.hpp"
 #include "gateway/errors.hpp"
 #include "gateway/fields.hpp"
+#include "gateway/log_tag.hpp"
 #include "gateway/text.hpp"
 
 namespace py = pybind11;
@@ -136,8 +137,8 @@ bool WsgiResponse::send_chunk(std::string chunk, bool last) {
   if (client_gone_) return false;
   if (complete_) {
     if (chunk.empty()) return true;
-    spdlog::warn("{} {}: the app sent more than its Content-Length; the rest is dropped",
-                 exchange_->request().method, exchange_->request().target);
+    spdlog::warn("{}: the app sent more than its Content-Length; the rest is dropped",
+                 gateway::LogTag{exchange_->request()});
     return false;
   }
   if (declared_length_) {
@@ -145,8 +146,8 @@ bool WsgiResponse::send_chunk(std::string chunk, bool last) {
     // wait, and anything past it is cut here (the sink would refuse it too).
     std::uint64_t left = *declared_length_ - sent_;
     if (chunk.size() > left) {
-      spdlog::warn("{} {}: the app sent more than its Content-Length; the rest is dropped",
-                   exchange_->request().method, exchange_->request().target);
+      spdlog::warn("{}: the app sent more than its Content-Length; the rest is dropped",
+                   gateway::LogTag{exchange_->request()});
       chunk.resize(left);
     }
     if (chunk.size() == left) last = true;
@@ -169,8 +170,8 @@ bool WsgiResponse::send_chunk(std::string chunk, bool last) {
     if (ec == gateway::errc::client_gone)
       client_gone_ = true;
     else
-      spdlog::warn("{} {}: response write failed: {}", exchange_->request().method,
-                   exchange_->request().target, ec.message());
+      spdlog::warn("{}: response write failed: {}", gateway::LogTag{exchange_->request()},
+                   ec.message());
     complete_ = true;
     return false;
   }
@@ -211,8 +212,8 @@ bool WsgiResponse::send_file(py::handle wrapper) {
   if (ec == gateway::errc::client_gone) {
     client_gone_ = true;
   } else if (ec) {
-    spdlog::warn("{} {}: sending the file failed: {}", exchange_->request().method,
-                 exchange_->request().target, ec.message());
+    spdlog::warn("{}: sending the file failed: {}", gateway::LogTag{exchange_->request()},
+                 ec.message());
   }
   return true;
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <exception>
 
+#include "gateway/log_tag.hpp"
+
 namespace junction::gateway {
 namespace {
 
@@ -110,11 +112,10 @@ std::size_t Router::dispatch(std::shared_ptr<Exchange> exchange) const noexcept 
   try {
     routes_[route].app->handle(exchange);
   } catch (const std::exception& e) {
-    spdlog::error("app failed on {} {}: {}", head.method, head.target, e.what());
+    spdlog::error("app failed on {}: {}", LogTag{head}, e.what());
     exchange->abort();
   } catch (...) {
-    spdlog::error("app failed on {} {}: an exception that is not a std::exception", head.method,
-                  head.target);
+    spdlog::error("app failed on {}: an exception that is not a std::exception", LogTag{head});
     exchange->abort();
   }
   return route;

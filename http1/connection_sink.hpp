@@ -264,7 +264,10 @@ void Connection<Stream>::queue_error(int status, std::string_view detail) {
     auto at = out_.size();
     // What the access log counts, as for an app's body (a 500 for a failed app is logged with
     // its 22 bytes, not 0).
-    state_.body_bytes = append_error_response(out_, status, detail);
+    std::string_view request_id;
+    if (exchange_) request_id = exchange_->request().request_id;
+    state_.body_bytes =
+        append_error_response(out_, status, detail, {context_.request_id_header, request_id});
     // RFC 6455 §4.4: a WebSocket version we do not speak is answered with the one we do;
     // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
     if (status == 426)

@@ -183,7 +183,8 @@ void append_last_chunk(std::string& out, const gateway::Headers& trailers) {
   out.append("\r\n");
 }
 
-std::size_t append_error_response(std::string& out, int status, std::string_view detail) {
+std::size_t append_error_response(std::string& out, int status, std::string_view detail,
+                                  std::pair<std::string_view, std::string_view> request_id) {
   std::string body(reason_phrase(status));
   if (!detail.empty()) {
     body += ": ";
@@ -192,7 +193,7 @@ std::size_t append_error_response(std::string& out, int status, std::string_view
   body += '\n';
   gateway::Headers fields{{"Content-Type", "text/plain; charset=utf-8"}};
   append_response_head(out, {1, 1}, status, fields, {Framing::Kind::content_length, body.size()},
-                       false);
+                       false, {}, request_id);
   out.append(body);
   return body.size();
 }

@@ -38,7 +38,10 @@ void append_chunk(std::string& out, std::string_view data);
 void append_last_chunk(std::string& out, const gateway::Headers& trailers);
 
 // A complete response that ends the connection: status, a short text body, Connection: close.
-// Returns the body's size (the access log counts body bytes).
-std::size_t append_error_response(std::string& out, int status, std::string_view detail = {});
+// Returns the body's size (the access log counts body bytes). `request_id` as for
+// append_response_head: a request the server answers itself (a failed app's 500, a 413) still
+// tells the client its ID.
+std::size_t append_error_response(std::string& out, int status, std::string_view detail = {},
+                                  std::pair<std::string_view, std::string_view> request_id = {});
 
 }  // namespace junction::http1

@@ -115,6 +115,8 @@ void Session::refuse(Stream& stream, int status) {
                  {"content-length", "0"},
                  {"date", std::string(gw::http_date_now())},
                  {"server", "junction"}};
+  if (!stream.head.request_id.empty())
+    list.fields.emplace_back(lower(context_.request_id_header), stream.head.request_id);
   auto nv = list.nv();
   nghttp2_submit_response(session_, stream.id, nv.data(), nv.size(), nullptr);
   stream.state.release_writes(executor_, gw::errc::response_state);

@@ -88,3 +88,24 @@ def test_a_bad_header_name_is_one_line_and_exit_2(run_junction):
                           "apps.environ_app:app")
     assert result.returncode == 2
     assert "--request-id-header" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_server_log_names_a_failed_request_by_its_id(start_server):
+    """A traceback carries the ID the client was given, so a bug report's X-Request-ID finds it."""
+    server = start_server("--pythonpath", str(E2E_DIR), "apps.metrics_app:wsgi")
+    r = httpx.get(server.base_url + "/fail", headers={"X-Request-ID": "trace-7"}, timeout=10)
+    assert r.status_code == 500 and r.headers["x-request-id"] == "trace-7"
+    assert server.stderr.wait_for(lambda lines: any(
+        "GET /fail [trace-7]: exception in" in x for x in lines), 5), server.dump()
+    generated = httpx.get(server.base_url + "/fail?again=1", timeout=10)
+    rid = generated.headers["x-request-id"]
+    assert HEX32.fullmatch(rid)
+    assert server.stderr.wait_for(lambda lines: any(
+        f"GET /fail?again=1 [{rid}]: exception in" in x for x in lines), 5), server.dump()
+    assert "metrics_app: /fail fails on purpose" in "\n".join(server.stderr.snapshot())
+    with httpx.Client(base_url=server.base_url, http1=False, http2=True, timeout=10) as h2:
+        r2 = h2.get("/fail", headers={"x-request-id": "trace-8"})
+        assert r2.http_version == "HTTP/2" and r2.status_code == 500
+        assert r2.headers["x-request-id"] == "trace-8"
+    assert server.stderr.wait_for(lambda lines: any(
+        "GET /fail [trace-8]: exception in" in x for x in lines), 5), server.dump()

@@ -60,16 +60,18 @@ def test_a_wsgi_request_past_the_limit_gets_504_and_its_thread_is_overdue(start_
     response = httpx.get(server.base_url + "/slow?s=3", timeout=20)
     assert response.status_code == 504, response.text
     assert "504 Gateway Timeout" in response.text
+    # The log names the request by the ID the client was given, too.
+    request_id = response.headers["x-request-id"]
     # The server goes on: the other thread serves, while the app still runs in the first.
     assert pid_of_answer(server) > 0
     assert "wsgi returned" not in marks(mark_file)
     assert server.stderr.wait_for(lambda lines: any(
-        "GET /slow?s=3: timeouts:wsgi has not started its response after 1s (--request-timeout): "
-        "answered 504; its WSGI thread is overdue until the app returns (1 of 2 threads overdue)"
+        f"GET /slow?s=3 [{request_id}]: timeouts:wsgi has not started its response after 1s "
+        "(--request-timeout): answered 504; its WSGI thread is overdue until the app returns (1 of 2 threads overdue)"
         in x for x in lines), 10), server.dump()
     # The app returns in the end: its answer goes nowhere, and the thread is back.
     assert server.stderr.wait_for(lambda lines: [x for x in lines if re.search(
-        r"GET /slow\?s=3: timeouts:wsgi returned after [\d.]+s, past its 504 "
+        rf"GET /slow\?s=3 \[{request_id}\]: timeouts:wsgi returned after [\d.]+s, past its 504 "
         r"\(--request-timeout\): its WSGI thread is back \(0 of 2 threads overdue\)", x)],
         10), server.dump()
     assert marks(mark_file) == ["wsgi returned"]
@@ -84,7 +86,7 @@ def test_an_asgi_request_past_the_limit_gets_504_and_its_task_is_cancelled(start
     assert response.status_code == 504, response.text
     assert wait_until(lambda: "asgi cancelled" in marks(mark_file), 5), server.dump()
     assert server.stderr.wait_for(lambda lines: any(
-        "GET /slow?s=30: timeouts:asgi has not started its response after 1s "
+        f"GET /slow?s=30 [{response.headers['x-request-id']}]: timeouts:asgi has not started its response after 1s "
         "(--request-timeout): answered 504, cancelling its task" in x for x in lines), 5)
     assert server.stderr.wait_for(lambda lines: any(
         "task cancelled after its 504 (--request-timeout)" in x for x in lines), 5)
@@ -116,8 +118,8 @@ def test_a_blocked_event_loop_still_gets_its_clients_504s(start_server, mark_fil
     assert blocked and blocked[0][0] == 504, blocked
     assert wait_until(lambda: "asgi block returned" in marks(mark_file), 10), server.dump()
     assert server.stderr.wait_for(lambda lines: any(
-        "GET /queued: timeouts:asgi waited 1s for the ASGI event loop (--request-timeout): "
-        "answered 504, the app did not run" in x for x in lines), 10), server.dump()
+        f"GET /queued [{waiting.headers['x-request-id']}]: timeouts:asgi waited 1s for the ASGI "
+        "event loop (--request-timeout): answered 504, the app did not run" in x for x in lines), 10), server.dump()
     assert "asgi ran /queued" not in marks(mark_file)
     assert httpx.get(server.base_url + "/", timeout=10).status_code == 200
 

@@ -183,5 +183,18 @@ TEST_CASE("append_response_head: the request ID is echoed unless the app set one
   CHECK(out.find("equest") == std::string::npos);
 }
 
+TEST_CASE("append_error_response: the server's own answer to a request carries its ID",
+          "[http1_response]") {
+  std::string out;
+  auto body = append_error_response(out, 500, {}, {"X-Request-ID", "abc"});
+  CHECK(out.starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+  CHECK(out.find("\r\nX-Request-ID: abc\r\n") < out.find("\r\n\r\n"));
+  CHECK(out.ends_with("\r\n\r\nInternal Server Error\n"));
+  CHECK(body == 22);
+  out.clear();
+  append_error_response(out, 400, "bad request line", {"X-Request-ID", ""});
+  CHECK(out.find("X-Request-ID") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace junction::http1
