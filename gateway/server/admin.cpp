@@ -136,7 +136,7 @@ void AdminApp::handle(std::shared_ptr<Exchange> exchange) {
                   {{"Allow", "GET, HEAD"}});
   const auto& path = request.path;
   const auto& sources = *sources_;
-  auto labels = [&](const MetricsSnapshot&) {
+  auto labels = [&] {
     std::size_t workers = 1;
     if (sources.board) {
       workers = 0;
@@ -150,11 +150,11 @@ void AdminApp::handle(std::shared_ptr<Exchange> exchange) {
   if (path == "/metrics") {
     auto snap = snapshot();
     return answer(*exchange, 200, "text/plain; version=0.0.4; charset=utf-8",
-                  prometheus_text(snap, labels(snap)));
+                  prometheus_text(snap, labels()));
   }
   if (path == "/metrics.json") {
     auto snap = snapshot();
-    return answer(*exchange, 200, "application/json", metrics_json(snap, labels(snap), unix_now()));
+    return answer(*exchange, 200, "application/json", metrics_json(snap, labels(), unix_now()));
   }
   if (path == "/status") return answer(*exchange, 200, "application/json", status_json());
   std::string_view asset_path = path == "/" ? std::string_view("/dashboard.html") : path;

@@ -105,9 +105,16 @@ def finish(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def test_socket_activation_and_notify_in_one_process(tmp_path):
+@pytest.fixture
+def notify(tmp_path):
+    """The fake NOTIFY_SOCKET listener of a test."""
+    listener = Notifications(tmp_path / "notify")
+    yield listener
+    listener.close()
+
+
+def test_socket_activation_and_notify_in_one_process(notify):
     app_port, admin_port = free_port(), free_port()
-    notify = Notifications(tmp_path / "notify")
     proc = activate([f"127.0.0.1:{app_port}", f"127.0.0.1:{admin_port}"], "http:admin", notify,
                     APP, env={"WATCHDOG_USEC": "200000"})
     try:
@@ -124,15 +131,13 @@ def test_socket_activation_and_notify_in_one_process(tmp_path):
         notify.wait_for("STOPPING=1")
     finally:
         code, err = finish(proc)
-        notify.close()
     assert code == 0, err
     assert "socket activation: 2 listening socket(s) from systemd replace --bind" in err
     assert f"Listening on http://127.0.0.1:{app_port}" in err
 
 
-def test_workers_ready_reload_and_stop_are_said_by_the_master_only(tmp_path):
+def test_workers_ready_reload_and_stop_are_said_by_the_master_only(notify):
     port = free_port()
-    notify = Notifications(tmp_path / "notify")
     proc = activate([f"127.0.0.1:{port}"], "http", notify, "--workers", "2", APP,
                     env={"WATCHDOG_USEC": "300000"})
     try:
@@ -148,7 +153,6 @@ def test_workers_ready_reload_and_stop_are_said_by_the_master_only(tmp_path):
         notify.wait_for("STOPPING=1")
     finally:
         code, err = finish(proc)
-        notify.close()
     assert code == 0, err
     senders = {pid for pid, _ in notify.messages}
     assert senders == {proc.pid}, (senders, notify.messages)
@@ -157,16 +161,12 @@ def test_workers_ready_reload_and_stop_are_said_by_the_master_only(tmp_path):
     assert "2 worker(s)" in first_ready
 
 
-def test_a_socket_that_is_not_a_listening_stream_is_one_line_and_exit_1(tmp_path):
+def test_a_socket_that_is_not_a_listening_stream_is_one_line_and_exit_1(notify):
     port = free_port()
-    notify = Notifications(tmp_path / "notify")
     proc = activate([f"127.0.0.1:{port}"], "http", notify, APP, datagram=True)
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(b"x", ("127.0.0.1", port))
-        code, err = finish(proc, signal.SIGCONT)  # wait for it to end on its own
-    finally:
-        notify.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"x", ("127.0.0.1", port))
+    code, err = finish(proc, signal.SIGCONT)  # wait for it to end on its own
     assert code == 1
     assert [l for l in err.splitlines() if l.startswith("junction")] == [
         "junction: socket activation: descriptor 3 (http) is not a listening stream socket "
