@@ -2,7 +2,7 @@
 # What observability costs: Junction serving the WSGI hello app (examples/hello/app.py) with
 # metrics and access logs on and off, HTTP/1.1 keep-alive, one I/O thread, all on one core.
 #
-#   bash bench/observability.sh            # 5 runs of 10 s per configuration (about 4.5 min)
+#   bash bench/observability.sh            # 5 runs of 10 s per configuration (about 6 min)
 #   bash bench/observability.sh --quick    # smoke check: 1 run of 3 s per configuration
 #   JUNCTION_BIN=.venv/bin/junction bash bench/observability.sh   # an installed junction
 #
@@ -16,9 +16,10 @@
 # The goals (docs/operations.md): metrics under 3 % and an access log under 5 % of the
 # baseline's requests/s at full load.
 #
-# Method: as bench/app.sh (bench/common.sh's wrk_rounds): every configuration runs at once as its
-# own server (an idle one costs nothing), each gets a warm-up run, then the measured runs go
-# round them so drift on this noisy VM hits all alike; medians of BENCH_RUNS (default 5) runs.
+# Method: the runs go round the configurations (off, metrics, ..., off, ...) so drift on this
+# noisy VM hits all alike, and every run starts a fresh server, warms it up ($BENCH_WARMUP s) and
+# stops it after, so that one slow process cannot bias a whole configuration; medians of
+# BENCH_RUNS (default 5) runs.
 # Load: wrk -t1 -c$BENCH_CONNECTIONS (default 64) on CPU $BENCH_CLIENT_CPU (1), the servers on
 # $BENCH_SERVER_CPU (0). The report gives each configuration's requests/s per run, the median,
 # its CPU µs per request and its ratio to `off`. Raw output, logs and summary.md go to
@@ -49,8 +50,9 @@ for name in "${servers[@]}"; do
   port[$name]="$(free_port)"
   admin_port[$name]="$(free_port)"
 done
-for name in "${servers[@]}"; do
-  extra=()
+# NAME: starts the configuration NAME as a fresh server and waits until it answers.
+start_config() {
+  local name="$1" extra=()
   case "$name" in
     off) extra=(--no-access-log) ;;
     metrics) extra=(--no-access-log --admin-bind "127.0.0.1:${admin_port[$name]}") ;;
@@ -63,25 +65,40 @@ for name in "${servers[@]}"; do
   esac
   start_server "$name" "$name: ${extra[*]//$results\//}" "$app_dir" \
     env -u VIRTUAL_ENV "$junction" --bind "127.0.0.1:${port[$name]}" "${common[@]}" "${extra[@]}" app:app
-done
-for name in "${servers[@]}"; do wait_ready "$name" "http://127.0.0.1:${port[$name]}/" "Hello, world!"; done
+  wait_ready "$name" "http://127.0.0.1:${port[$name]}/" "Hello, world!"
+}
 
 # Scraping metrics+json once a second for the whole session; each scrape's time is kept.
+# (Only answered scrapes count: that server is down between its runs.)
 (
   while sleep 1; do
-    curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:${admin_port[metrics+json]}/metrics" \
-      >>"$results/scrape-times.txt" || true
+    if t="$(curl -fs -o /dev/null -w '%{time_total}' "http://127.0.0.1:${admin_port[metrics+json]}/metrics")"; then
+      echo "$t" >>"$results/scrape-times.txt"
+    fi
   done
 ) &
 scraper=$!
 
 declare -A rps=() cpu=() sys=() csw=() util=()
 busy_before="$(busy_percent)"
-log "results in ${results#"$root"/}; about $(((warmup + runs * duration) * ${#servers[@]}))s of load"
-wrk_rounds /
+log "results in ${results#"$root"/}; about $(((warmup + duration) * runs * ${#servers[@]}))s of load"
+# Each run has a server of its own, started for it, warmed up and stopped after it: a process
+# that happens to run slower (its heap, its threads' placement) stays one run of several, where
+# a server kept for the whole session biased every run of its configuration alike.
+for i in $(seq "$runs"); do
+  for name in "${servers[@]}"; do
+    start_config "$name"
+    run_wrk "$name" "$warmup" "$results/$name-warmup-$i.txt"
+    log "run $i/$runs: $name (${duration}s)"
+    run_wrk "$name" "$duration" "$results/$name-$i.txt"
+    rps["$name"]+="$last_rps " cpu["$name"]+="$last_cpu " sys["$name"]+="$last_sys "
+    csw["$name"]+="$last_csw " util["$name"]+="$last_util "
+    [[ "$name" != metrics+json ]] ||
+      curl -s "http://127.0.0.1:${admin_port[$name]}/metrics" >"$results/metrics.txt" || true
+    stop_server "$name"
+  done
+done
 kill "$scraper" 2>/dev/null || true
-curl -s "http://127.0.0.1:${admin_port[metrics+json]}/metrics" >"$results/metrics.txt" || true
-stop_all_servers
 
 declare -A med=()
 for name in "${servers[@]}"; do med[$name]="$(median <<<"${rps[$name]}")"; done
@@ -90,7 +107,7 @@ junction_versions junction "$junction"
 {
   echo "Machine: $(nproc) cores, $(cpu_model); servers on CPU $server_cpu, wrk on CPU $client_cpu."
   echo "Versions: ${versions[*]}; wrk $({ wrk -v 2>&1 || true; } | head -1 | awk '{ print $2 }')."
-  echo "Load: wrk -t1 -c$connections -d${duration}s, HTTP/1.1 keep-alive, GET / of examples/hello (WSGI); ${warmup}s warm-up each."
+  echo "Load: wrk -t1 -c$connections -d${duration}s, HTTP/1.1 keep-alive, GET / of examples/hello (WSGI); ${warmup}s warm-up for each run, each run a fresh server."
   echo
   echo "| configuration $(runs_header)| median req/s | CPU µs/req | vs off |"
   echo "| --- $(runs_rule)| ---: | ---: | ---: |"
