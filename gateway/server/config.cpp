@@ -13,6 +13,7 @@
 
 #include "gateway/fields.hpp"
 #include "gateway/server/config_edge.hpp"
+#include "gateway/server/config_file.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -175,6 +176,83 @@ void read_flags_from_environment(CLI::App& app) {
   app.footer(
       "Every flag can also be set in the environment as JUNCTION_<FLAG>, with '_' for '-' "
       "(JUNCTION_WORKERS=4, JUNCTION_NO_ACCESS_LOG=1); a flag on the command line wins.");
+}
+
+// --config FILE.toml (config_file.hpp). CLI11 gives a file's values to the options the command
+// line left unset, but it reads its file before the environment, which would make the file win
+// over JUNCTION_* variables; so the file is read here first, and a key whose variable is set is
+// left out of what CLI11 is handed.
+class ConfigFileSource final : public CLI::Config {
+ public:
+  explicit ConfigFileSource(ConfigFile file) : file_(std::move(file)) {}
+
+  std::string to_config(const CLI::App*, bool, bool, std::string) const override { return {}; }
+  std::vector<CLI::ConfigItem> from_config(std::istream&) const override {
+    std::vector<CLI::ConfigItem> items;
+    for (const auto& setting : file_.settings)
+      if (!from_environment(setting.flag)) items.push_back({{}, setting.flag, setting.values});
+    return items;
+  }
+
+  // The file's place for an error CLI11 reports about one of its values ("--workers: ...").
+  std::string locate(const std::string& message, int argc, const char* const* argv) const {
+    for (const auto& setting : file_.settings) {
+      std::string flag = "--" + setting.flag;
+      auto at = message.find(flag);
+      bool named = at != std::string::npos && !name_continues(message, at + flag.size());
+      if (named && !from_environment(setting.flag) && !on_command_line(flag, argc, argv))
+        return file_.located(setting, message);
+    }
+    return {};
+  }
+
+ private:
+  // Whether message[at] goes on with a flag's name ("--threads" is not named in "--threads-x").
+  static bool name_continues(const std::string& message, std::size_t at) {
+    if (at >= message.size()) return false;
+    char c = message[at];
+    return c == '-' || std::isalnum(static_cast<unsigned char>(c));
+  }
+  static bool from_environment(const std::string& flag) {
+    std::string variable = "JUNCTION_";
+    for (char c : flag) variable += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    const char* value = std::getenv(variable.c_str());
+    return value != nullptr && *value != '\0';
+  }
+  static bool on_command_line(const std::string& flag, int argc, const char* const* argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string_view arg(argv[i]);
+      if (arg == flag || arg.starts_with(flag + "=")) return true;
+    }
+    return false;
+  }
+
+  ConfigFile file_;
+};
+
+// The config file named by --config FILE (or --config=FILE) on the command line, else by
+// JUNCTION_CONFIG; empty when none.
+std::string config_file_path(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg(argv[i]);
+    if (arg == "--") break;
+    if (arg == "--config" && i + 1 < argc) return argv[i + 1];
+    if (arg.starts_with("--config=")) return std::string(arg.substr(9));
+  }
+  const char* variable = std::getenv("JUNCTION_CONFIG");
+  return variable ? variable : "";
+}
+
+// What the file may set: every long flag but --help, --version and --config itself.
+std::vector<FlagShape> flag_shapes(const CLI::App& app) {
+  std::vector<FlagShape> shapes;
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->get_positional() || option->get_lnames().empty()) continue;
+    const std::string& name = option->get_lnames().front();
+    if (name == "help" || name == "version" || name == "config") continue;
+    shapes.push_back({name, option->get_expected_max() == 0, option->get_expected_max() > 1});
+  }
+  return shapes;
 }
 
 }  // namespace
@@ -506,7 +584,25 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
 
   detail::EdgeCommandLine edge;
   detail::add_edge_options(app, config, edge);
+  std::string config_path = config_file_path(argc, argv);
+  app.set_config("--config", config_path,
+                 "Read flags from this TOML file: each key is a flag without its -- "
+                 "(workers = 4, bind = [\"0.0.0.0:8000\"], no_access_log = true); the "
+                 "command line and JUNCTION_* variables win over it")
+      ->type_name("FILE");
   read_flags_from_environment(app);
+  std::shared_ptr<ConfigFileSource> file_source;
+  if (!config_path.empty()) {
+    std::vector<std::string> errors;
+    auto file = read_config_file(config_path, flag_shapes(app), errors);
+    if (!file) {
+      std::string message;
+      for (const auto& error : errors) message += "junction: " + error + "\n";
+      throw CommandLineExit{2, message};
+    }
+    file_source = std::make_shared<ConfigFileSource>(std::move(*file));
+    app.config_formatter(file_source);
+  }
 
   try {
     app.parse(argc, argv);
@@ -515,6 +611,8 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
   } catch (const CLI::CallForVersion&) {
     throw CommandLineExit{0, version + "\n"};
   } catch (const CLI::ParseError& e) {
+    std::string located = file_source ? file_source->locate(e.what(), argc, argv) : "";
+    if (!located.empty()) throw CommandLineExit{2, "junction: " + located + "\n"};
     throw CommandLineExit{2, std::string("junction: ") + e.what() + " (see junction --help)\n"};
   }
 

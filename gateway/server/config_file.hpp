@@ -1,0 +1,56 @@
+// --config FILE.toml: the command line's flags as the keys of a TOML file (docs/configuration.md,
+// "A configuration file"). `workers = 4` is --workers 4, `no_access_log = true` is
+// --no-access-log, `bind = ["127.0.0.1:8000", "unix:/run/app.sock"]` gives --bind twice; '-' and
+// '_' are the same in a key. A flag on the command line wins over its JUNCTION_* variable, which
+// wins over the file (config.cpp applies them in that order).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace junction::gateway {
+
+// Where a key is in the file, for "FILE:LINE:COL: message".
+struct FilePlace {
+  int line = 0;
+  int column = 0;
+};
+
+// What the file may set: one entry per long flag of the command line.
+struct FlagShape {
+  std::string name;         // without "--": "workers", "no-access-log"
+  bool is_switch = false;   // takes no value on the command line: a boolean in the file
+  bool repeatable = false;  // may be given several times: an array in the file (or one value)
+};
+
+// One key of the file, as the flag it stands for.
+struct FileSetting {
+  std::string flag;                 // the FlagShape name
+  std::vector<std::string> values;  // as they would follow --flag ("true"/"false" for a switch)
+  FilePlace place;
+};
+
+struct ConfigFile {
+  std::string path;
+  std::vector<FileSetting> settings;  // in the file's order
+
+  // The setting for `flag`, if the file has one.
+  const FileSetting* find(std::string_view flag) const noexcept;
+  // "FILE:LINE:COL: message" for a message about `setting`.
+  std::string located(const FileSetting& setting, std::string_view message) const;
+};
+
+// Reads and checks `path` against the flags there are. Every problem is reported (a syntax
+// error stops the reading at once, since nothing after it can be trusted), each as one
+// "FILE:LINE:COL: message" in `errors`; nullopt when there is any.
+std::optional<ConfigFile> read_config_file(const std::string& path,
+                                           const std::vector<FlagShape>& flags,
+                                           std::vector<std::string>& errors);
+
+// Of `candidates`, the one nearest to `name` (edit distance), when it is near enough to be what
+// was meant (at most a third of the name's letters differ); empty otherwise.
+std::string nearest_name(std::string_view name, const std::vector<std::string>& candidates);
+
+}  // namespace junction::gateway

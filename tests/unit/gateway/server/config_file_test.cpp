@@ -1,0 +1,183 @@
+// --config FILE.toml: keys as flags, every error with its place, and the order of precedence
+// (command line, then JUNCTION_* variables, then the file).
+#include "gateway/server/config_file.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gateway/server/config.hpp"
+
+namespace junction::gateway {
+namespace {
+
+// A file in a fresh temporary directory, removed with it.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "junction-toml-XXXXXX");
+    dir_ = ::mkdtemp(pattern.data());
+    path_ = dir_ + "/junction.toml";
+    std::ofstream(path_) << text;
+  }
+  ~TempFile() { std::filesystem::remove_all(dir_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string dir_, path_;
+};
+
+const std::vector<FlagShape> kFlags = {
+    {"workers", false, false},      {"bind", false, true},
+    {"no-access-log", true, false}, {"timeout-keep-alive", false, false},
+    {"health-path", false, false},
+};
+
+std::vector<std::string> errors_of(const std::string& text) {
+  TempFile file(text);
+  std::vector<std::string> errors;
+  CHECK_FALSE(read_config_file(file.path(), kFlags, errors));
+  for (auto& error : errors) error = error.substr(file.path().size());  // ":LINE:COL: ..."
+  return errors;
+}
+
+Config parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "junction");
+  return parse_command_line(static_cast<int>(args.size()), args.data());
+}
+
+CommandLineExit exit_of(std::vector<const char*> args) {
+  try {
+    parse(std::move(args));
+  } catch (const CommandLineExit& e) {
+    return e;
+  }
+  return {-1, "parse_command_line returned"};
+}
+
+TEST_CASE("read_config_file: keys are flags, values as the command line takes them",
+          "[config_file]") {
+  TempFile file(R"(
+workers = 4
+bind = ["127.0.0.1:8000", "unix:/run/app.sock"]
+no_access_log = true
+timeout-keep-alive = 2.5
+)");
+  std::vector<std::string> errors;
+  auto config = read_config_file(file.path(), kFlags, errors);
+  REQUIRE(config);
+  CHECK(errors.empty());
+  REQUIRE(config->settings.size() == 4);
+  CHECK(config->find("workers")->values == std::vector<std::string>{"4"});
+  CHECK(config->find("bind")->values ==
+        std::vector<std::string>{"127.0.0.1:8000", "unix:/run/app.sock"});
+  CHECK(config->find("no-access-log")->values == std::vector<std::string>{"true"});
+  CHECK(config->find("timeout-keep-alive")->values == std::vector<std::string>{"2.5"});
+  CHECK(config->find("workers")->place.line == 2);
+  CHECK(config->find("health-path") == nullptr);
+  CHECK(config->located(*config->find("bind"), "oops") == file.path() + ":3:1: oops");
+}
+
+TEST_CASE("read_config_file: every error, each with its line and column", "[config_file]") {
+  auto errors = errors_of(R"(
+wrokers = 4
+bind = "127.0.0.1:8000"
+no_access_log = "yes"
+timeout_keep_alive = [1, 2]
+colour = "blue"
+health_path = true
+)");
+  REQUIRE(errors.size() == 5);
+  CHECK(errors[0] == ":2:1: unknown key 'wrokers'; did you mean 'workers'?");
+  CHECK(errors[1] == ":4:1: 'no-access-log' is a switch: true or false, not a string");
+  CHECK(errors[2] == ":5:1: 'timeout-keep-alive' takes one value, not an array");
+  CHECK(errors[3].starts_with(":6:1: unknown key 'colour' (every key is a flag"));
+  CHECK(errors[4] == ":7:1: 'health-path' takes a value (a string or a number), not a boolean");
+}
+
+TEST_CASE("read_config_file: two spellings of one key, a syntax error, a missing file",
+          "[config_file]") {
+  CHECK(errors_of("no_access_log = true\nno-access-log = true\n") ==
+        std::vector<std::string>{
+            ":2:1: 'no-access-log' is set twice ('-' and '_' spell the same key)"});
+  auto syntax = errors_of("workers = 4\nbind = [\"a\"\n");
+  REQUIRE(syntax.size() == 1);
+  CHECK(syntax[0].starts_with(":2:13: "));  // where the parser gave up: the end of the file
+  CHECK(syntax[0].find("array") != std::string::npos);
+  std::vector<std::string> errors;
+  CHECK_FALSE(read_config_file("/nonexistent/junction.toml", kFlags, errors));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].starts_with("/nonexistent/junction.toml: "));
+}
+
+TEST_CASE("nearest_name: a likely typo, not any name", "[config_file]") {
+  std::vector<std::string> names{"workers", "threads", "bind", "access-log-format"};
+  CHECK(nearest_name("wrokers", names) == "workers");
+  CHECK(nearest_name("thread", names) == "threads");
+  CHECK(nearest_name("access-log-fromat", names) == "access-log-format");
+  CHECK(nearest_name("colour", names).empty());
+  CHECK(nearest_name("x", names).empty());
+}
+
+TEST_CASE("parse_command_line --config: the command line, then JUNCTION_*, then the file",
+          "[config_file]") {
+  TempFile file(R"(
+workers = 3
+health_path = "/from-file"
+bind = ["http://127.0.0.1:9101", "http://127.0.0.1:9102"]
+no_access_log = true
+threads = 5
+)");
+  auto config = parse({"--config", file.path().c_str()});
+  CHECK(config.workers == 3);
+  CHECK(config.health_path == "/from-file");
+  REQUIRE(config.binds.size() == 2);
+  CHECK(config.binds[1].port == 9102);
+  CHECK_FALSE(config.access_log);
+  CHECK(config.python.threads == 5);
+
+  auto given = parse(
+      {"--workers", "2", "--bind", "http://127.0.0.1:9200", ("--config=" + file.path()).c_str()});
+  CHECK(given.workers == 2);
+  REQUIRE(given.binds.size() == 1);  // the command line's list replaces the file's
+  CHECK(given.binds[0].port == 9200);
+  CHECK(given.health_path == "/from-file");
+
+  ::setenv("JUNCTION_HEALTH_PATH", "/from-env", 1);
+  ::setenv("JUNCTION_CONFIG", file.path().c_str(), 1);
+  auto from_env = parse({});
+  ::unsetenv("JUNCTION_HEALTH_PATH");
+  ::unsetenv("JUNCTION_CONFIG");
+  CHECK(from_env.health_path == "/from-env");
+  CHECK(from_env.workers == 3);  // the file named by JUNCTION_CONFIG was read
+}
+
+TEST_CASE("parse_command_line --config: errors name the file's line, exit 2", "[config_file]") {
+  TempFile typo("workers = 2\nthreds = 4\nhealth_path = 1\n");
+  auto e = exit_of({"--config", typo.path().c_str()});
+  CHECK(e.exit_code == 2);
+  // The file is checked before anything else: only the typo is reported (health_path = 1 is a
+  // value; its own check would come later).
+  CHECK(e.message ==
+        "junction: " + typo.path() + ":2:1: unknown key 'threds'; did you mean 'threads'?\n");
+
+  // A value CLI11 refuses is placed in the file too, when the file gave it.
+  TempFile range("threads = 0\n");
+  auto bad = exit_of({"--config", range.path().c_str()});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.message.starts_with("junction: " + range.path() + ":1:1: --threads"));
+  CHECK(std::count(bad.message.begin(), bad.message.end(), '\n') == 1);
+
+  auto missing = exit_of({"--config", "/nonexistent/junction.toml"});
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.message.starts_with("junction: /nonexistent/junction.toml: "));
+}
+
+}  // namespace
+}  // namespace junction::gateway
