@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <exception>
 
 #include "gateway/log_tag.hpp"
@@ -48,6 +49,17 @@ class HttpsRedirectApp final : public App {
   std::uint16_t port_;
 };
 
+// How specific a rule is, most specific first (RouteRule's order).
+bool more_specific(const RouteRule& a, const RouteRule& b) noexcept {
+  auto host_rank = [](const RouteRule& rule) {
+    return rule.host.empty() ? 0 : rule.host.starts_with("*.") ? 1 : 2;
+  };
+  if (host_rank(a) != host_rank(b)) return host_rank(a) > host_rank(b);
+  if (a.host.size() != b.host.size()) return a.host.size() > b.host.size();
+  if (a.prefix.size() != b.prefix.size()) return a.prefix.size() > b.prefix.size();
+  return !a.methods.empty() && b.methods.empty();
+}
+
 }  // namespace
 
 Router::Router() {
@@ -61,22 +73,71 @@ void Router::set_health_path(std::string path, std::shared_ptr<App> app) {
   health_path_ = std::move(path);
 }
 
-void Router::add_mount(std::vector<Mount>& mounts, std::string prefix, std::shared_ptr<App> app,
-                       std::string name) {
-  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-  mounts.push_back({prefix, routes_.size()});
-  routes_.push_back({{std::move(name), std::move(prefix)}, std::move(app)});
-  std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& a, const Mount& b) {
-    return a.prefix.size() > b.prefix.size();
+std::string request_host(std::string_view authority) {
+  std::string host(authority);
+  auto close = host.rfind(']');
+  auto colon = host.rfind(':');
+  if (colon != std::string::npos && (close == std::string::npos || colon > close))
+    host.resize(colon);
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host;
+}
+
+bool RouteRule::matches(std::string_view host_name, std::string_view path,
+                        std::string_view method) const noexcept {
+  if (!host.empty()) {
+    if (host.starts_with("*.")) {
+      std::string_view suffix = std::string_view(host).substr(1);  // ".example.com"
+      if (host_name.size() <= suffix.size() || !host_name.ends_with(suffix)) return false;
+    } else if (host_name != host) {
+      return false;
+    }
+  }
+  if (!Router::under_prefix(path, prefix)) return false;
+  return methods.empty() || std::find(methods.begin(), methods.end(), method) != methods.end();
+}
+
+bool RouteRule::same_requests(const RouteRule& other) const noexcept {
+  if (host != other.host || prefix != other.prefix) return false;
+  if (methods.empty() || other.methods.empty()) return true;
+  return std::any_of(methods.begin(), methods.end(), [&](const std::string& method) {
+    return std::find(other.methods.begin(), other.methods.end(), method) != other.methods.end();
   });
 }
 
+std::string RouteRule::describe() const {
+  std::string out = (host.empty() ? "*" : host) + prefix;
+  if (!methods.empty()) {
+    out += " [";
+    for (std::size_t i = 0; i < methods.size(); ++i) out += (i ? "," : "") + methods[i];
+    out += "]";
+  }
+  return out;
+}
+
+void Router::add_mount(std::vector<Mount>& mounts, RouteRule rule, std::shared_ptr<App> app,
+                       std::string name) {
+  while (rule.prefix.size() > 1 && rule.prefix.back() == '/') rule.prefix.pop_back();
+  for (char& c : rule.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  any_host_rules_ = any_host_rules_ || !rule.host.empty();
+  // /metrics labels a route by its prefix, with the host and methods when it has them.
+  std::string label = rule.host.empty() && rule.methods.empty() ? rule.prefix : rule.describe();
+  mounts.push_back({rule, routes_.size()});
+  routes_.push_back({{std::move(name), std::move(label)}, std::move(app)});
+  std::stable_sort(mounts.begin(), mounts.end(),
+                   [](const Mount& a, const Mount& b) { return more_specific(a.rule, b.rule); });
+}
+
 void Router::mount(std::string prefix, std::shared_ptr<App> app, std::string name) {
-  add_mount(mounts_, std::move(prefix), std::move(app), std::move(name));
+  add_mount(mounts_, {"", std::move(prefix), {}}, std::move(app), std::move(name));
+}
+
+void Router::add_route(RouteRule rule, std::shared_ptr<App> app, std::string name) {
+  add_mount(mounts_, std::move(rule), std::move(app), std::move(name));
 }
 
 void Router::mount_static(std::string prefix, std::shared_ptr<App> app) {
-  add_mount(statics_, std::move(prefix), std::move(app), "static");
+  add_mount(statics_, {"", std::move(prefix), {}}, std::move(app), "static");
 }
 
 void Router::redirect_to_https(std::uint16_t port) {
@@ -99,9 +160,11 @@ std::size_t Router::route_of(const RequestHead& head) const noexcept {
   if (routes_[kHealthRoute].app && head.path == health_path_) return kHealthRoute;
   if (routes_[kRedirectRoute].app && !head.tls && head.scheme != "https") return kRedirectRoute;
   for (const auto& mount : statics_)
-    if (under_prefix(head.path, mount.prefix)) return mount.route;
+    if (under_prefix(head.path, mount.rule.prefix)) return mount.route;
+  // The host is only worked out (an allocation) when some route names one.
+  std::string host = any_host_rules_ ? request_host(head.authority) : std::string();
   for (const auto& mount : mounts_)
-    if (under_prefix(head.path, mount.prefix)) return mount.route;
+    if (mount.rule.matches(host, head.path, head.method)) return mount.route;
   return kNotFoundRoute;
 }
 

@@ -1,7 +1,7 @@
 // The routing table: which App answers a request. The health path (exact match) comes first;
 // then, with --https-redirect, a 308 to the TLS listener for a request that came in plain text;
-// then the static file prefixes (--static), then the longest mount prefix, each matching whole
-// path segments; nothing else gets 404.
+// then the static file prefixes (--static), then the routes, most specific first (RouteRule);
+// prefixes match whole path segments; nothing else gets 404.
 #pragma once
 
 #include <atomic>
@@ -21,6 +21,29 @@ struct RouteLabel {
   std::string route;
 };
 
+// What requests a route takes. Routes are tried most specific first: an exact host before a
+// wildcard one (the longer wildcard first) before any host; then the longer prefix; then a route
+// with methods before one without.
+struct RouteRule {
+  // "" any host; "example.com" that host; "*.example.com" its subdomains (not example.com
+  // itself, as nginx's server_name). Compared without the port, case-insensitively.
+  std::string host;
+  std::string prefix = "/";          // "/api" takes "/api" and "/api/...", not "/apix"
+  std::vector<std::string> methods;  // upper case; empty: any method
+
+  bool matches(std::string_view host_name, std::string_view path,
+               std::string_view method) const noexcept;
+  // True when no request could tell the two apart: the same host and prefix, and a method
+  // both take (what a configuration must refuse, since the later route would never answer).
+  bool same_requests(const RouteRule& other) const noexcept;
+  // "example.com/api [GET,POST]", for messages and the route table.
+  std::string describe() const;
+};
+
+// The host a request names (Host, or the authority of its target), without the port and in
+// lower case: what RouteRule::host is compared with.
+std::string request_host(std::string_view authority);
+
 class Router {
  public:
   // Routes every router has, whatever it serves: their indexes in routes().
@@ -35,6 +58,8 @@ class Router {
   // PREFIX "/" mounts at the root; "/api" takes "/api" and "/api/..." but not "/apix".
   // `name` labels the route in /metrics (the app's MODULE:ATTR).
   void mount(std::string prefix, std::shared_ptr<App> app, std::string name = "app");
+  // A route with a host and methods as well (mount() is a route for any host and method).
+  void add_route(RouteRule rule, std::shared_ptr<App> app, std::string name);
   // --static: `app` serves every request under `prefix`, before the mounts.
   void mount_static(std::string prefix, std::shared_ptr<App> app);
   // --https-redirect: a request that reached us in plain text (and that no trusted proxy says
@@ -69,15 +94,16 @@ class Router {
     std::shared_ptr<App> app;  // null for a built-in route that is off
   };
   struct Mount {
-    std::string prefix;
+    RouteRule rule;
     std::size_t route;
   };
-  void add_mount(std::vector<Mount>& mounts, std::string prefix, std::shared_ptr<App> app,
+  void add_mount(std::vector<Mount>& mounts, RouteRule rule, std::shared_ptr<App> app,
                  std::string name);
   std::string health_path_;
   std::vector<Route> routes_;
-  std::vector<Mount> statics_;  // longest prefix first
-  std::vector<Mount> mounts_;   // longest prefix first
+  std::vector<Mount> statics_;   // longest prefix first
+  std::vector<Mount> mounts_;    // most specific first
+  bool any_host_rules_ = false;  // a route names a host: requests' hosts must be looked at
   mutable std::atomic<std::uint64_t> dispatched_{0};
 };
 

@@ -116,4 +116,55 @@ TEST_CASE("Router: every route has an index and a label for /metrics", "[router]
   CHECK(bare.route_of(at("/anything")) == Router::kNotFoundRoute);
 }
 
+RequestHead request(std::string method, std::string authority, std::string path) {
+  RequestHead head = at(std::move(path));
+  head.method = std::move(method);
+  head.authority = std::move(authority);
+  return head;
+}
+
+TEST_CASE("Router: routes by host and method, most specific first", "[router]") {
+  Router router;
+  // Added least specific first: the order of add_route() calls must not matter.
+  router.mount("/", std::make_shared<NamedApp>(), "any");                                     // 3
+  router.add_route({"*.example.com", "/", {}}, std::make_shared<NamedApp>(), "sub");          // 4
+  router.add_route({"API.Example.com", "/", {}}, std::make_shared<NamedApp>(), "api");        // 5
+  router.add_route({"", "/orders", {"POST", "PUT"}}, std::make_shared<NamedApp>(), "write");  // 6
+  router.add_route({"", "/orders", {}}, std::make_shared<NamedApp>(), "read");                // 7
+  router.add_route({"*.shop.example.com", "/", {}}, std::make_shared<NamedApp>(), "shop");    // 8
+  CHECK(router.route_of(request("GET", "api.example.com", "/x")) == 5);
+  CHECK(router.route_of(request("GET", "API.EXAMPLE.COM:8443", "/x")) == 5);
+  CHECK(router.route_of(request("GET", "www.example.com", "/x")) == 4);
+  CHECK(router.route_of(request("GET", "a.b.example.com", "/x")) == 4);
+  CHECK(router.route_of(request("GET", "eu.shop.example.com", "/x")) == 8);  // the longer one
+  CHECK(router.route_of(request("GET", "example.com", "/x")) == 3);  // not its own subdomain
+  CHECK(router.route_of(request("GET", "badexample.com", "/x")) == 3);
+  CHECK(router.route_of(request("POST", "other.org", "/orders/7")) == 6);
+  CHECK(router.route_of(request("GET", "other.org", "/orders/7")) == 7);
+  CHECK(router.route_of(request("GET", "other.org", "/ordersx")) == 3);
+  CHECK(router.route_of(request("GET", "", "/x")) == 3);  // HTTP/1.0 without Host
+  // A host route wins over a longer prefix for any host (host first, then prefix).
+  CHECK(router.route_of(request("POST", "www.example.com", "/orders")) == 4);
+  auto routes = router.routes();
+  CHECK(routes[5].route == "api.example.com/");
+  CHECK(routes[6].route == "*/orders [POST,PUT]");
+  CHECK(routes[7].route == "/orders");
+}
+
+TEST_CASE("RouteRule: which rules no request can tell apart", "[router]") {
+  RouteRule any{"", "/api", {}};
+  RouteRule get{"", "/api", {"GET"}};
+  RouteRule post{"", "/api", {"POST", "PATCH"}};
+  RouteRule patch{"", "/api", {"PATCH"}};
+  CHECK(any.same_requests(RouteRule{"", "/api", {}}));
+  CHECK(any.same_requests(get));  // a GET could go to either
+  CHECK_FALSE(get.same_requests(post));
+  CHECK(post.same_requests(patch));
+  CHECK_FALSE(any.same_requests(RouteRule{"", "/api/v2", {}}));
+  CHECK_FALSE(any.same_requests(RouteRule{"example.com", "/api", {}}));
+  CHECK(request_host("Example.COM:80") == "example.com");
+  CHECK(request_host("[::1]:8000") == "[::1]");
+  CHECK(request_host("[::1]") == "[::1]");
+}
+
 }  // namespace junction::gateway
