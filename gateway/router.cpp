@@ -49,6 +49,8 @@ class HttpsRedirectApp final : public App {
   std::uint16_t port_;
 };
 
+}  // namespace
+
 // How specific a rule is, most specific first (RouteRule's order).
 bool more_specific(const RouteRule& a, const RouteRule& b) noexcept {
   auto host_rank = [](const RouteRule& rule) {
@@ -59,8 +61,6 @@ bool more_specific(const RouteRule& a, const RouteRule& b) noexcept {
   if (a.prefix.size() != b.prefix.size()) return a.prefix.size() > b.prefix.size();
   return !a.methods.empty() && b.methods.empty();
 }
-
-}  // namespace
 
 Router::Router() {
   routes_.push_back({{"none", ""}, std::make_shared<NotFoundApp>()});
@@ -99,7 +99,8 @@ bool RouteRule::matches(std::string_view host_name, std::string_view path,
 
 bool RouteRule::same_requests(const RouteRule& other) const noexcept {
   if (host != other.host || prefix != other.prefix) return false;
-  if (methods.empty() || other.methods.empty()) return true;
+  // One with methods and one without: the first takes its methods, the other the rest.
+  if (methods.empty() || other.methods.empty()) return methods.empty() && other.methods.empty();
   return std::any_of(methods.begin(), methods.end(), [&](const std::string& method) {
     return std::find(other.methods.begin(), other.methods.end(), method) != other.methods.end();
   });

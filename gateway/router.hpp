@@ -33,12 +33,16 @@ struct RouteRule {
 
   bool matches(std::string_view host_name, std::string_view path,
                std::string_view method) const noexcept;
-  // True when no request could tell the two apart: the same host and prefix, and a method
-  // both take (what a configuration must refuse, since the later route would never answer).
+  // True when no request could tell the two apart: the same host and prefix, and either no
+  // methods on both or a method both name (what a configuration must refuse: one of them would
+  // never answer). A route with methods and one without are told apart (methods first).
   bool same_requests(const RouteRule& other) const noexcept;
   // "example.com/api [GET,POST]", for messages and the route table.
   std::string describe() const;
 };
+
+// Whether `a` is tried before `b` (RouteRule's order).
+bool more_specific(const RouteRule& a, const RouteRule& b) noexcept;
 
 // The host a request names (Host, or the authority of its target), without the port and in
 // lower case: what RouteRule::host is compared with.

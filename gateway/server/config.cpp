@@ -578,6 +578,10 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
       ->check([](const std::string& path) -> std::string {
         return path.starts_with('/') ? "" : "must start with '/'";
       });
+  app.add_flag("--check-config", config.check_config,
+               "Check the configuration (flags, --config file, apps) without starting: print "
+               "the route table and exit 0, or the errors and exit 2 (also: junction "
+               "check-config FILE)");
   app.add_flag("--diagnostics", config.diagnostics,
                "Testing aid: the health path also echoes a request body (?echo) and delays "
                "its answer (?sleep=S, at most 60). Not for production.");
@@ -600,6 +604,9 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
       for (const auto& error : errors) message += "junction: " + error + "\n";
       throw CommandLineExit{2, message};
     }
+    config.config_file = config_path;
+    config.file_apps = file->apps;
+    config.file_routes = file->routes;
     file_source = std::make_shared<ConfigFileSource>(std::move(*file));
     app.config_formatter(file_source);
   }

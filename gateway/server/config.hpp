@@ -11,6 +11,7 @@
 #include "gateway/access_log.hpp"
 #include "gateway/forwarded.hpp"
 #include "gateway/options.hpp"
+#include "gateway/server/config_file.hpp"
 #include "http2/options.hpp"
 #include "tls/options.hpp"
 
@@ -89,6 +90,11 @@ struct Config {
   bridge::Options python;
   EdgeOptions edge;
   std::vector<std::string> apps;
+  // --config FILE: its [apps.NAME] and [[routes]] (the flags it sets are in the fields above).
+  std::string config_file;
+  std::vector<FileApp> file_apps;
+  std::vector<FileRoute> file_routes;
+  bool check_config = false;  // --check-config: print the route table and exit
 
   // A master supervises workers: more than one, or a supervision option that needs one
   // (--request-timeout recycles a worker whose WSGI threads are all overdue; --user and --group

@@ -6,7 +6,11 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
+
+#include "bridge/app_spec.hpp"
+#include "gateway/fields.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -30,6 +34,27 @@ std::optional<std::string> scalar_text(const toml::node& node) {
   return std::nullopt;
 }
 
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// HTTP methods are case-sensitive (RFC 9110 §9.1), but every registered one is upper case: a
+// "get" in a file means GET, not a method no client sends.
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// "example.com" or "*.example.com": letters, digits, '-' and '.' (a '*.' only in front).
+bool valid_host_pattern(std::string_view host) {
+  if (host.starts_with("*.")) host.remove_prefix(2);
+  if (host.empty() || host.front() == '.' || host.back() == '.') return false;
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
 std::string_view type_name(const toml::node& node) {
   switch (node.type()) {
     case toml::node_type::table:
@@ -49,6 +74,19 @@ std::string_view type_name(const toml::node& node) {
   }
 }
 
+// A toml::table is ordered by key; errors are reported in the file's order.
+std::vector<std::pair<const toml::key*, const toml::node*>> in_file_order(
+    const toml::table& table) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> keys;
+  for (auto&& [key, node] : table) keys.emplace_back(&key, &node);
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
+    const auto& x = a.first->source().begin;
+    const auto& y = b.first->source().begin;
+    return x.line != y.line ? x.line < y.line : x.column < y.column;
+  });
+  return keys;
+}
+
 class Reader {
  public:
   Reader(const std::string& path, const std::vector<FlagShape>& flags,
@@ -58,18 +96,18 @@ class Reader {
   }
 
   void read(const toml::table& table, ConfigFile& file) {
-    // A toml::table is ordered by key: the file's order is the sources' order.
-    std::vector<std::pair<const toml::key*, const toml::node*>> keys;
-    for (auto&& [key, node] : table) keys.emplace_back(&key, &node);
-    std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
-      const auto& x = a.first->source().begin;
-      const auto& y = b.first->source().begin;
-      return x.line != y.line ? x.line < y.line : x.column < y.column;
-    });
-    for (auto [key_pointer, node_pointer] : keys) {
+    for (auto [key_pointer, node_pointer] : in_file_order(table)) {
       const toml::key& key = *key_pointer;
       const toml::node& node = *node_pointer;
       FilePlace where = place_of(key.source());
+      if (key.str() == "apps") {
+        read_apps(node, where, file);
+        continue;
+      }
+      if (key.str() == "routes") {
+        read_routes(node, where, file);
+        continue;
+      }
       std::string name = flag_name(key.str());
       auto shape = std::find_if(flags_.begin(), flags_.end(),
                                 [&](const FlagShape& flag) { return flag.name == name; });
@@ -126,6 +164,127 @@ class Reader {
     return true;
   }
 
+  // [apps.NAME] target = "...": every app a route may name.
+  void read_apps(const toml::node& node, FilePlace where, ConfigFile& file) {
+    const auto* apps = node.as_table();
+    if (!apps) return error(where, "'apps' is a table of apps: [apps.NAME] with target = ...");
+    for (auto [name_pointer, app_pointer] : in_file_order(*apps)) {
+      const toml::key& name = *name_pointer;
+      const toml::node& app_node = *app_pointer;
+      FilePlace at = place_of(app_node.source());
+      const auto* app = app_node.as_table();
+      if (!app) {
+        error(place_of(name.source()),
+              fmt::format("[apps.{}] is a table (target = \"MODULE:ATTR\"), not {}", name.str(),
+                          type_name(app_node)));
+        continue;
+      }
+      FileApp entry{std::string(name.str()), {}, at};
+      for (auto [key_pointer, value_pointer] : in_file_order(*app)) {
+        const toml::key& key = *key_pointer;
+        const toml::node& value = *value_pointer;
+        FilePlace key_at = place_of(key.source());
+        if (key.str() != "target") {
+          unknown_in(fmt::format("[apps.{}]", name.str()), key.str(), key_at, {"target"});
+          continue;
+        }
+        if (!value.is_string()) {
+          error(key_at, fmt::format("target is a string (\"[wsgi:|asgi:]MODULE:ATTR\"), not {}",
+                                    type_name(value)));
+          continue;
+        }
+        entry.target = *value.value<std::string>();
+        std::string problem;
+        if (entry.target.find('=') != std::string::npos)
+          error(key_at, "target has no PREFIX=: a route's prefix says where the app answers");
+        else if (!bridge::parse_app_spec(entry.target, problem))
+          error(key_at, problem);
+      }
+      if (entry.target.empty() && app->find("target") == app->end())
+        error(at, fmt::format("[apps.{}] needs a target = \"MODULE:ATTR\"", name.str()));
+      file.apps.push_back(std::move(entry));
+    }
+  }
+
+  // [[routes]] host, prefix, methods, app, mount.
+  void read_routes(const toml::node& node, FilePlace where, ConfigFile& file) {
+    const auto* routes = node.as_array();
+    if (!routes || !routes->is_array_of_tables())
+      return error(where, "'routes' is an array of tables: [[routes]] with prefix and app");
+    for (const auto& route_node : *routes) {
+      const auto& route = *route_node.as_table();
+      FileRoute entry;
+      entry.place = place_of(route.source());
+      bool valid = true;
+      auto fail = [&](FilePlace at, std::string message) {
+        error(at, message);
+        valid = false;
+      };
+      for (auto [key_pointer, value_pointer] : in_file_order(route)) {
+        const toml::key& key = *key_pointer;
+        const toml::node& value = *value_pointer;
+        FilePlace at = place_of(key.source());
+        std::string_view name = key.str();
+        if (name == "host") {
+          auto host = value.value<std::string>();
+          if (!host || !valid_host_pattern(*host))
+            fail(at,
+                 "host is a name (\"example.com\") or a wildcard (\"*.example.com\"), "
+                 "without a port");
+          else
+            entry.rule.host = lower(*host);
+        } else if (name == "prefix") {
+          auto prefix = value.value<std::string>();
+          if (!prefix || !prefix->starts_with('/') ||
+              prefix->find_first_of("?#% ") != std::string::npos) {
+            fail(at, "prefix is a path starting with '/' (\"/api\")");
+          } else {
+            while (prefix->size() > 1 && prefix->ends_with('/')) prefix->pop_back();
+            entry.rule.prefix = *prefix;
+          }
+        } else if (name == "methods") {
+          const auto* methods = value.as_array();
+          bool ok = methods && !methods->empty();
+          if (ok)
+            for (const auto& method : *methods) {
+              auto text = method.value<std::string>();
+              ok = ok && text && valid_field_name(*text);
+              if (ok) entry.rule.methods.push_back(upper(*text));
+            }
+          if (!ok) fail(at, "methods is a list of HTTP methods ([\"GET\", \"HEAD\"])");
+        } else if (name == "app") {
+          auto app = value.value<std::string>();
+          if (!app)
+            fail(at, fmt::format("app is the name of an [apps.NAME], not {}", type_name(value)));
+          else
+            entry.app = *app;
+        } else if (name == "mount") {
+          auto mount = value.value<bool>();
+          if (!mount || !value.is_boolean())
+            fail(at, "mount is true or false");
+          else
+            entry.mount = *mount;
+        } else {
+          unknown_in("[[routes]]", name, at, {"host", "prefix", "methods", "app", "mount"});
+          valid = false;
+        }
+      }
+      if (entry.app.empty() && route.find("app") == route.end()) {
+        fail(entry.place, "a route needs app = \"NAME\" (one of the [apps.NAME])");
+      }
+      if (valid) file.routes.push_back(std::move(entry));
+    }
+  }
+
+  void unknown_in(std::string_view table, std::string_view key, FilePlace where,
+                  const std::vector<std::string>& known) {
+    std::string near = nearest_name(key, known);
+    if (near.empty())
+      error(where, fmt::format("unknown key '{}' in {}", key, table));
+    else
+      error(where, fmt::format("unknown key '{}' in {}; did you mean '{}'?", key, table, near));
+  }
+
   void unknown(std::string_view key, FilePlace where) {
     std::string near = nearest_name(flag_name(key), names_);
     if (near.empty())
@@ -145,6 +304,34 @@ class Reader {
   std::vector<std::string>& errors_;
   std::vector<std::string> names_;
 };
+
+// What the routes name must exist, and no two routes may take the same requests.
+void check_routes(const ConfigFile& file, std::vector<std::string>& errors) {
+  auto at = [&](FilePlace where) {
+    return fmt::format("{}:{}:{}: ", file.path, where.line, where.column);
+  };
+  for (std::size_t i = 0; i < file.routes.size(); ++i) {
+    const auto& route = file.routes[i];
+    bool defined = std::any_of(file.apps.begin(), file.apps.end(),
+                               [&](const FileApp& app) { return app.name == route.app; });
+    if (!defined) {
+      std::vector<std::string> names;
+      for (const auto& app : file.apps) names.push_back(app.name);
+      std::string near = nearest_name(route.app, names);
+      errors.push_back(at(route.place) +
+                       fmt::format("the route names app '{}', which no [apps.{}] defines{}",
+                                   route.app, route.app,
+                                   near.empty() ? "" : "; did you mean '" + near + "'?"));
+    }
+    for (std::size_t j = 0; j < i; ++j)
+      if (file.routes[j].rule.same_requests(route.rule))
+        errors.push_back(at(route.place) +
+                         fmt::format("this route ({}) takes the same requests as the one at line "
+                                     "{} ({}): it could never answer",
+                                     route.rule.describe(), file.routes[j].place.line,
+                                     file.routes[j].rule.describe()));
+  }
+}
 
 }  // namespace
 
@@ -174,8 +361,9 @@ std::optional<ConfigFile> read_config_file(const std::string& path,
           fmt::format("{}:{}:{}: {}", path, begin.line, begin.column, e.description()));
     return std::nullopt;
   }
-  ConfigFile file{path, {}};
+  ConfigFile file{path, {}, {}, {}};
   Reader(path, flags, errors).read(table, file);
+  check_routes(file, errors);
   if (errors.size() != before) return std::nullopt;
   return file;
 }

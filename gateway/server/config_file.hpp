@@ -2,13 +2,16 @@
 // "A configuration file"). `workers = 4` is --workers 4, `no_access_log = true` is
 // --no-access-log, `bind = ["127.0.0.1:8000", "unix:/run/app.sock"]` gives --bind twice; '-' and
 // '_' are the same in a key. A flag on the command line wins over its JUNCTION_* variable, which
-// wins over the file (config.cpp applies them in that order).
+// wins over the file (config.cpp applies them in that order). Besides the flags, [apps.NAME]
+// tables name apps and [[routes]] say which requests each answers (by host, prefix, methods).
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "gateway/router.hpp"
 
 namespace junction::gateway {
 
@@ -32,9 +35,28 @@ struct FileSetting {
   FilePlace place;
 };
 
+// [apps.NAME]: an app the routes can name.
+struct FileApp {
+  std::string name;
+  std::string target;  // "[wsgi:|asgi:]MODULE[:ATTR]", checked by bridge::parse_app_spec
+  FilePlace place;
+};
+
+// [[routes]]: which requests an app answers. The prefix only selects: the app sees the full
+// path (in a migration both apps serve the same URLs), unless `mount` makes the prefix its mount
+// point (SCRIPT_NAME / root_path), as PREFIX=MODULE:ATTR on the command line does.
+struct FileRoute {
+  RouteRule rule;
+  std::string app;  // a FileApp name
+  bool mount = false;
+  FilePlace place;
+};
+
 struct ConfigFile {
   std::string path;
   std::vector<FileSetting> settings;  // in the file's order
+  std::vector<FileApp> apps;          // by name
+  std::vector<FileRoute> routes;      // in the file's order
 
   // The setting for `flag`, if the file has one.
   const FileSetting* find(std::string_view flag) const noexcept;

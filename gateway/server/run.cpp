@@ -14,8 +14,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "bridge/app_spec.hpp"
 #include "bridge/python_runtime.hpp"
@@ -28,6 +30,7 @@
 #include "gateway/server/master.hpp"
 #include "gateway/server/privileges.hpp"
 #include "gateway/server/recycle.hpp"
+#include "gateway/server/routes.hpp"
 #include "gateway/server/server.hpp"
 #include "gateway/server/static_files.hpp"
 #include "gateway/server/systemd.hpp"
@@ -131,11 +134,13 @@ void sample_figures(gw::ProcessMetrics metrics, const bridge::PythonRuntime& pyt
 
 // What a report about a problem starts from: which build, which Python, what it was asked to
 // run, with how many processes and threads. Listeners are logged as they open.
-void log_start(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
+void log_start(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
                const std::string& runtime) {
   auto venv = bridge::PythonRuntime::active_venv();
   std::string apps;
-  for (const auto& spec : specs) apps += (apps.empty() ? "" : ", ") + spec.text;
+  std::set<std::string> named;  // an app several routes name is listed once
+  for (const auto& route : routes)
+    if (named.insert(route.spec.text).second) apps += (apps.empty() ? "" : ", ") + route.spec.text;
   spdlog::info(
       "junction {} starting: pid {}, {}, venv {}{}; {} worker(s), {} WSGI thread(s) and {} I/O "
       "thread(s) each; apps: {}",
@@ -176,7 +181,7 @@ void report_to_board(const gw::Config& config, gw::WorkerSlot& slot, gw::Server&
 
 // Loads the apps and serves until a signal: in this process (worker null: it opens the
 // listeners itself), or as a worker of the master on the master's listeners.
-int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
+int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
           const WorkerEnv* worker, const std::string& runtime) {
   // The apps load before the listeners open, so a broken app fails fast without having taken
   // the port; the runtime is declared before the router so the apps it holds go first.
@@ -198,9 +203,18 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
   }
   try {
     if (!python) python = &own_python.emplace(config.python);
-    for (const auto& spec : specs) {
-      router.mount(spec.prefix, python->load(spec), spec.target());
-      spdlog::info("mounted {} at {}", spec.text, spec.prefix);
+    // An app that several routes name is loaded once per mount point.
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<gw::App>> loaded;
+    for (const auto& route : routes) {
+      auto& app = loaded[{route.spec.text, route.spec.prefix}];
+      if (!app) app = python->load(route.spec);
+      router.add_route(route.rule, app, route.name);
+      if (route.rule.host.empty() && route.rule.methods.empty() &&
+          route.rule.prefix == route.spec.prefix)
+        spdlog::info("mounted {} at {}", route.spec.text, route.spec.prefix);
+      else
+        spdlog::info("routed {} to {} ({})", route.rule.describe(), route.name,
+                     route.spec.prefix == "/" ? "full path" : "mount " + route.spec.prefix);
     }
     python->start_lifespan();
   } catch (const bridge::AppLoadError& e) {
@@ -233,7 +247,8 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
     admin->store = store;
     admin->board = worker ? &worker->board : nullptr;
     admin->routes = router.routes();
-    for (const auto& spec : specs) admin->apps.emplace_back(spec.target(), spec.prefix);
+    for (const auto& route : routes)
+      admin->apps.emplace_back(route.spec.target(), route.rule.describe());
     admin->version = JUNCTION_VERSION;
     admin->python = bridge::PythonRuntime::python_version();
     admin->pid = static_cast<int>(worker ? ::getppid() : ::getpid());
@@ -262,7 +277,7 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
         server.adopt(worker->listening);
       } else {
         // Once the apps loaded (a broken one is a line of its own), before the listeners.
-        log_start(config, specs, runtime);
+        log_start(config, routes, runtime);
         server.listen();
       }
       if (config.edge.https_redirect) router.redirect_to_https(server.tls_port());
@@ -323,7 +338,7 @@ int serve(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
 
 // --workers N: this process is the master. It opens the listeners, imports nothing (unless
 // --preload), and forks the workers, each of which loads the apps and serves (master.hpp).
-int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec>& specs,
+int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
                      const std::string& runtime) {
   // --preload: a broken app stops the start before any listener or worker exists (with --user,
   // once the listeners are open and root is gone: no app code ever runs as root). The runtime
@@ -333,8 +348,10 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
     if (!config.preload) return 0;
     try {
       preloaded.emplace(config.python);
-      for (const auto& spec : specs) preloaded->preload(spec);
-      spdlog::info("--preload: {} app(s) imported in the master", specs.size());
+      std::set<std::string> imported;
+      for (const auto& route : routes)
+        if (imported.insert(route.spec.text).second) preloaded->preload(route.spec);
+      spdlog::info("--preload: {} app(s) imported in the master", imported.size());
     } catch (const bridge::AppLoadError& e) {
       report_load_error(e);
       return e.exit_code;
@@ -350,7 +367,7 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
   gw::Server listeners(master_config, none);
   std::vector<int> listening;
   try {
-    log_start(config, specs, runtime);
+    log_start(config, routes, runtime);
     listening = listeners.listen_for_workers();
     if (drop) {
       gw::drop_privileges(config.edge.user, config.edge.group);
@@ -367,7 +384,7 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
   std::optional<gw::MetricsStore> metrics;
   if (config.admin_bind)
     metrics.emplace(gw::WorkerBoard::kSlots,
-                    gw::Router::kBuiltinRoutes + config.edge.statics.size() + specs.size(), true);
+                    gw::Router::kBuiltinRoutes + config.edge.statics.size() + routes.size(), true);
   double started = unix_seconds();
   SavedSignalActions python_handlers;
   return gw::run_master(
@@ -380,7 +397,7 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
                          preloaded ? &*preloaded : nullptr,
                          metrics ? &*metrics : nullptr,
                          started};
-        return serve(config, specs, &worker, runtime);
+        return serve(config, routes, &worker, runtime);
       },
       metrics ? &*metrics : nullptr);
 }
@@ -390,6 +407,14 @@ int run_with_workers(const gw::Config& config, const std::vector<bridge::AppSpec
 int gw::run_main(const std::vector<std::string>& args, const std::string& runtime) {
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());
+  // `junction check-config FILE` is `junction --check-config --config FILE`.
+  if (argv.size() >= 2 && std::string_view(argv[1]) == "check-config") {
+    if (argv.size() != 3) {
+      std::fputs("junction: usage: junction check-config FILE.toml\n", stderr);
+      return bridge::kExitUsage;
+    }
+    argv = {argv[0], "--check-config", "--config", argv[2]};
+  }
   gw::Config config;
   try {
     config = gw::parse_command_line(static_cast<int>(argv.size()), argv.data(), runtime);
@@ -397,30 +422,24 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
     std::fputs(exit.message.c_str(), exit.exit_code == 0 ? stdout : stderr);
     return exit.exit_code;
   }
-  std::vector<bridge::AppSpec> specs;
-  for (const auto& text : config.apps) {
-    std::string error;
-    auto spec = bridge::parse_app_spec(text, error);
-    if (!spec) {
-      std::fprintf(stderr, "junction: %s\n", error.c_str());
-      return bridge::kExitUsage;
-    }
-    specs.push_back(std::move(*spec));
+  std::vector<gw::ServedRoute> routes;
+  try {
+    routes = gw::served_routes(config);
+  } catch (const std::runtime_error& e) {
+    std::fprintf(stderr, "junction: %s\n", e.what());
+    return bridge::kExitUsage;
   }
-  if (specs.empty() && config.health_path.empty() && config.edge.statics.empty()) {
+  if (config.check_config) {
+    std::printf("%s: the configuration is valid; %zu route(s)\n%s",
+                config.config_file.empty() ? "command line" : config.config_file.c_str(),
+                routes.size(), gw::route_table(routes).c_str());
+    return 0;
+  }
+  if (routes.empty() && config.health_path.empty() && config.edge.statics.empty()) {
     std::fprintf(stderr,
                  "junction: nothing to serve: give an APP (MODULE:ATTR), --static PREFIX=DIR or "
                  "--health-path PATH (junction --help)\n");
     return bridge::kExitUsage;
-  }
-  std::vector<std::string> prefixes;
-  for (const auto& spec : specs) {
-    if (std::find(prefixes.begin(), prefixes.end(), spec.prefix) != prefixes.end()) {
-      std::fprintf(stderr, "junction: two apps are mounted at %s: give each its own prefix\n",
-                   spec.prefix.c_str());
-      return bridge::kExitUsage;
-    }
-    prefixes.push_back(spec.prefix);
   }
   std::size_t activated = 0;
   try {
@@ -440,6 +459,6 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
 
   PidFile pid_file(config.pid_file);
   if (!pid_file.ok()) return 1;
-  if (config.supervised()) return run_with_workers(config, specs, runtime);
-  return serve(config, specs, nullptr, runtime);
+  if (config.supervised()) return run_with_workers(config, routes, runtime);
+  return serve(config, routes, nullptr, runtime);
 }

@@ -181,3 +181,83 @@ TEST_CASE("parse_command_line --config: errors name the file's line, exit 2", "[
 
 }  // namespace
 }  // namespace junction::gateway
+
+namespace junction::gateway {
+namespace {
+
+TEST_CASE("read_config_file: [apps.NAME] and [[routes]]", "[config_file]") {
+  TempFile file(R"(
+[apps.legacy]
+target = "mysite.wsgi:application"
+
+[apps.new]
+target = "asgi:main:app"
+
+[[routes]]
+host = "API.example.com"
+prefix = "/orders/"
+methods = ["get", "HEAD"]
+app = "new"
+mount = true
+
+[[routes]]
+app = "legacy"
+)");
+  std::vector<std::string> errors;
+  auto config = read_config_file(file.path(), {}, errors);
+  REQUIRE(config);
+  REQUIRE(config->apps.size() == 2);
+  CHECK(config->apps[0].name == "legacy");
+  CHECK(config->apps[1].target == "asgi:main:app");
+  REQUIRE(config->routes.size() == 2);
+  const auto& first = config->routes[0];
+  CHECK(first.rule.host == "api.example.com");
+  CHECK(first.rule.prefix == "/orders");
+  CHECK(first.rule.methods == std::vector<std::string>{"GET", "HEAD"});
+  CHECK(first.app == "new");
+  CHECK(first.mount);
+  CHECK(first.place.line == 8);
+  CHECK(config->routes[1].rule.prefix == "/");  // the default: every path
+  CHECK_FALSE(config->routes[1].mount);
+}
+
+TEST_CASE("read_config_file: what is wrong in apps and routes", "[config_file]") {
+  auto errors = errors_of(R"(
+[apps.a]
+target = "x.wsgi:application"
+threads = 4
+
+[apps.b]
+interface = "asgi"
+
+[[routes]]
+host = "example.com:8080"
+prefix = "api"
+methods = []
+app = "a"
+mount = "yes"
+
+[[routes]]
+app = "a"
+methods = ["GET"]
+
+[[routes]]
+app = "a"
+methods = ["POST", "GET"]
+)");
+  CHECK(errors == std::vector<std::string>{
+                      ":4:1: unknown key 'threads' in [apps.a]",
+                      ":7:1: unknown key 'interface' in [apps.b]",
+                      ":6:1: [apps.b] needs a target = \"MODULE:ATTR\"",
+                      ":10:1: host is a name (\"example.com\") or a wildcard (\"*.example.com\"), "
+                      "without a port",
+                      ":11:1: prefix is a path starting with '/' (\"/api\")",
+                      ":12:1: methods is a list of HTTP methods ([\"GET\", \"HEAD\"])",
+                      ":14:1: mount is true or false",
+                      ":20:1: this route (*/ [POST,GET]) takes the same requests as the one at "
+                      "line 16 (*/ [GET]): it could never answer",
+                  });
+}
+
+}  // namespace
+}  // namespace junction::gateway
