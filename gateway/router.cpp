@@ -121,8 +121,7 @@ void Router::add_mount(std::vector<Mount>& mounts, RouteRule rule, std::shared_p
   while (rule.prefix.size() > 1 && rule.prefix.back() == '/') rule.prefix.pop_back();
   for (char& c : rule.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   any_host_rules_ = any_host_rules_ || !rule.host.empty();
-  // /metrics labels a route by its prefix, with the host and methods when it has them.
-  std::string label = rule.host.empty() && rule.methods.empty() ? rule.prefix : rule.describe();
+  std::string label = rule.label();
   mounts.push_back({rule, routes_.size()});
   routes_.push_back({{std::move(name), std::move(label)}, std::move(app)});
   std::stable_sort(mounts.begin(), mounts.end(),

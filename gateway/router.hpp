@@ -39,6 +39,9 @@ struct RouteRule {
   bool same_requests(const RouteRule& other) const noexcept;
   // "example.com/api [GET,POST]", for messages and the route table.
   std::string describe() const;
+  // What /metrics and /status call the route: its prefix alone when it names no host or
+  // methods (a mount), else describe().
+  std::string label() const { return host.empty() && methods.empty() ? prefix : describe(); }
 };
 
 // Whether `a` is tried before `b` (RouteRule's order).

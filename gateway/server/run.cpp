@@ -248,7 +248,7 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
     admin->board = worker ? &worker->board : nullptr;
     admin->routes = router.routes();
     for (const auto& route : routes)
-      admin->apps.emplace_back(route.spec.target(), route.rule.describe());
+      admin->apps.emplace_back(route.spec.target(), route.rule.label());
     admin->version = JUNCTION_VERSION;
     admin->python = bridge::PythonRuntime::python_version();
     admin->pid = static_cast<int>(worker ? ::getppid() : ::getpid());
