@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 namespace junction::gateway {
@@ -50,16 +51,25 @@ std::string route_table(const std::vector<ServedRoute>& routes) {
   std::stable_sort(order.begin(), order.end(), [](const ServedRoute* a, const ServedRoute* b) {
     return more_specific(a->rule, b->rule);
   });
-  std::string out =
-      fmt::format("{:<24} {:<16} {:<12} {:<20} {}\n", "HOST", "PREFIX", "METHODS", "APP", "MODE");
+  // One row of cells per route; each column as wide as its widest cell.
+  std::vector<std::array<std::string, 5>> rows{{"HOST", "PREFIX", "METHODS", "APP", "MODE"}};
   for (const auto* route : order) {
     std::string methods;
     for (const auto& method : route->rule.methods) methods += (methods.empty() ? "" : ",") + method;
     // What the app sees: the full path, or the path below its mount point.
     std::string mode = route->spec.prefix == "/" ? "full path" : "mount " + route->spec.prefix;
-    out += fmt::format("{:<24} {:<16} {:<12} {:<20} {} ({})\n",
-                       route->rule.host.empty() ? "*" : route->rule.host, route->rule.prefix,
-                       methods.empty() ? "*" : methods, route->name, mode, route->spec.text);
+    rows.push_back({route->rule.host.empty() ? "*" : route->rule.host, route->rule.prefix,
+                    methods.empty() ? "*" : methods, route->name,
+                    mode + " (" + route->spec.text + ")"});
+  }
+  std::array<std::size_t, 5> widths{};
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  std::string out;
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i + 1 < row.size(); ++i)
+      out += fmt::format("{:<{}}  ", row[i], widths[i]);
+    out += row.back() + "\n";
   }
   return out;
 }

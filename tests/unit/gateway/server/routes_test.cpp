@@ -62,6 +62,18 @@ TEST_CASE("route_table: in the order routes are tried", "[routes]") {
   CHECK(table.find("mount /v2 (asgi:main:app)") != std::string::npos);
   CHECK(table.find("full path (mysite.wsgi:application)") != std::string::npos);
   CHECK(table.starts_with("HOST "));
+  // Columns line up whatever their cells' lengths: every row's APP starts where the heading's
+  // does.
+  auto app_column = table.find("APP");
+  std::size_t start = 0;
+  while (start < table.size()) {
+    auto end = table.find('\n', start);
+    auto line = table.substr(start, end - start);
+    CHECK(line.size() > app_column);
+    CHECK(line[app_column - 1] == ' ');
+    CHECK(line[app_column] != ' ');
+    start = end + 1;
+  }
 }
 
 }  // namespace
