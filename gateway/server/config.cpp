@@ -164,14 +164,18 @@ std::optional<BindAddress> parse_host_port(BindAddress bind, const std::string& 
 // with '_' for '-' (granian's GRANIAN_*, uvicorn's UVICORN_*), for containers and systemd units.
 // CLI11 reads a flag's variable only when the command line does not give it, so the command line
 // wins. A repeatable flag takes one value from its variable; a switch takes 1/0, true/false.
+std::string environment_variable(std::string_view flag) {
+  std::string variable = "JUNCTION_";
+  for (char c : flag) variable += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return variable;
+}
+
 void read_flags_from_environment(CLI::App& app) {
   for (CLI::Option* option : app.get_options()) {
     if (option->get_positional() || option->get_lnames().empty()) continue;  // the APPs
     const std::string& name = option->get_lnames().front();
     if (name == "help" || name == "version") continue;
-    std::string variable = "JUNCTION_";
-    for (char c : name) variable += c == '-' ? '_' : static_cast<char>(std::toupper(c));
-    option->envname(variable);
+    option->envname(environment_variable(name));
   }
   app.footer(
       "Every flag can also be set in the environment as JUNCTION_<FLAG>, with '_' for '-' "
@@ -214,9 +218,7 @@ class ConfigFileSource final : public CLI::Config {
     return c == '-' || std::isalnum(static_cast<unsigned char>(c));
   }
   static bool from_environment(const std::string& flag) {
-    std::string variable = "JUNCTION_";
-    for (char c : flag) variable += c == '-' ? '_' : static_cast<char>(std::toupper(c));
-    const char* value = std::getenv(variable.c_str());
+    const char* value = std::getenv(environment_variable(flag).c_str());
     return value != nullptr && *value != '\0';
   }
   static bool on_command_line(const std::string& flag, int argc, const char* const* argv) {
