@@ -100,6 +100,7 @@ class Master {
     for (unsigned i = 0; i < target_; ++i) spawn();
     int code = supervise();
     ::close(signal_fd_);
+    discard_pending(handled);
     sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
     return code;
   }
@@ -179,6 +180,23 @@ class Master {
     if (::read(worker.ready_fd, &byte, 1) == 1) worker.ready = true;
     ::close(worker.ready_fd);
     worker.ready_fd = -1;
+  }
+
+  // A SIGTERM that came after the last worker was reaped is still pending: unblocked, its
+  // default action would kill a master that has already stopped cleanly (exit -15, not 0).
+  // Setting a pending signal to SIG_IGN discards it (POSIX sigaction); then the caller's
+  // dispositions come back, for a script that goes on after junction.run().
+  static void discard_pending(const sigset_t& handled) {
+    sigset_t pending;
+    sigpending(&pending);
+    for (int s : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1}) {
+      if (!sigismember(&handled, s) || !sigismember(&pending, s)) continue;
+      struct sigaction ignore {
+      }, previous{};
+      ignore.sa_handler = SIG_IGN;
+      ::sigaction(s, &ignore, &previous);
+      ::sigaction(s, &previous, nullptr);
+    }
   }
 
   void signal_all(int number) {
