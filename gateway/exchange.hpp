@@ -146,6 +146,11 @@ class Exchange {
   // complete. Registered after the fact, it runs at once (posted).
   virtual void on_client_gone(std::function<void()> callback) = 0;
 
+  // A migration route handed the request to another of its apps (a fall-through replays it to
+  // the legacy app): the protocol counts and logs it under `route` (Router::routes()) instead
+  // of the one Router::dispatch returned. On the I/O thread, after dispatch has returned.
+  virtual void reroute(std::size_t route) { (void)route; }
+
  private:
   static error_code unsupported_error() noexcept;  // errc::unsupported (errors.hpp)
 };

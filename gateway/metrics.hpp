@@ -71,8 +71,10 @@ enum : std::size_t {
   websocket_messages_sent,
   wsgi_refused,
   asgi_refused,
-  request_timeouts,  // answered 504 by --request-timeout
-  loop_lag_bucket,   // kHistogramBuckets cells
+  request_timeouts,          // answered 504 by --request-timeout
+  fallthrough_replays,       // requests a fall-through route replayed to its legacy app
+  fallthrough_not_replayed,  // answers that would have fallen through, over the body bound
+  loop_lag_bucket,           // kHistogramBuckets cells
   loop_lag_sum_us = loop_lag_bucket + kHistogramBuckets,
   worker_starts,  // the master's slot only
   worker_exits_clean,

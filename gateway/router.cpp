@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <stdexcept>
 
 #include "gateway/log_tag.hpp"
 
@@ -63,9 +64,9 @@ bool more_specific(const RouteRule& a, const RouteRule& b) noexcept {
 }
 
 Router::Router() {
-  routes_.push_back({{"none", ""}, std::make_shared<NotFoundApp>()});
-  routes_.push_back({{"health", ""}, nullptr});
-  routes_.push_back({{"https-redirect", ""}, nullptr});
+  routes_.push_back({{"none", ""}, std::make_shared<NotFoundApp>(), {}, {}});
+  routes_.push_back({{"health", ""}, nullptr, {}, {}});
+  routes_.push_back({{"https-redirect", ""}, nullptr, {}, {}});
 }
 
 void Router::set_health_path(std::string path, std::shared_ptr<App> app) {
@@ -116,24 +117,38 @@ std::string RouteRule::describe() const {
   return out;
 }
 
-void Router::add_mount(std::vector<Mount>& mounts, RouteRule rule, std::shared_ptr<App> app,
-                       std::string name) {
+std::size_t Router::add_mount(std::vector<Mount>& mounts, RouteRule rule, std::shared_ptr<App> app,
+                              std::string name) {
   while (rule.prefix.size() > 1 && rule.prefix.back() == '/') rule.prefix.pop_back();
   for (char& c : rule.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   any_host_rules_ = any_host_rules_ || !rule.host.empty();
   std::string label = rule.label();
   mounts.push_back({rule, routes_.size()});
-  routes_.push_back({{std::move(name), std::move(label)}, std::move(app)});
+  routes_.push_back({{std::move(name), std::move(label)}, std::move(app), {}, {}});
   std::stable_sort(mounts.begin(), mounts.end(),
                    [](const Mount& a, const Mount& b) { return more_specific(a.rule, b.rule); });
+  return routes_.size() - 1;
 }
 
 void Router::mount(std::string prefix, std::shared_ptr<App> app, std::string name) {
   add_mount(mounts_, {"", std::move(prefix), {}}, std::move(app), std::move(name));
 }
 
-void Router::add_route(RouteRule rule, std::shared_ptr<App> app, std::string name) {
-  add_mount(mounts_, std::move(rule), std::move(app), std::move(name));
+std::size_t Router::add_route(RouteRule rule, std::shared_ptr<App> app, std::string name) {
+  return add_mount(mounts_, std::move(rule), std::move(app), std::move(name));
+}
+
+std::size_t Router::add_choice_route(RouteRule rule, std::vector<Choice> choices, Chooser choose) {
+  if (choices.empty()) throw std::invalid_argument("a route needs at least one app");
+  std::size_t first = add_mount(mounts_, rule, choices[0].app, choices[0].name);
+  auto label = routes_[first].label.route;
+  routes_[first].choices.push_back(first);
+  for (std::size_t i = 1; i < choices.size(); ++i) {
+    routes_[first].choices.push_back(routes_.size());
+    routes_.push_back({{std::move(choices[i].name), label}, std::move(choices[i].app), {}, {}});
+  }
+  routes_[first].choose = std::move(choose);
+  return first;
 }
 
 void Router::mount_static(std::string prefix, std::shared_ptr<App> app) {
@@ -173,6 +188,10 @@ std::size_t Router::dispatch(std::shared_ptr<Exchange> exchange) const noexcept 
   const auto& head = exchange->request();
   auto route = route_of(head);
   try {
+    if (const auto& choose = routes_[route].choose) {
+      auto pick = choose(head);
+      route = routes_[route].choices[pick < routes_[route].choices.size() ? pick : 0];
+    }
     routes_[route].app->handle(exchange);
   } catch (const std::exception& e) {
     spdlog::error("app failed on {}: {}", LogTag{head}, e.what());

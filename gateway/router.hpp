@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -66,7 +67,21 @@ class Router {
   // `name` labels the route in /metrics (the app's MODULE:ATTR).
   void mount(std::string prefix, std::shared_ptr<App> app, std::string name = "app");
   // A route with a host and methods as well (mount() is a route for any host and method).
-  void add_route(RouteRule rule, std::shared_ptr<App> app, std::string name);
+  // Returns its index in routes().
+  std::size_t add_route(RouteRule rule, std::shared_ptr<App> app, std::string name);
+
+  // A migration route (docs/migration.md) has several apps, each with its own index in routes()
+  // so that /metrics and the access log say which one answered. `choose` picks one for each
+  // request (a split), as an index into `choices`; without it the first takes every request (a
+  // fall-through, which hands a request on itself: Exchange::reroute). It runs on the I/O
+  // thread and must not block. Returns the index in routes() of the first choice; the others
+  // follow it.
+  struct Choice {
+    std::shared_ptr<App> app;
+    std::string name;
+  };
+  using Chooser = std::function<std::size_t(const RequestHead&)>;
+  std::size_t add_choice_route(RouteRule rule, std::vector<Choice> choices, Chooser choose);
   // --static: `app` serves every request under `prefix`, before the mounts.
   void mount_static(std::string prefix, std::shared_ptr<App> app);
   // --https-redirect: a request that reached us in plain text (and that no trusted proxy says
@@ -99,13 +114,15 @@ class Router {
   struct Route {
     RouteLabel label;
     std::shared_ptr<App> app;  // null for a built-in route that is off
+    Chooser choose;            // a split: picks among `choices` (indexes in routes_)
+    std::vector<std::size_t> choices;
   };
   struct Mount {
     RouteRule rule;
     std::size_t route;
   };
-  void add_mount(std::vector<Mount>& mounts, RouteRule rule, std::shared_ptr<App> app,
-                 std::string name);
+  std::size_t add_mount(std::vector<Mount>& mounts, RouteRule rule, std::shared_ptr<App> app,
+                        std::string name);
   std::string health_path_;
   std::vector<Route> routes_;
   std::vector<Mount> statics_;   // longest prefix first

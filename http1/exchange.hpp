@@ -69,6 +69,11 @@ class Connection<Stream>::ExchangeImpl final : public gateway::Exchange,
       c.do_on_client_gone(self, std::move(cb));
     });
   }
+  void reroute(std::size_t route) override {
+    run([route](Connection& c, ExchangeImpl* self) {
+      if (c.current(self)) c.route_ = route;
+    });
+  }
 
  private:
   // Runs `f` on the connection's thread: inline when already there (an app answering from

@@ -49,6 +49,9 @@ class StreamExchange final : public gateway::Exchange,
       s.on_client_gone(stream, std::move(cb));
     });
   }
+  void reroute(std::size_t route) override {
+    run([route](Session&, auto& stream) { stream->route = route; });
+  }
 
  private:
   // Inline when already on the connection's thread (an app answering from handle()), else

@@ -224,7 +224,9 @@ class Reader {
         const toml::key& key = *key_pointer;
         const toml::node& value = *value_pointer;
         FilePlace at = place_of(key.source());
-        std::string_view name = key.str();
+        std::string key_name(key.str());
+        std::replace(key_name.begin(), key_name.end(), '-', '_');
+        std::string_view name = key_name;
         if (name == "host") {
           auto host = value.value<std::string>();
           if (!host || !valid_host_pattern(*host))
@@ -264,16 +266,109 @@ class Reader {
             fail(at, "mount is true or false");
           else
             entry.mount = *mount;
-        } else {
-          unknown_in("[[routes]]", name, at, {"host", "prefix", "methods", "app", "mount"});
+        } else if (!read_migration_key(name, value, at, entry, fail)) {
+          unknown_in("[[routes]]", name, at,
+                     {"host", "prefix", "methods", "app", "mount", "fallthrough", "fallthrough_on",
+                      "fallthrough_max_body", "split", "sticky", "split_seed", "expose_decision"});
           valid = false;
         }
       }
+      if (entry.app.empty() && !entry.split.empty()) entry.app = entry.split.front().app;
       if (entry.app.empty() && route.find("app") == route.end()) {
         fail(entry.place, "a route needs app = \"NAME\" (one of the [apps.NAME])");
       }
       if (valid) file.routes.push_back(std::move(entry));
     }
+  }
+
+  // The migration keys of a [[routes]] table (docs/migration.md); false when `name` is none of
+  // them. The checks across keys are check_routes'.
+  template <class Fail>
+  bool read_migration_key(std::string_view name, const toml::node& value, FilePlace at,
+                          FileRoute& entry, Fail& fail) {
+    auto whole = [&](std::int64_t low, std::int64_t high) -> std::optional<std::int64_t> {
+      auto number = value.as_integer();
+      if (!number || number->get() < low || number->get() > high) return std::nullopt;
+      return number->get();
+    };
+    if (name == "fallthrough") {
+      if (!value.is_string()) {
+        fail(at, "fallthrough is the name of an [apps.NAME]: the legacy app");
+        return true;
+      }
+      entry.fallthrough = *value.value<std::string>();
+      entry.fallthrough_place = at;
+    } else if (name == "fallthrough_on") {
+      const auto* statuses = value.as_array();
+      bool ok = statuses && !statuses->empty();
+      std::vector<int> codes;
+      if (ok)
+        for (const auto& status : *statuses) {
+          auto code = status.as_integer();
+          ok = ok && code && code->get() >= 100 && code->get() <= 599;
+          if (ok) codes.push_back(static_cast<int>(code->get()));
+        }
+      if (!ok) {
+        fail(at, "fallthrough_on is a list of HTTP statuses ([404, 405])");
+        return true;
+      }
+      entry.fallthrough_on = std::move(codes);
+      entry.fallthrough_only_place = at;
+    } else if (name == "fallthrough_max_body") {
+      auto bytes = whole(0, std::int64_t{1} << 40);
+      if (!bytes) {
+        fail(at, "fallthrough_max_body is a number of bytes (1048576)");
+        return true;
+      }
+      entry.fallthrough_max_body = static_cast<std::uint64_t>(*bytes);
+      entry.fallthrough_only_place = at;
+    } else if (name == "split") {
+      const auto* shares = value.as_table();
+      if (!shares || shares->size() < 2) {
+        fail(at, "split is a table of apps and percents ({ new = 10, legacy = 90 })");
+        return true;
+      }
+      std::vector<SplitShare> split;
+      for (auto [app, share] : in_file_order(*shares)) {
+        auto number = share->as_integer();
+        if (!number || number->get() < 0 || number->get() > 100) {
+          fail(place_of(app->source()),
+               fmt::format("the share of '{}' is a whole percent (0 to 100)", app->str()));
+          return true;
+        }
+        split.push_back({std::string(app->str()), static_cast<unsigned>(number->get())});
+      }
+      entry.split = std::move(split);
+      entry.split_place = at;
+    } else if (name == "sticky") {
+      auto sticky = value.value<std::string>();
+      if (!value.is_string() || (*sticky != "cookie" && *sticky != "client" && *sticky != "none")) {
+        fail(at, "sticky is \"cookie\", \"client\" or \"none\"");
+        return true;
+      }
+      entry.sticky = *sticky == "cookie"   ? Sticky::cookie
+                     : *sticky == "client" ? Sticky::client
+                                           : Sticky::none;
+      entry.split_only_place = at;
+    } else if (name == "split_seed") {
+      auto seed = whole(0, INT64_MAX);
+      if (!seed) {
+        fail(at, "split_seed is a whole number (0 or more)");
+        return true;
+      }
+      entry.split_seed = static_cast<std::uint64_t>(*seed);
+      entry.has_split_seed = true;
+      entry.split_only_place = at;
+    } else if (name == "expose_decision") {
+      if (!value.is_boolean()) {
+        fail(at, "expose_decision is true or false");
+        return true;
+      }
+      entry.expose_decision = *value.value<bool>();
+    } else {
+      return false;
+    }
+    return true;
   }
 
   void unknown_in(std::string_view table, std::string_view key, FilePlace where,
@@ -305,24 +400,63 @@ class Reader {
   std::vector<std::string> names_;
 };
 
+// A route's migration keys, taken together: one mode, and what each needs.
+template <class At, class CheckDefined>
+void check_migration(const FileRoute& route, At& at, CheckDefined& check_defined,
+                     std::vector<std::string>& errors) {
+  if (!route.fallthrough.empty()) {
+    check_defined(route.fallthrough, route.fallthrough_place);
+    if (route.fallthrough == route.app)
+      errors.push_back(at(route.fallthrough_place) +
+                       fmt::format("fallthrough names the route's own app '{}': name the legacy "
+                                   "app that answers when '{}' does not",
+                                   route.app, route.app));
+    if (!route.split.empty())
+      errors.push_back(at(route.split_place) +
+                       "a route has one migration mode: fallthrough or split, not both");
+  } else if (route.fallthrough_only_place.line != 0) {
+    errors.push_back(at(route.fallthrough_only_place) +
+                     "fallthrough_on and fallthrough_max_body need fallthrough = \"APP\"");
+  }
+  if (route.split.empty()) {
+    if (route.split_only_place.line != 0)
+      errors.push_back(at(route.split_only_place) +
+                       "sticky and split_seed need a split = { APP = PERCENT, ... }");
+    return;
+  }
+  unsigned sum = 0;
+  bool has_app = false;
+  for (const auto& share : route.split) {
+    check_defined(share.app, route.split_place);
+    sum += share.percent;
+    has_app = has_app || share.app == route.app;
+  }
+  if (sum != 100)
+    errors.push_back(at(route.split_place) +
+                     fmt::format("the split's shares sum to {}, not 100", sum));
+  if (!has_app)
+    errors.push_back(at(route.place) +
+                     fmt::format("app = \"{}\" is not one of the split's apps", route.app));
+}
+
 // What the routes name must exist, and no two routes may take the same requests.
 void check_routes(const ConfigFile& file, std::vector<std::string>& errors) {
   auto at = [&](FilePlace where) {
     return fmt::format("{}:{}:{}: ", file.path, where.line, where.column);
   };
+  std::vector<std::string> names;
+  for (const auto& app : file.apps) names.push_back(app.name);
+  auto check_defined = [&](const std::string& name, FilePlace where) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) return;
+    std::string near = nearest_name(name, names);
+    errors.push_back(at(where) +
+                     fmt::format("the route names app '{}', which no [apps.{}] defines{}", name,
+                                 name, near.empty() ? "" : "; did you mean '" + near + "'?"));
+  };
   for (std::size_t i = 0; i < file.routes.size(); ++i) {
     const auto& route = file.routes[i];
-    bool defined = std::any_of(file.apps.begin(), file.apps.end(),
-                               [&](const FileApp& app) { return app.name == route.app; });
-    if (!defined) {
-      std::vector<std::string> names;
-      for (const auto& app : file.apps) names.push_back(app.name);
-      std::string near = nearest_name(route.app, names);
-      errors.push_back(at(route.place) +
-                       fmt::format("the route names app '{}', which no [apps.{}] defines{}",
-                                   route.app, route.app,
-                                   near.empty() ? "" : "; did you mean '" + near + "'?"));
-    }
+    check_defined(route.app, route.place);
+    check_migration(route, at, check_defined, errors);
     for (std::size_t j = 0; j < i; ++j)
       if (file.routes[j].rule.same_requests(route.rule))
         errors.push_back(at(route.place) +
@@ -334,6 +468,17 @@ void check_routes(const ConfigFile& file, std::vector<std::string>& errors) {
 }
 
 }  // namespace
+
+std::vector<std::string> FileRoute::apps() const {
+  std::vector<std::string> names;
+  if (!split.empty()) {
+    for (const auto& share : split) names.push_back(share.app);
+    return names;
+  }
+  names.push_back(app);
+  if (!fallthrough.empty()) names.push_back(fallthrough);
+  return names;
+}
 
 const FileSetting* ConfigFile::find(std::string_view flag) const noexcept {
   auto it = std::find_if(settings.begin(), settings.end(),

@@ -6,12 +6,14 @@
 // tables name apps and [[routes]] say which requests each answers (by host, prefix, methods).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "gateway/router.hpp"
+#include "gateway/server/split.hpp"
 
 namespace junction::gateway {
 
@@ -47,9 +49,24 @@ struct FileApp {
 // point (SCRIPT_NAME / root_path), as PREFIX=MODULE:ATTR on the command line does.
 struct FileRoute {
   RouteRule rule;
-  std::string app;  // a FileApp name
+  std::string app;  // a FileApp name; with a split, optional (one of the split's)
   bool mount = false;
   FilePlace place;
+
+  // Migration (docs/migration.md): at most one of fall-through and split.
+  std::string fallthrough;  // the legacy app (a FileApp name); empty: none
+  std::vector<int> fallthrough_on{404};
+  std::uint64_t fallthrough_max_body = 1 << 20;
+  std::vector<SplitShare> split;  // app names and percents, in the file's order
+  Sticky sticky = Sticky::cookie;
+  std::uint64_t split_seed = 0;
+  bool has_split_seed = false;
+  bool expose_decision = false;
+  // Where the migration keys are, for the checks across keys; line 0 when absent.
+  FilePlace fallthrough_place, split_place, fallthrough_only_place, split_only_place;
+
+  // The apps the route names, its own first: app, then fallthrough or the split's others.
+  std::vector<std::string> apps() const;
 };
 
 struct ConfigFile {

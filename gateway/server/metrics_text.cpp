@@ -165,6 +165,14 @@ std::string prometheus_text(const MetricsSnapshot& snapshot, const MetricsLabels
       {"junction_request_timeouts_total",
        "Requests answered 504 by --request-timeout (WSGI and ASGI).", true,
        counter::request_timeouts},
+      {"junction_fallthrough_replays_total",
+       "Requests a fall-through route replayed to its legacy app (the new app's status was one "
+       "of fallthrough_on).",
+       true, counter::fallthrough_replays},
+      {"junction_fallthrough_not_replayed_total",
+       "Answers of a fall-through route's new app that stood although their status was one of "
+       "fallthrough_on: the request body was over fallthrough_max_body (or failed).",
+       true, counter::fallthrough_not_replayed},
       {"junction_asgi_tasks",
        "ASGI requests and WebSockets in progress (bounded by --limit-concurrency).", false,
        gauge::asgi_tasks},

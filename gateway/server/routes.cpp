@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
+#include <random>
 #include <stdexcept>
 
 namespace junction::gateway {
@@ -21,18 +23,23 @@ std::vector<ServedRoute> served_routes(const Config& config) {
         throw std::runtime_error("two apps are mounted at " + spec->prefix +
                                  ": give each its own prefix");
     std::string name = spec->target();
-    routes.push_back({std::move(*spec), std::move(rule), std::move(name)});
+    routes.push_back({std::move(*spec), std::move(rule), std::move(name), {}, {}, {}});
   }
   for (const auto& route : config.file_routes) {
-    auto app = std::find_if(config.file_apps.begin(), config.file_apps.end(),
-                            [&](const FileApp& a) { return a.name == route.app; });
-    if (app == config.file_apps.end())  // read_config_file checked it; a config made otherwise
-      throw std::runtime_error("a route names app '" + route.app + "', which is not defined");
-    std::string error;
-    auto spec = bridge::parse_app_spec(app->target, error);
-    if (!spec) throw std::runtime_error(error);
-    // In a migration both apps serve the same URLs: the prefix only selects, unless `mount`.
-    spec->prefix = route.mount ? route.rule.prefix : "/";
+    std::vector<RouteApp> apps;
+    for (const auto& name : route.apps()) {
+      auto app = std::find_if(config.file_apps.begin(), config.file_apps.end(),
+                              [&](const FileApp& a) { return a.name == name; });
+      if (app == config.file_apps.end())  // read_config_file checked it; a config made otherwise
+        throw std::runtime_error("a route names app '" + name + "', which is not defined");
+      std::string error;
+      auto spec = bridge::parse_app_spec(app->target, error);
+      if (!spec) throw std::runtime_error(error);
+      // In a migration both apps serve the same URLs: the prefix only selects, unless `mount`.
+      spec->prefix = route.mount ? route.rule.prefix : "/";
+      apps.push_back({std::move(*spec), name});
+    }
+    auto& spec = apps.front().spec;
     for (const auto& other : routes)
       if (other.rule.same_requests(route.rule))
         throw std::runtime_error(fmt::format(
@@ -40,9 +47,58 @@ std::vector<ServedRoute> served_routes(const Config& config) {
             "command line",
             config.config_file, route.place.line, route.place.column, route.rule.describe(),
             other.spec.text));
-    routes.push_back({std::move(*spec), route.rule, app->name});
+    ServedRoute served{std::move(spec), route.rule, apps.front().name, {}, {}, {}};
+    served.more.assign(std::make_move_iterator(apps.begin() + 1),
+                       std::make_move_iterator(apps.end()));
+    if (!route.fallthrough.empty()) {
+      FallthroughOptions& options = served.fallthrough.emplace();
+      options.statuses = route.fallthrough_on;
+      options.max_body = route.fallthrough_max_body;
+      options.primary_name = served.name;
+      options.legacy_name = route.fallthrough;
+      options.expose_decision = route.expose_decision;
+    }
+    if (!route.split.empty()) {
+      SplitOptions& options = served.split.emplace();
+      options.shares = route.split;
+      options.sticky = route.sticky;
+      // Chosen here, before any worker is forked: every worker must hash a client alike.
+      options.seed = route.has_split_seed ? route.split_seed : std::random_device{}();
+      options.expose_decision = route.expose_decision;
+      options.cookie_path = route.rule.prefix;
+    }
+    routes.push_back(std::move(served));
   }
   return routes;
+}
+
+std::size_t router_routes(const std::vector<ServedRoute>& routes) {
+  std::size_t count = 0;
+  for (const auto& route : routes) count += 1 + route.more.size();
+  return count;
+}
+
+std::vector<RouteApp> ServedRoute::all_apps() const {
+  std::vector<RouteApp> apps{{spec, name}};
+  apps.insert(apps.end(), more.begin(), more.end());
+  return apps;
+}
+
+std::string ServedRoute::mode() const {
+  if (fallthrough) {
+    std::string statuses;
+    for (int status : fallthrough->statuses)
+      statuses += (statuses.empty() ? "" : ",") + std::to_string(status);
+    return fmt::format("fallthrough to {} on {}", fallthrough->legacy_name, statuses);
+  }
+  if (split) {
+    std::string shares;
+    for (const auto& share : split->shares)
+      shares += fmt::format(" {}={}", share.app, share.percent);
+    constexpr const char* kSticky[] = {"cookie", "client", "none"};
+    return fmt::format("split{} (sticky {})", shares, kSticky[static_cast<int>(split->sticky)]);
+  }
+  return {};
 }
 
 std::string route_table(const std::vector<ServedRoute>& routes) {
@@ -58,9 +114,11 @@ std::string route_table(const std::vector<ServedRoute>& routes) {
     for (const auto& method : route->rule.methods) methods += (methods.empty() ? "" : ",") + method;
     // What the app sees: the full path, or the path below its mount point.
     std::string mode = route->spec.prefix == "/" ? "full path" : "mount " + route->spec.prefix;
+    if (auto migration = route->mode(); !migration.empty()) mode += "; " + migration;
+    std::string apps = route->name;
+    for (const auto& other : route->more) apps += "," + other.name;
     rows.push_back({route->rule.host.empty() ? "*" : route->rule.host, route->rule.prefix,
-                    methods.empty() ? "*" : methods, route->name,
-                    mode + " (" + route->spec.text + ")"});
+                    methods.empty() ? "*" : methods, apps, mode + " (" + route->spec.text + ")"});
   }
   std::array<std::size_t, 5> widths{};
   for (const auto& row : rows)

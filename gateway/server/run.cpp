@@ -27,11 +27,13 @@
 #include "gateway/router.hpp"
 #include "gateway/server/admin.hpp"
 #include "gateway/server/config.hpp"
+#include "gateway/server/fallthrough.hpp"
 #include "gateway/server/master.hpp"
 #include "gateway/server/privileges.hpp"
 #include "gateway/server/recycle.hpp"
 #include "gateway/server/routes.hpp"
 #include "gateway/server/server.hpp"
+#include "gateway/server/split.hpp"
 #include "gateway/server/static_files.hpp"
 #include "gateway/server/systemd.hpp"
 
@@ -140,7 +142,8 @@ void log_start(const gw::Config& config, const std::vector<gw::ServedRoute>& rou
   std::string apps;
   std::set<std::string> named;  // an app several routes name is listed once
   for (const auto& route : routes)
-    if (named.insert(route.spec.text).second) apps += (apps.empty() ? "" : ", ") + route.spec.text;
+    for (const auto& app : route.all_apps())
+      if (named.insert(app.spec.text).second) apps += (apps.empty() ? "" : ", ") + app.spec.text;
   spdlog::info(
       "junction {} starting: pid {}, {}, venv {}{}; {} worker(s), {} WSGI thread(s) and {} I/O "
       "thread(s) each; apps: {}",
@@ -179,6 +182,31 @@ void report_to_board(const gw::Config& config, gw::WorkerSlot& slot, gw::Server&
       period, [&slot] { slot.asgi_beat.store(gw::WorkerSlot::now(), std::memory_order_relaxed); });
 }
 
+// Adds `route` to `router`, its apps loaded with `load`: one app, or a migration route's apps
+// behind its mode (a fall-through or a split), each of them a route of its own in routes().
+template <class Load>
+void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& load,
+                      std::vector<std::shared_ptr<gw::FallthroughApp>>& fallthroughs) {
+  if (route.fallthrough) {
+    auto options = *route.fallthrough;
+    options.legacy_route = router.route_count() + 1;  // the second choice, after the first
+    auto legacy = load(route.more.at(0).spec);
+    auto app = std::make_shared<gw::FallthroughApp>(load(route.spec), legacy, options);
+    fallthroughs.push_back(app);
+    router.add_choice_route(route.rule, {{app, route.name}, {legacy, route.more[0].name}}, nullptr);
+  } else if (route.split) {
+    gw::SplitChooser chooser(*route.split);
+    std::vector<gw::Router::Choice> choices;
+    auto apps = route.all_apps();
+    for (std::size_t i = 0; i < apps.size(); ++i)
+      choices.push_back(
+          {std::make_shared<gw::SplitMemberApp>(load(apps[i].spec), chooser, i), apps[i].name});
+    router.add_choice_route(route.rule, std::move(choices), chooser);
+  } else {
+    router.add_route(route.rule, load(route.spec), route.name);
+  }
+}
+
 // Loads the apps and serves until a signal: in this process (worker null: it opens the
 // listeners itself), or as a worker of the master on the master's listeners.
 int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
@@ -188,6 +216,7 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   std::optional<bridge::PythonRuntime> own_python;
   bridge::PythonRuntime* python = worker ? worker->preloaded : nullptr;
   gw::Router router;
+  std::vector<std::shared_ptr<gw::FallthroughApp>> fallthroughs;  // they count into `metrics`
   // The static directories open first: a bad one is a configuration error, found before any
   // import (in a worker, after --user/--group: the files must be readable by whom it runs as).
   for (const auto& mount : config.edge.statics) {
@@ -205,16 +234,20 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
     if (!python) python = &own_python.emplace(config.python);
     // An app that several routes name is loaded once per mount point.
     std::map<std::pair<std::string, std::string>, std::shared_ptr<gw::App>> loaded;
+    auto load = [&](const bridge::AppSpec& spec) {
+      auto& app = loaded[{spec.text, spec.prefix}];
+      if (!app) app = python->load(spec);
+      return app;
+    };
     for (const auto& route : routes) {
-      auto& app = loaded[{route.spec.text, route.spec.prefix}];
-      if (!app) app = python->load(route.spec);
-      router.add_route(route.rule, app, route.name);
+      add_served_route(router, route, load, fallthroughs);
       if (route.rule.host.empty() && route.rule.methods.empty() &&
-          route.rule.prefix == route.spec.prefix)
+          route.rule.prefix == route.spec.prefix && route.more.empty())
         spdlog::info("mounted {} at {}", route.spec.text, route.spec.prefix);
       else
-        spdlog::info("routed {} to {} ({})", route.rule.describe(), route.name,
-                     route.spec.prefix == "/" ? "full path" : "mount " + route.spec.prefix);
+        spdlog::info("routed {} to {} ({}{})", route.rule.describe(), route.name,
+                     route.spec.prefix == "/" ? "full path" : "mount " + route.spec.prefix,
+                     route.more.empty() ? "" : "; " + route.mode());
     }
     python->start_lifespan();
   } catch (const bridge::AppLoadError& e) {
@@ -242,13 +275,15 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   auto admin = std::make_shared<gw::AdminSources>();
   if (store) {
     metrics = store->worker(worker ? worker->index : 0);
+    for (const auto& fallthrough : fallthroughs) fallthrough->count_into(metrics);
     metrics.gauge_set(gw::gauge::pid, static_cast<std::uint64_t>(::getpid()));
     metrics.gauge_set(gw::gauge::started_ms, static_cast<std::uint64_t>(unix_seconds() * 1000));
     admin->store = store;
     admin->board = worker ? &worker->board : nullptr;
     admin->routes = router.routes();
     for (const auto& route : routes)
-      admin->apps.emplace_back(route.spec.target(), route.rule.label());
+      for (const auto& app : route.all_apps())
+        admin->apps.emplace_back(app.spec.target(), route.rule.label());
     admin->version = JUNCTION_VERSION;
     admin->python = bridge::PythonRuntime::python_version();
     admin->pid = static_cast<int>(worker ? ::getppid() : ::getpid());
@@ -350,7 +385,8 @@ int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute
       preloaded.emplace(config.python);
       std::set<std::string> imported;
       for (const auto& route : routes)
-        if (imported.insert(route.spec.text).second) preloaded->preload(route.spec);
+        for (const auto& app : route.all_apps())
+          if (imported.insert(app.spec.text).second) preloaded->preload(app.spec);
       spdlog::info("--preload: {} app(s) imported in the master", imported.size());
     } catch (const bridge::AppLoadError& e) {
       report_load_error(e);
@@ -383,8 +419,9 @@ int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute
   // will build from the same configuration (Router::routes()).
   std::optional<gw::MetricsStore> metrics;
   if (config.admin_bind)
-    metrics.emplace(gw::WorkerBoard::kSlots,
-                    gw::Router::kBuiltinRoutes + config.edge.statics.size() + routes.size(), true);
+    metrics.emplace(
+        gw::WorkerBoard::kSlots,
+        gw::Router::kBuiltinRoutes + config.edge.statics.size() + gw::router_routes(routes), true);
   double started = unix_seconds();
   SavedSignalActions python_handlers;
   return gw::run_master(

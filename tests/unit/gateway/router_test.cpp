@@ -168,3 +168,67 @@ TEST_CASE("RouteRule: which rules no request can tell apart", "[router]") {
 }
 
 }  // namespace junction::gateway
+
+namespace junction::gateway {
+namespace {
+
+// Only its head is looked at: what Router::dispatch needs.
+class HeadOnlyExchange final : public Exchange {
+ public:
+  explicit HeadOnlyExchange(RequestHead head) : head_(std::move(head)) {}
+  const RequestHead& request() const noexcept override { return head_; }
+  boost::asio::any_io_executor executor() const override { return {}; }
+  void async_read_body(std::span<char>, ReadHandler) override {}
+  void start(ResponseHead) override {}
+  void async_write(std::string, bool, Handler) override {}
+  void async_finish(Headers, Handler) override {}
+  void abort() override {}
+  void on_client_gone(std::function<void()>) override {}
+
+ private:
+  RequestHead head_;
+};
+
+class CountingApp final : public App {
+ public:
+  void handle(std::shared_ptr<Exchange>) override { ++calls; }
+  int calls = 0;
+};
+
+TEST_CASE("Router: a route with several apps counts each under its own index", "[router]") {
+  auto a = std::make_shared<CountingApp>();
+  auto b = std::make_shared<CountingApp>();
+  auto plain = std::make_shared<CountingApp>();
+  Router router;
+  router.mount("/", plain, "plain");
+  // The chooser sends paths ending in "b" to the second app.
+  auto first = router.add_choice_route(
+      {"", "/orders", {}}, {{a, "new"}, {b, "legacy"}},
+      [](const RequestHead& head) -> std::size_t { return head.path.ends_with("b") ? 1 : 0; });
+  CHECK(first == Router::kBuiltinRoutes + 1);
+  auto routes = router.routes();
+  REQUIRE(routes.size() == Router::kBuiltinRoutes + 3);
+  CHECK(routes[first].app == "new");
+  CHECK(routes[first].route == "/orders");
+  CHECK(routes[first + 1].app == "legacy");
+  CHECK(routes[first + 1].route == "/orders");
+
+  auto send = [&](std::string path) {
+    return router.dispatch(std::make_shared<HeadOnlyExchange>(at(std::move(path))));
+  };
+  CHECK(send("/orders/a") == first);
+  CHECK(send("/orders/b") == first + 1);
+  CHECK(send("/other") == Router::kBuiltinRoutes);
+  CHECK(a->calls == 1);
+  CHECK(b->calls == 1);
+  CHECK(plain->calls == 1);
+
+  // Without a chooser the first app takes every request (a fall-through hands them on itself).
+  Router fallthrough;
+  auto only = fallthrough.add_choice_route({"", "/", {}}, {{a, "new"}, {b, "legacy"}}, nullptr);
+  CHECK(fallthrough.dispatch(std::make_shared<HeadOnlyExchange>(at("/xb"))) == only);
+  CHECK(a->calls == 2);
+}
+
+}  // namespace
+}  // namespace junction::gateway

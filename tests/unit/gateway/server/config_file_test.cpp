@@ -259,5 +259,96 @@ methods = ["POST", "GET"]
                   });
 }
 
+TEST_CASE("read_config_file: a route's migration keys", "[config_file]") {
+  TempFile file(R"(
+[apps.legacy]
+target = "mysite.wsgi:application"
+[apps.new]
+target = "main:app"
+
+[[routes]]
+prefix = "/orders"
+app = "new"
+fallthrough = "legacy"
+fallthrough_on = [404, 405]
+fallthrough-max-body = 4096
+expose_decision = true
+
+[[routes]]
+prefix = "/cart"
+split = { new = 10, legacy = 90 }
+sticky = "client"
+split_seed = 42
+)");
+  std::vector<std::string> errors;
+  auto config = read_config_file(file.path(), {}, errors);
+  INFO((errors.empty() ? "" : errors[0]));
+  REQUIRE(config);
+  REQUIRE(config->routes.size() == 2);
+  const auto& orders = config->routes[0];
+  CHECK(orders.fallthrough == "legacy");
+  CHECK(orders.fallthrough_on == std::vector<int>{404, 405});
+  CHECK(orders.fallthrough_max_body == 4096);
+  CHECK(orders.expose_decision);
+  CHECK(orders.apps() == std::vector<std::string>{"new", "legacy"});
+  const auto& cart = config->routes[1];
+  CHECK(cart.app == "new");  // a split's first app, when the route names none
+  REQUIRE(cart.split.size() == 2);
+  CHECK(cart.split[1].app == "legacy");
+  CHECK(cart.split[1].percent == 90);
+  CHECK(cart.sticky == Sticky::client);
+  CHECK(cart.split_seed == 42);
+  CHECK(cart.apps() == std::vector<std::string>{"new", "legacy"});
+}
+
+TEST_CASE("read_config_file: what is wrong in a route's migration keys", "[config_file]") {
+  auto errors = errors_of(R"(
+[apps.legacy]
+target = "mysite.wsgi:application"
+[apps.new]
+target = "main:app"
+
+[[routes]]
+prefix = "/a"
+app = "new"
+fallthrough = "legasy"
+
+[[routes]]
+prefix = "/b"
+split = { new = 10, legacy = 80 }
+
+[[routes]]
+prefix = "/c"
+app = "new"
+fallthrough = "new"
+split = { new = 50, legacy = 50 }
+
+[[routes]]
+prefix = "/d"
+app = "new"
+sticky = "none"
+
+[[routes]]
+prefix = "/e"
+app = "new"
+fallthrough_on = ["404"]
+sticky = "always"
+fallthrough_max_body = -1
+)");
+  // A route with a key that is wrong in itself is not looked at as a whole.
+  CHECK(errors == std::vector<std::string>{
+                      ":30:1: fallthrough_on is a list of HTTP statuses ([404, 405])",
+                      ":31:1: sticky is \"cookie\", \"client\" or \"none\"",
+                      ":32:1: fallthrough_max_body is a number of bytes (1048576)",
+                      ":10:1: the route names app 'legasy', which no [apps.legasy] defines; did "
+                      "you mean 'legacy'?",
+                      ":14:1: the split's shares sum to 90, not 100",
+                      ":19:1: fallthrough names the route's own app 'new': name the legacy app "
+                      "that answers when 'new' does not",
+                      ":20:1: a route has one migration mode: fallthrough or split, not both",
+                      ":25:1: sticky and split_seed need a split = { APP = PERCENT, ... }",
+                  });
+}
+
 }  // namespace
 }  // namespace junction::gateway
