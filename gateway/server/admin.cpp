@@ -9,6 +9,7 @@
 #include "gateway/access_log_format.hpp"
 #include "gateway/server/admin_assets.hpp"
 #include "gateway/server/metrics_text.hpp"
+#include "gateway/text.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -43,6 +44,10 @@ const char* state_name(int state) {
 }
 
 }  // namespace
+
+std::string AdminApp::migration_json() const {
+  return gateway::migration_json(sources_->migration, snapshot(), sources_->shadows, unix_now());
+}
 
 MetricsSnapshot AdminApp::snapshot() const {
   const auto& sources = *sources_;
@@ -136,6 +141,7 @@ void AdminApp::handle(std::shared_ptr<Exchange> exchange) {
                   {{"Allow", "GET, HEAD"}});
   const auto& path = request.path;
   const auto& sources = *sources_;
+  std::string_view asset_path_override;
   auto labels = [&] {
     std::size_t workers = 1;
     if (sources.board) {
@@ -157,13 +163,22 @@ void AdminApp::handle(std::shared_ptr<Exchange> exchange) {
     return answer(*exchange, 200, "application/json", metrics_json(snap, labels(), unix_now()));
   }
   if (path == "/status") return answer(*exchange, 200, "application/json", status_json());
-  std::string_view asset_path = path == "/" ? std::string_view("/dashboard.html") : path;
+  // /migration is the page for a browser (it asks for HTML) and JSON for everyone else.
+  bool wants_html = false;
+  for (const auto& [name, value] : exchange->request().headers)
+    if (iequals(name, "accept") && value.find("text/html") != std::string::npos) wants_html = true;
+  if (path == "/migration.json" || (path == "/migration" && !wants_html))
+    return answer(*exchange, 200, "application/json", migration_json());
+  if (path == "/migration") asset_path_override = "/migration.html";
+  std::string_view asset_path = !asset_path_override.empty() ? asset_path_override
+                                : path == "/"                ? std::string_view("/dashboard.html")
+                                                             : path;
   for (const auto& asset : admin_assets())
     if (asset.path == asset_path)
       return answer(*exchange, 200, asset.content_type, std::string(asset.body));
   answer(*exchange, 404, "text/plain; charset=utf-8",
-         "404 Not Found: the admin listener serves /metrics, /metrics.json, /status and the "
-         "dashboard at /\n");
+         "404 Not Found: the admin listener serves /metrics, /metrics.json, /status, "
+         "/migration and the dashboard at /\n");
 }
 
 }  // namespace junction::gateway

@@ -1,7 +1,7 @@
-// The admin listener's app (--admin-bind): /metrics (Prometheus), /metrics.json, /status and the
-// dashboard (/ and its files). It answers on an I/O thread, from the shared metrics and the
-// worker board alone: no Python, so it answers while every app thread is busy, and any worker
-// can answer for all of them.
+// The admin listener's app (--admin-bind): /metrics (Prometheus), /metrics.json, /status,
+// /migration and the dashboard (/ and its files). It answers on an I/O thread, from the shared
+// metrics and the worker board alone: no Python, so it answers while every app thread is busy, and
+// any worker can answer for all of them.
 #pragma once
 
 #include <functional>
@@ -12,6 +12,8 @@
 #include "gateway/exchange.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/router.hpp"
+#include "gateway/server/migration_report.hpp"
+#include "gateway/server/shadow_report.hpp"
 #include "gateway/server/worker_board.hpp"
 
 namespace junction::gateway {
@@ -30,8 +32,10 @@ struct AdminSources {
   std::vector<AdminListener> listeners;
   std::string version;
   std::string python;
-  int pid = 0;         // the master's, or this process's
-  double started = 0;  // Unix seconds
+  int pid = 0;                            // the master's, or this process's
+  double started = 0;                     // Unix seconds
+  std::vector<MigrationRoute> migration;  // /migration
+  const ShadowReport* shadows = nullptr;
   // Refreshes this process's own sampled figures (Python's pool, RSS) before a scrape reads
   // them; the other workers' are at most a sampling period old.
   std::function<void()> refresh;
@@ -44,6 +48,7 @@ class AdminApp final : public App {
 
   // The bodies, for the tests.
   std::string status_json() const;
+  std::string migration_json() const;
   MetricsSnapshot snapshot() const;
 
  private:

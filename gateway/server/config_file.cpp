@@ -11,6 +11,7 @@
 
 #include "bridge/app_spec.hpp"
 #include "gateway/fields.hpp"
+#include "gateway/server/shadow_diff.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -269,7 +270,9 @@ class Reader {
         } else if (!read_migration_key(name, value, at, entry, fail)) {
           unknown_in("[[routes]]", name, at,
                      {"host", "prefix", "methods", "app", "mount", "fallthrough", "fallthrough_on",
-                      "fallthrough_max_body", "split", "sticky", "split_seed", "expose_decision"});
+                      "fallthrough_max_body", "split", "sticky", "split_seed", "expose_decision",
+                      "shadow", "shadow_ignore_headers", "shadow_ignore_json", "shadow_scrub",
+                      "shadow_methods", "shadow_max_in_flight", "shadow_max_body"});
           valid = false;
         }
       }
@@ -279,6 +282,21 @@ class Reader {
       }
       if (valid) file.routes.push_back(std::move(entry));
     }
+  }
+
+  // A list of strings (a one-element list may be given as the string alone).
+  static bool strings(const toml::node& value, std::vector<std::string>& out) {
+    if (value.is_string()) {
+      out.push_back(*value.value<std::string>());
+      return true;
+    }
+    const auto* list = value.as_array();
+    if (!list) return false;
+    for (const auto& element : *list) {
+      if (!element.is_string()) return false;
+      out.push_back(*element.value<std::string>());
+    }
+    return true;
   }
 
   // The migration keys of a [[routes]] table (docs/migration.md); false when `name` is none of
@@ -359,6 +377,62 @@ class Reader {
       entry.split_seed = static_cast<std::uint64_t>(*seed);
       entry.has_split_seed = true;
       entry.split_only_place = at;
+    } else if (name == "shadow") {
+      if (!value.is_string()) {
+        fail(at, "shadow is the name of an [apps.NAME]: the app that answers in the shadow");
+        return true;
+      }
+      entry.shadow = *value.value<std::string>();
+      entry.shadow_place = at;
+    } else if (name == "shadow_ignore_headers" || name == "shadow_ignore_json" ||
+               name == "shadow_scrub" || name == "shadow_methods") {
+      std::vector<std::string> texts;
+      if (!strings(value, texts)) {
+        fail(at, fmt::format("{} is a list of strings", name));
+        return true;
+      }
+      std::string problem;
+      for (auto& text : texts) {
+        if (name == "shadow_ignore_headers" && !valid_field_name(text)) {
+          problem = fmt::format("'{}' is not a header name", text);
+        } else if (name == "shadow_methods" && !valid_field_name(text)) {
+          problem = fmt::format("'{}' is not an HTTP method", text);
+        } else if (name == "shadow_ignore_json") {
+          JsonPath::parse(text, problem);
+        } else if (name == "shadow_scrub") {
+          try {
+            boost::regex pattern(text);
+          } catch (const boost::regex_error& e) {
+            problem = fmt::format("'{}' is not a regular expression: {}", text, e.what());
+          }
+        }
+        if (!problem.empty()) break;
+      }
+      if (!problem.empty()) {
+        fail(at, fmt::format("{}: {}", name, problem));
+        return true;
+      }
+      if (name == "shadow_ignore_headers") {
+        for (auto& text : texts) text = lower(text);
+        entry.shadow_ignore_headers = std::move(texts);
+      } else if (name == "shadow_methods") {
+        for (auto& text : texts) text = upper(text);
+        entry.shadow_methods = std::move(texts);
+      } else if (name == "shadow_ignore_json") {
+        entry.shadow_ignore_json = std::move(texts);
+      } else {
+        entry.shadow_scrub = std::move(texts);
+      }
+      entry.shadow_only_place = at;
+    } else if (name == "shadow_max_in_flight" || name == "shadow_max_body") {
+      auto number = whole(1, std::int64_t{1} << 40);
+      if (!number) {
+        fail(at, fmt::format("{} is a whole number, 1 or more", name));
+        return true;
+      }
+      (name == "shadow_max_body" ? entry.shadow_max_body : entry.shadow_max_in_flight) =
+          static_cast<std::uint64_t>(*number);
+      entry.shadow_only_place = at;
     } else if (name == "expose_decision") {
       if (!value.is_boolean()) {
         fail(at, "expose_decision is true or false");
@@ -404,6 +478,19 @@ class Reader {
 template <class At, class CheckDefined>
 void check_migration(const FileRoute& route, At& at, CheckDefined& check_defined,
                      std::vector<std::string>& errors) {
+  if (!route.shadow.empty()) {
+    check_defined(route.shadow, route.shadow_place);
+    if (route.shadow == route.app)
+      errors.push_back(at(route.shadow_place) +
+                       fmt::format("shadow names the route's own app '{}': name the app whose "
+                                   "answers are compared with it",
+                                   route.app));
+    if (!route.fallthrough.empty() || !route.split.empty())
+      errors.push_back(at(route.shadow_place) +
+                       "a route has one migration mode: shadow, fallthrough or split");
+  } else if (route.shadow_only_place.line != 0) {
+    errors.push_back(at(route.shadow_only_place) + "the shadow_* keys need shadow = \"APP\"");
+  }
   if (!route.fallthrough.empty()) {
     check_defined(route.fallthrough, route.fallthrough_place);
     if (route.fallthrough == route.app)
@@ -477,6 +564,7 @@ std::vector<std::string> FileRoute::apps() const {
   }
   names.push_back(app);
   if (!fallthrough.empty()) names.push_back(fallthrough);
+  if (!shadow.empty()) names.push_back(shadow);
   return names;
 }
 

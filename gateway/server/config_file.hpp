@@ -53,7 +53,7 @@ struct FileRoute {
   bool mount = false;
   FilePlace place;
 
-  // Migration (docs/migration.md): at most one of fall-through and split.
+  // Migration (docs/migration.md): at most one of fall-through, split and shadow.
   std::string fallthrough;  // the legacy app (a FileApp name); empty: none
   std::vector<int> fallthrough_on{404};
   std::uint64_t fallthrough_max_body = 1 << 20;
@@ -62,10 +62,19 @@ struct FileRoute {
   std::uint64_t split_seed = 0;
   bool has_split_seed = false;
   bool expose_decision = false;
+  std::string shadow;                              // the shadow app (a FileApp name); empty: none
+  std::vector<std::string> shadow_ignore_headers;  // lower case
+  std::vector<std::string> shadow_ignore_json;     // JSON paths, checked
+  std::vector<std::string> shadow_scrub;           // regular expressions, checked
+  std::vector<std::string> shadow_methods{"GET", "HEAD", "OPTIONS"};
+  std::uint64_t shadow_max_in_flight = 16;
+  std::uint64_t shadow_max_body = 1 << 20;
   // Where the migration keys are, for the checks across keys; line 0 when absent.
   FilePlace fallthrough_place, split_place, fallthrough_only_place, split_only_place;
+  FilePlace shadow_place, shadow_only_place;
 
-  // The apps the route names, its own first: app, then fallthrough or the split's others.
+  // The apps the route names, its own first: app, then fallthrough or shadow, or the split's
+  // others.
   std::vector<std::string> apps() const;
 };
 

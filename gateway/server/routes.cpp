@@ -23,7 +23,7 @@ std::vector<ServedRoute> served_routes(const Config& config) {
         throw std::runtime_error("two apps are mounted at " + spec->prefix +
                                  ": give each its own prefix");
     std::string name = spec->target();
-    routes.push_back({std::move(*spec), std::move(rule), std::move(name), {}, {}, {}});
+    routes.push_back({std::move(*spec), std::move(rule), std::move(name), {}, {}, {}, {}});
   }
   for (const auto& route : config.file_routes) {
     std::vector<RouteApp> apps;
@@ -47,7 +47,7 @@ std::vector<ServedRoute> served_routes(const Config& config) {
             "command line",
             config.config_file, route.place.line, route.place.column, route.rule.describe(),
             other.spec.text));
-    ServedRoute served{std::move(spec), route.rule, apps.front().name, {}, {}, {}};
+    ServedRoute served{std::move(spec), route.rule, apps.front().name, {}, {}, {}, {}};
     served.more.assign(std::make_move_iterator(apps.begin() + 1),
                        std::make_move_iterator(apps.end()));
     if (!route.fallthrough.empty()) {
@@ -66,6 +66,22 @@ std::vector<ServedRoute> served_routes(const Config& config) {
       options.seed = route.has_split_seed ? route.split_seed : std::random_device{}();
       options.expose_decision = route.expose_decision;
       options.cookie_path = route.rule.prefix;
+    }
+    if (!route.shadow.empty()) {
+      ShadowOptions& options = served.shadow.emplace();
+      options.primary_name = served.name;
+      options.shadow_name = route.shadow;
+      options.methods = route.shadow_methods;
+      options.max_in_flight = route.shadow_max_in_flight;
+      options.max_body = route.shadow_max_body;
+      options.compare.ignore_headers = route.shadow_ignore_headers;
+      for (const auto& text : route.shadow_ignore_json) {
+        std::string error;
+        auto path = JsonPath::parse(text, error);
+        if (!path) throw std::runtime_error(error);  // read_config_file checked them
+        options.compare.ignore_json.push_back(std::move(*path));
+      }
+      for (const auto& text : route.shadow_scrub) options.compare.scrub.emplace_back(text);
     }
     routes.push_back(std::move(served));
   }
@@ -90,6 +106,11 @@ std::string ServedRoute::mode() const {
     for (int status : fallthrough->statuses)
       statuses += (statuses.empty() ? "" : ",") + std::to_string(status);
     return fmt::format("fallthrough to {} on {}", fallthrough->legacy_name, statuses);
+  }
+  if (shadow) {
+    std::string methods;
+    for (const auto& method : shadow->methods) methods += (methods.empty() ? "" : ",") + method;
+    return fmt::format("shadow to {} ({})", shadow->shadow_name, methods);
   }
   if (split) {
     std::string shares;

@@ -10,6 +10,7 @@
 #include "gateway/router.hpp"
 #include "gateway/server/config.hpp"
 #include "gateway/server/fallthrough.hpp"
+#include "gateway/server/shadow.hpp"
 #include "gateway/server/split.hpp"
 
 namespace junction::gateway {
@@ -31,8 +32,10 @@ struct ServedRoute {
   std::vector<RouteApp> more;
   std::optional<FallthroughOptions> fallthrough;  // legacy_route is the router's to fill
   std::optional<SplitOptions> split;              // the shares name `name`, then `more`
+  std::optional<ShadowOptions> shadow;            // shadow_route and report_index are the router's
 
-  // "fallthrough to legacy on 404", "split new=10 legacy=90 (sticky cookie)"; empty: none.
+  // "fallthrough to legacy on 404", "split new=10 legacy=90 (sticky cookie)", "shadow to new
+  // (GET,HEAD,OPTIONS)"; empty: none.
   std::string mode() const;
   // Every app of the route, its own first (copies: for start-up only).
   std::vector<RouteApp> all_apps() const;

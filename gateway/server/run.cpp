@@ -29,10 +29,13 @@
 #include "gateway/server/config.hpp"
 #include "gateway/server/fallthrough.hpp"
 #include "gateway/server/master.hpp"
+#include "gateway/server/migration_report.hpp"
 #include "gateway/server/privileges.hpp"
 #include "gateway/server/recycle.hpp"
 #include "gateway/server/routes.hpp"
 #include "gateway/server/server.hpp"
+#include "gateway/server/shadow.hpp"
+#include "gateway/server/shadow_report.hpp"
 #include "gateway/server/split.hpp"
 #include "gateway/server/static_files.hpp"
 #include "gateway/server/systemd.hpp"
@@ -109,6 +112,7 @@ struct WorkerEnv {
   const std::function<void()>& ready;
   bridge::PythonRuntime* preloaded;
   gw::MetricsStore* metrics;  // --admin-bind: the master's store (this worker has slot `index`)
+  gw::ShadowReport* shadows;  // the shadow routes' report, shared by every worker; or null
   double master_started;      // Unix seconds
 };
 
@@ -150,6 +154,13 @@ void log_start(const gw::Config& config, const std::vector<gw::ServedRoute>& rou
       JUNCTION_VERSION, static_cast<int>(::getpid()), runtime, venv.empty() ? "none" : venv,
       config.python.venv.empty() ? "" : " + --venv " + config.python.venv, config.workers,
       config.python.threads, config.io_threads, apps.empty() ? "none" : apps);
+  // Shadowing a method with side effects runs them twice: said once, at start.
+  for (const auto& route : routes)
+    if (route.shadow)
+      for (const auto& method : route.shadow->methods)
+        if (method != "GET" && method != "HEAD" && method != "OPTIONS")
+          spdlog::warn("route {} shadows {} requests: both {} and {} run their side effects",
+                       route.rule.describe(), method, route.name, route.shadow->shadow_name);
 }
 
 // The ASGI loop's lag is probed this often (junction_asgi_loop_lag_seconds).
@@ -182,29 +193,61 @@ void report_to_board(const gw::Config& config, gw::WorkerSlot& slot, gw::Server&
       period, [&slot] { slot.asgi_beat.store(gw::WorkerSlot::now(), std::memory_order_relaxed); });
 }
 
+// The migration routes' parts that report to the metrics and the shadow report once those
+// exist, and their description for /migration.
+struct MigrationParts {
+  std::vector<std::shared_ptr<gw::FallthroughApp>> fallthroughs;
+  std::vector<std::shared_ptr<gw::ShadowApp>> shadows;
+  std::shared_ptr<boost::asio::thread_pool> comparer;  // the shadows' comparisons
+  std::vector<gw::MigrationRoute> described;
+};
+
 // Adds `route` to `router`, its apps loaded with `load`: one app, or a migration route's apps
-// behind its mode (a fall-through or a split), each of them a route of its own in routes().
+// behind its mode (a shadow, a fall-through or a split), each a route of its own in routes().
 template <class Load>
 void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& load,
-                      std::vector<std::shared_ptr<gw::FallthroughApp>>& fallthroughs) {
-  if (route.fallthrough) {
+                      MigrationParts& parts) {
+  auto first = router.route_count();  // the route's first app; the others follow it
+  if (!route.shadow && !route.fallthrough && !route.split) {
+    router.add_route(route.rule, load(route.spec), route.name);
+    return;
+  }
+  gw::MigrationRoute described{route.rule.label(), "", route.mode(), {}, std::nullopt};
+  if (route.shadow) {
+    auto options = *route.shadow;
+    options.shadow_route = first + 1;
+    options.report_index = parts.shadows.size();
+    if (!parts.comparer) parts.comparer = std::make_shared<boost::asio::thread_pool>(1);
+    auto shadow = load(route.more.at(0).spec);
+    auto app = std::make_shared<gw::ShadowApp>(load(route.spec), shadow, options, parts.comparer);
+    parts.shadows.push_back(app);
+    router.add_choice_route(route.rule, {{app, route.name}, {shadow, route.more[0].name}}, nullptr);
+    described.mode = "shadow";
+    described.sides = {{route.name, "primary", first}, {route.more[0].name, "shadow", first + 1}};
+    described.shadow_index = options.report_index;
+  } else if (route.fallthrough) {
     auto options = *route.fallthrough;
-    options.legacy_route = router.route_count() + 1;  // the second choice, after the first
+    options.legacy_route = first + 1;
     auto legacy = load(route.more.at(0).spec);
     auto app = std::make_shared<gw::FallthroughApp>(load(route.spec), legacy, options);
-    fallthroughs.push_back(app);
+    parts.fallthroughs.push_back(app);
     router.add_choice_route(route.rule, {{app, route.name}, {legacy, route.more[0].name}}, nullptr);
-  } else if (route.split) {
+    described.mode = "fallthrough";
+    described.sides = {{route.name, "primary", first},
+                       {route.more[0].name, "fallthrough", first + 1}};
+  } else {
     gw::SplitChooser chooser(*route.split);
     std::vector<gw::Router::Choice> choices;
     auto apps = route.all_apps();
-    for (std::size_t i = 0; i < apps.size(); ++i)
+    for (std::size_t i = 0; i < apps.size(); ++i) {
       choices.push_back(
           {std::make_shared<gw::SplitMemberApp>(load(apps[i].spec), chooser, i), apps[i].name});
+      described.sides.push_back({apps[i].name, "split", first + i});
+    }
     router.add_choice_route(route.rule, std::move(choices), chooser);
-  } else {
-    router.add_route(route.rule, load(route.spec), route.name);
+    described.mode = "split";
   }
+  parts.described.push_back(std::move(described));
 }
 
 // Loads the apps and serves until a signal: in this process (worker null: it opens the
@@ -215,8 +258,11 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   // the port; the runtime is declared before the router so the apps it holds go first.
   std::optional<bridge::PythonRuntime> own_python;
   bridge::PythonRuntime* python = worker ? worker->preloaded : nullptr;
+  // The shadow routes' report outlives the router: their comparisons write to it until the
+  // router's apps (and the comparer thread they hold) are gone.
+  std::optional<gw::ShadowReport> own_shadows;
   gw::Router router;
-  std::vector<std::shared_ptr<gw::FallthroughApp>> fallthroughs;  // they count into `metrics`
+  MigrationParts migration;  // they report to `metrics` and the shadow report
   // The static directories open first: a bad one is a configuration error, found before any
   // import (in a worker, after --user/--group: the files must be readable by whom it runs as).
   for (const auto& mount : config.edge.statics) {
@@ -240,7 +286,7 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
       return app;
     };
     for (const auto& route : routes) {
-      add_served_route(router, route, load, fallthroughs);
+      add_served_route(router, route, load, migration);
       if (route.rule.host.empty() && route.rule.methods.empty() &&
           route.rule.prefix == route.spec.prefix && route.more.empty())
         spdlog::info("mounted {} at {}", route.spec.text, route.spec.prefix);
@@ -271,11 +317,13 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   gw::MetricsStore* store = worker ? worker->metrics : nullptr;
   if (!worker && config.admin_bind) store = &own_metrics.emplace(1, router.route_count(), false);
   gw::ProcessMetrics metrics;
+  gw::ShadowReport* shadow_report = worker ? worker->shadows : nullptr;
+  if (!worker && !migration.shadows.empty())
+    shadow_report = &own_shadows.emplace(migration.shadows.size(), false);
   gw::Router admin_router;
   auto admin = std::make_shared<gw::AdminSources>();
   if (store) {
     metrics = store->worker(worker ? worker->index : 0);
-    for (const auto& fallthrough : fallthroughs) fallthrough->count_into(metrics);
     metrics.gauge_set(gw::gauge::pid, static_cast<std::uint64_t>(::getpid()));
     metrics.gauge_set(gw::gauge::started_ms, static_cast<std::uint64_t>(unix_seconds() * 1000));
     admin->store = store;
@@ -289,11 +337,15 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
     admin->pid = static_cast<int>(worker ? ::getppid() : ::getpid());
     admin->started = worker ? worker->master_started : unix_seconds();
     admin->refresh = [metrics, python, &router] { sample_figures(metrics, *python, router); };
+    admin->migration = migration.described;
+    admin->shadows = shadow_report;
     admin_router.mount("/", std::make_shared<gw::AdminApp>(admin), "admin");
     python->start_loop_lag_probe(kLoopLagProbe, [metrics](std::chrono::nanoseconds lag) mutable {
       metrics.observe_loop_lag(lag);
     });
   }
+  for (const auto& fallthrough : migration.fallthroughs) fallthrough->count_into(metrics);
+  for (const auto& shadow : migration.shadows) shadow->report_to(shadow_report, metrics);
 
   auto grace =
       std::chrono::milliseconds(static_cast<long>(config.timeouts.graceful.count() * 1000));
@@ -422,6 +474,11 @@ int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute
     metrics.emplace(
         gw::WorkerBoard::kSlots,
         gw::Router::kBuiltinRoutes + config.edge.statics.size() + gw::router_routes(routes), true);
+  // The shadow routes' report: one for all the workers, as the metrics.
+  std::optional<gw::ShadowReport> shadows;
+  auto shadow_routes = static_cast<std::size_t>(std::count_if(
+      routes.begin(), routes.end(), [](const gw::ServedRoute& r) { return r.shadow.has_value(); }));
+  if (shadow_routes > 0) shadows.emplace(shadow_routes, true);
   double started = unix_seconds();
   SavedSignalActions python_handlers;
   return gw::run_master(
@@ -433,6 +490,7 @@ int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute
                          ready,
                          preloaded ? &*preloaded : nullptr,
                          metrics ? &*metrics : nullptr,
+                         shadows ? &*shadows : nullptr,
                          started};
         return serve(config, routes, &worker, runtime);
       },

@@ -229,7 +229,7 @@ struct Server::Impl {
 
   static void log_listening(const Listener& listener) {
     if (listener.admin)
-      spdlog::info("Admin listener on {} (/metrics, /metrics.json, /status, dashboard at /)",
+      spdlog::info("Admin listener on {} (/metrics, /metrics.json, /status, /migration, dashboard at /)",
                    listener.name);
     else
       spdlog::info("Listening on {}", listener.name);
