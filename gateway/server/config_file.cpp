@@ -493,14 +493,20 @@ void check_migration(const FileRoute& route, At& at, CheckDefined& check_defined
   }
   if (!route.fallthrough.empty()) {
     check_defined(route.fallthrough, route.fallthrough_place);
-    if (route.fallthrough == route.app)
+    // With a split, the split's other apps fall through to it (a split with a safety net).
+    bool in_split =
+        std::any_of(route.split.begin(), route.split.end(),
+                    [&](const SplitShare& share) { return share.app == route.fallthrough; });
+    if (route.split.empty() && route.fallthrough == route.app)
       errors.push_back(at(route.fallthrough_place) +
                        fmt::format("fallthrough names the route's own app '{}': name the legacy "
                                    "app that answers when '{}' does not",
                                    route.app, route.app));
-    if (!route.split.empty())
-      errors.push_back(at(route.split_place) +
-                       "a route has one migration mode: fallthrough or split, not both");
+    else if (!route.split.empty() && !in_split)
+      errors.push_back(at(route.fallthrough_place) +
+                       fmt::format("with a split, fallthrough names one of the split's apps (the "
+                                   "one the others fall through to), not '{}'",
+                                   route.fallthrough));
   } else if (route.fallthrough_only_place.line != 0) {
     errors.push_back(at(route.fallthrough_only_place) +
                      "fallthrough_on and fallthrough_max_body need fallthrough = \"APP\"");

@@ -101,25 +101,27 @@ std::vector<RouteApp> ServedRoute::all_apps() const {
 }
 
 std::string ServedRoute::mode() const {
-  if (fallthrough) {
-    std::string statuses;
-    for (int status : fallthrough->statuses)
-      statuses += (statuses.empty() ? "" : ",") + std::to_string(status);
-    return fmt::format("fallthrough to {} on {}", fallthrough->legacy_name, statuses);
-  }
   if (shadow) {
     std::string methods;
     for (const auto& method : shadow->methods) methods += (methods.empty() ? "" : ",") + method;
     return fmt::format("shadow to {} ({})", shadow->shadow_name, methods);
   }
+  std::string out;
   if (split) {
     std::string shares;
     for (const auto& share : split->shares)
       shares += fmt::format(" {}={}", share.app, share.percent);
     constexpr const char* kSticky[] = {"cookie", "client", "none"};
-    return fmt::format("split{} (sticky {})", shares, kSticky[static_cast<int>(split->sticky)]);
+    out = fmt::format("split{} (sticky {})", shares, kSticky[static_cast<int>(split->sticky)]);
   }
-  return {};
+  if (fallthrough) {
+    std::string statuses;
+    for (int status : fallthrough->statuses)
+      statuses += (statuses.empty() ? "" : ",") + std::to_string(status);
+    out += fmt::format("{}fallthrough to {} on {}", out.empty() ? "" : "; ",
+                       fallthrough->legacy_name, statuses);
+  }
+  return out;
 }
 
 std::string route_table(const std::vector<ServedRoute>& routes) {

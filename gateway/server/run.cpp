@@ -225,7 +225,7 @@ void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& lo
     described.mode = "shadow";
     described.sides = {{route.name, "primary", first}, {route.more[0].name, "shadow", first + 1}};
     described.shadow_index = options.report_index;
-  } else if (route.fallthrough) {
+  } else if (route.fallthrough && !route.split) {
     auto options = *route.fallthrough;
     options.legacy_route = first + 1;
     auto legacy = load(route.more.at(0).spec);
@@ -239,9 +239,25 @@ void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& lo
     gw::SplitChooser chooser(*route.split);
     std::vector<gw::Router::Choice> choices;
     auto apps = route.all_apps();
+    // With a fallthrough, the split's other apps fall through to that one (a split with a
+    // safety net); X-Junction-App then names the app that answered, which the fall-through
+    // knows, while the cookie keeps the split's decision.
+    std::size_t legacy = apps.size();
+    for (std::size_t i = 0; route.fallthrough && i < apps.size(); ++i)
+      if (apps[i].name == route.fallthrough->legacy_name) legacy = i;
     for (std::size_t i = 0; i < apps.size(); ++i) {
+      auto app = load(apps[i].spec);
+      if (legacy < apps.size() && i != legacy) {
+        auto options = *route.fallthrough;
+        options.primary_name = apps[i].name;
+        options.legacy_route = first + legacy;
+        auto wrapped = std::make_shared<gw::FallthroughApp>(app, load(apps[legacy].spec), options);
+        parts.fallthroughs.push_back(wrapped);
+        app = wrapped;
+      }
+      bool expose = route.split->expose_decision && (legacy == apps.size() || i == legacy);
       choices.push_back(
-          {std::make_shared<gw::SplitMemberApp>(load(apps[i].spec), chooser, i), apps[i].name});
+          {std::make_shared<gw::SplitMemberApp>(app, chooser, i, expose), apps[i].name});
       described.sides.push_back({apps[i].name, "split", first + i});
     }
     router.add_choice_route(route.rule, std::move(choices), chooser);

@@ -229,8 +229,9 @@ struct Server::Impl {
 
   static void log_listening(const Listener& listener) {
     if (listener.admin)
-      spdlog::info("Admin listener on {} (/metrics, /metrics.json, /status, /migration, dashboard at /)",
-                   listener.name);
+      spdlog::info(
+          "Admin listener on {} (/metrics, /metrics.json, /status, /migration, dashboard at /)",
+          listener.name);
     else
       spdlog::info("Listening on {}", listener.name);
   }

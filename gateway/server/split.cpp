@@ -84,8 +84,12 @@ std::size_t SplitChooser::operator()(const RequestHead& head) const {
   return share_at(mix(options.seed + n * 0x9e3779b97f4a7c15ULL) % 100);
 }
 
-SplitMemberApp::SplitMemberApp(std::shared_ptr<App> app, SplitChooser chooser, std::size_t index)
-    : app_(std::move(app)), chooser_(std::move(chooser)), index_(index) {}
+SplitMemberApp::SplitMemberApp(std::shared_ptr<App> app, SplitChooser chooser, std::size_t index,
+                               bool expose_decision)
+    : app_(std::move(app)),
+      chooser_(std::move(chooser)),
+      index_(index),
+      expose_decision_(expose_decision) {}
 
 void SplitMemberApp::handle(std::shared_ptr<Exchange> exchange) {
   const auto& options = chooser_.options();
@@ -94,7 +98,7 @@ void SplitMemberApp::handle(std::shared_ptr<Exchange> exchange) {
   if (options.sticky == Sticky::cookie && chooser_.from_cookie(exchange->request()) != index_)
     extra.emplace_back("Set-Cookie", std::string(kSplitCookie) + "=" + name + "; Path=" +
                                          options.cookie_path + "; HttpOnly; SameSite=Lax");
-  if (options.expose_decision) extra.emplace_back("X-Junction-App", name);
+  if (expose_decision_) extra.emplace_back("X-Junction-App", name);
   if (extra.empty()) return app_->handle(std::move(exchange));
   app_->handle(std::make_shared<SplitExchange>(std::move(exchange), std::move(extra)));
 }

@@ -60,13 +60,16 @@ class SplitChooser {
 // when the request did not already name this app) and X-Junction-App (expose_decision).
 class SplitMemberApp final : public App {
  public:
-  SplitMemberApp(std::shared_ptr<App> app, SplitChooser chooser, std::size_t index);
+  // `expose_decision`: add X-Junction-App (off when a fall-through behind it says who answered).
+  SplitMemberApp(std::shared_ptr<App> app, SplitChooser chooser, std::size_t index,
+                 bool expose_decision);
   void handle(std::shared_ptr<Exchange> exchange) override;
 
  private:
   std::shared_ptr<App> app_;
   SplitChooser chooser_;
   std::size_t index_;
+  bool expose_decision_;
 };
 
 }  // namespace junction::gateway

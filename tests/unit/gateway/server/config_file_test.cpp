@@ -307,6 +307,8 @@ TEST_CASE("read_config_file: what is wrong in a route's migration keys", "[confi
 target = "mysite.wsgi:application"
 [apps.new]
 target = "main:app"
+[apps.third]
+target = "third:app"
 
 [[routes]]
 prefix = "/a"
@@ -321,12 +323,17 @@ split = { new = 10, legacy = 80 }
 prefix = "/c"
 app = "new"
 fallthrough = "new"
-split = { new = 50, legacy = 50 }
+split_seed = 1
 
 [[routes]]
 prefix = "/d"
 app = "new"
 sticky = "none"
+
+[[routes]]
+prefix = "/f"
+split = { new = 50, legacy = 50 }
+fallthrough = "third"
 
 [[routes]]
 prefix = "/e"
@@ -337,16 +344,18 @@ fallthrough_max_body = -1
 )");
   // A route with a key that is wrong in itself is not looked at as a whole.
   CHECK(errors == std::vector<std::string>{
-                      ":30:1: fallthrough_on is a list of HTTP statuses ([404, 405])",
-                      ":31:1: sticky is \"cookie\", \"client\" or \"none\"",
-                      ":32:1: fallthrough_max_body is a number of bytes (1048576)",
-                      ":10:1: the route names app 'legasy', which no [apps.legasy] defines; did "
+                      ":37:1: fallthrough_on is a list of HTTP statuses ([404, 405])",
+                      ":38:1: sticky is \"cookie\", \"client\" or \"none\"",
+                      ":39:1: fallthrough_max_body is a number of bytes (1048576)",
+                      ":12:1: the route names app 'legasy', which no [apps.legasy] defines; did "
                       "you mean 'legacy'?",
-                      ":14:1: the split's shares sum to 90, not 100",
-                      ":19:1: fallthrough names the route's own app 'new': name the legacy app "
+                      ":16:1: the split's shares sum to 90, not 100",
+                      ":21:1: fallthrough names the route's own app 'new': name the legacy app "
                       "that answers when 'new' does not",
-                      ":20:1: a route has one migration mode: fallthrough or split, not both",
-                      ":25:1: sticky and split_seed need a split = { APP = PERCENT, ... }",
+                      ":22:1: sticky and split_seed need a split = { APP = PERCENT, ... }",
+                      ":27:1: sticky and split_seed need a split = { APP = PERCENT, ... }",
+                      ":32:1: with a split, fallthrough names one of the split's apps (the one the "
+                      "others fall through to), not 'third'",
                   });
 }
 
