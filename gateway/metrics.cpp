@@ -110,7 +110,7 @@ MetricsStore::~MetricsStore() {
   if (generation_) ::munmap(generation_, bytes_);
 }
 
-void MetricsStore::retire(std::size_t slot) noexcept {
+void MetricsStore::retire(std::size_t slot, bool keep_routes) noexcept {
   if (slot >= worker_slots_) return;
   generation_->fetch_add(1, std::memory_order_acq_rel);
   MetricCell* from = cells_ + slot * stride_;
@@ -119,8 +119,17 @@ void MetricsStore::retire(std::size_t slot) noexcept {
     into[i].fetch_add(from[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
   };
   for (std::size_t i = 0; i < kCounterCells; ++i) fold(i);
-  for (std::size_t i = kCounterCells + kGaugeCells; i < stride_; ++i) fold(i);
+  if (keep_routes)
+    for (std::size_t i = kCounterCells + kGaugeCells; i < stride_; ++i) fold(i);
   for (std::size_t i = 0; i < stride_; ++i) from[i].store(0, std::memory_order_relaxed);
+  generation_->fetch_add(1, std::memory_order_acq_rel);
+}
+
+void MetricsStore::forget_routes() noexcept {
+  generation_->fetch_add(1, std::memory_order_acq_rel);
+  MetricCell* retired = cells_ + (worker_slots_ + 1) * stride_;
+  for (std::size_t i = kCounterCells + kGaugeCells; i < stride_; ++i)
+    retired[i].store(0, std::memory_order_relaxed);
   generation_->fetch_add(1, std::memory_order_acq_rel);
 }
 

@@ -232,7 +232,11 @@ class MetricsStore {
 
   // The master, once worker `slot` has exited: adds its counters to the retired slot, then
   // zeroes the slot (gauges included) for the next worker.
-  void retire(std::size_t slot) noexcept;
+  // `keep_routes` false: its counts by route are dropped (a worker of an older route table).
+  void retire(std::size_t slot, bool keep_routes = true) noexcept;
+  // The route table changed (a reload): the retired counts by route are zeroed, which
+  // Prometheus reads as a counter reset.
+  void forget_routes() noexcept;
 
   // The sum of the master, the retired slot and the workers `live(slot)` says are running; a
   // scrape that overlaps a retire() is taken again, so that no worker counts twice or not at

@@ -68,8 +68,13 @@ bool is_startup_code(int status) {
 
 class Master {
  public:
-  Master(const Config& config, const WorkerMain& worker_main, MetricsStore* metrics)
-      : config_(config), worker_main_(worker_main), metrics_(metrics), target_(config.workers) {}
+  Master(const Config& config, const WorkerMain& worker_main, MetricsStore* metrics,
+         const OnReload& on_reload)
+      : config_(config),
+        worker_main_(worker_main),
+        metrics_(metrics),
+        on_reload_(on_reload),
+        target_(config.workers) {}
 
   int run() {
     if (config_.reload) {
@@ -226,6 +231,12 @@ class Master {
     }
     ++generation_;
     reloading_ = true;
+    // The configuration file first: the new workers serve what it says now.
+    if (on_reload_ && on_reload_(why)) {
+      // /metrics counts by route index: the old table's counts must not take the new labels.
+      routes_generation_ = generation_;
+      if (metrics_) metrics_->forget_routes();
+    }
     spdlog::info("{}: starting {} new worker(s); the old ones drain once they are ready", why,
                  target_);
     SystemdNotify::instance().reloading();
@@ -449,7 +460,7 @@ class Master {
   // its end is counted by reason.
   void count_exit(const Worker& worker, int status) {
     if (!metrics_) return;
-    metrics_->retire(worker.slot);
+    metrics_->retire(worker.slot, worker.generation >= routes_generation_);
     auto reason = worker.killed_stuck                             ? counter::worker_exits_timeout
                   : WIFSIGNALED(status)                           ? counter::worker_exits_signaled
                   : WIFEXITED(status) && WEXITSTATUS(status) == 0 ? counter::worker_exits_clean
@@ -532,6 +543,7 @@ class Master {
   const Config& config_;
   const WorkerMain& worker_main_;
   MetricsStore* metrics_;  // null: no --admin-bind
+  const OnReload& on_reload_;
   unsigned target_;
   WorkerBoard board_;
   std::vector<Worker> workers_;
@@ -543,14 +555,16 @@ class Master {
   bool stopping_ = false;
   bool reloading_ = false;
   unsigned generation_ = 0;
+  unsigned routes_generation_ = 0;  // the first generation of the current route table
   int exit_code_ = 0;
   int quick_deaths_ = 0;
 };
 
 }  // namespace
 
-int run_master(const Config& config, const WorkerMain& worker_main, MetricsStore* metrics) {
-  return Master(config, worker_main, metrics).run();
+int run_master(const Config& config, const WorkerMain& worker_main, MetricsStore* metrics,
+               const OnReload& on_reload) {
+  return Master(config, worker_main, metrics, on_reload).run();
 }
 
 }  // namespace junction::gateway

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "gateway/metrics.hpp"
 #include "gateway/server/config.hpp"
@@ -33,7 +34,11 @@ using WorkerMain =
 // `metrics` (with --admin-bind): each worker counts into its board slot's metrics slot; the
 // master counts worker starts and exits, and folds an exited worker's counters into the
 // retired slot.
-int run_master(const Config& config, const WorkerMain& worker_main,
-               MetricsStore* metrics = nullptr);
+// `on_reload` runs in the master at each reload, before the new workers start (SIGHUP: it
+// re-reads the --config file); true when the routes changed, so that the old workers' counts
+// by route are not folded under the new table's labels.
+using OnReload = std::function<bool(const std::string& why)>;
+int run_master(const Config& config, const WorkerMain& worker_main, MetricsStore* metrics = nullptr,
+               const OnReload& on_reload = {});
 
 }  // namespace junction::gateway

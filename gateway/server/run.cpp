@@ -441,8 +441,65 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
 
 // --workers N: this process is the master. It opens the listeners, imports nothing (unless
 // --preload), and forks the workers, each of which loads the apps and serves (master.hpp).
+// Routes a reload of the --config file may add beyond those it started with: the shared
+// metrics and shadow report are sized once, before the workers exist.
+constexpr std::size_t kReloadRouteRoom = 64;
+constexpr std::size_t kReloadShadowRoom = 16;
+
+// SIGHUP with a --config file: the file (and the command line, and JUNCTION_* variables) read
+// again, in the master, before the new workers start; they serve its routes. Only the apps and
+// routes change: the other settings need a restart. An invalid file is one log line, and the
+// routes stay. True when the routes changed.
+bool reread_routes(const std::string& why, const std::vector<const char*>& argv,
+                   const std::string& runtime, const gw::Config& config,
+                   std::vector<gw::ServedRoute>& current, std::size_t route_room,
+                   std::size_t shadow_room) {
+  if (config.config_file.empty()) return false;
+  std::vector<gw::ServedRoute> next;
+  try {
+    auto fresh = gw::parse_command_line(static_cast<int>(argv.size()), argv.data(), runtime);
+    next = gw::served_routes(fresh);
+  } catch (const gw::CommandLineExit& e) {
+    auto line = e.message.substr(0, e.message.find('\n'));
+    if (line.starts_with("junction: ")) line.erase(0, 10);
+    spdlog::error("{}: {} not re-read, the routes stay as they were: {}", why, config.config_file,
+                  line);
+    return false;
+  } catch (const std::runtime_error& e) {
+    spdlog::error("{}: {} not re-read, the routes stay as they were: {}", why, config.config_file,
+                  e.what());
+    return false;
+  }
+  auto shadows = static_cast<std::size_t>(std::count_if(
+      next.begin(), next.end(), [](const gw::ServedRoute& r) { return r.shadow.has_value(); }));
+  if (gw::router_routes(next) > route_room || shadows > shadow_room) {
+    spdlog::error(
+        "{}: {} has more routes than junction made room for at start ({} apps of "
+        "routes, {} shadows): restart junction to serve them; the routes stay",
+        why, config.config_file, route_room, shadow_room);
+    return false;
+  }
+  if (gw::route_table(next) == gw::route_table(current)) {
+    bool same = std::equal(
+        next.begin(), next.end(), current.begin(), current.end(),
+        [](const gw::ServedRoute& a, const gw::ServedRoute& b) { return a.mode() == b.mode(); });
+    current = std::move(next);
+    if (same) {
+      spdlog::info("{}: {} re-read; the routes are unchanged", why, config.config_file);
+      return false;
+    }
+  } else {
+    current = std::move(next);
+  }
+  spdlog::info(
+      "{}: {} re-read; the new workers serve its {} route(s) (junction check-config "
+      "{} lists them)",
+      why, config.config_file, current.size(), config.config_file);
+  return true;
+}
+
 int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
-                     const std::string& runtime) {
+                     const std::string& runtime, const std::vector<const char*>& argv) {
   // --preload: a broken app stops the start before any listener or worker exists (with --user,
   // once the listeners are open and root is gone: no app code ever runs as root). The runtime
   // starts no thread here (the WSGI pool and the ASGI loop start in each worker, in load()).
@@ -485,16 +542,20 @@ int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute
     if (int code = preload(); code != 0) return code;
   // --admin-bind: every worker's counters, in memory they all share; sized for the routes each
   // will build from the same configuration (Router::routes()).
+  bool rereadable = !config.config_file.empty();
+  std::size_t route_room = gw::router_routes(routes) + (rereadable ? kReloadRouteRoom : 0);
   std::optional<gw::MetricsStore> metrics;
   if (config.admin_bind)
-    metrics.emplace(
-        gw::WorkerBoard::kSlots,
-        gw::Router::kBuiltinRoutes + config.edge.statics.size() + gw::router_routes(routes), true);
+    metrics.emplace(gw::WorkerBoard::kSlots,
+                    gw::Router::kBuiltinRoutes + config.edge.statics.size() + route_room, true);
   // The shadow routes' report: one for all the workers, as the metrics.
   std::optional<gw::ShadowReport> shadows;
-  auto shadow_routes = static_cast<std::size_t>(std::count_if(
+  auto shadow_room = static_cast<std::size_t>(std::count_if(
       routes.begin(), routes.end(), [](const gw::ServedRoute& r) { return r.shadow.has_value(); }));
-  if (shadow_routes > 0) shadows.emplace(shadow_routes, true);
+  if (rereadable) shadow_room += kReloadShadowRoom;
+  if (shadow_room > 0) shadows.emplace(shadow_room, true);
+  // What new workers serve: SIGHUP may read it again.
+  std::vector<gw::ServedRoute> current = routes;
   double started = unix_seconds();
   SavedSignalActions python_handlers;
   return gw::run_master(
@@ -508,9 +569,12 @@ int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute
                          metrics ? &*metrics : nullptr,
                          shadows ? &*shadows : nullptr,
                          started};
-        return serve(config, routes, &worker, runtime);
+        return serve(config, current, &worker, runtime);
       },
-      metrics ? &*metrics : nullptr);
+      metrics ? &*metrics : nullptr,
+      [&](const std::string& why) {
+        return reread_routes(why, argv, runtime, config, current, route_room, shadow_room);
+      });
 }
 
 }  // namespace
@@ -570,6 +634,6 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
 
   PidFile pid_file(config.pid_file);
   if (!pid_file.ok()) return 1;
-  if (config.supervised()) return run_with_workers(config, routes, runtime);
+  if (config.supervised()) return run_with_workers(config, routes, runtime, argv);
   return serve(config, routes, nullptr, runtime);
 }
