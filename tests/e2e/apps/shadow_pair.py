@@ -11,16 +11,21 @@ import asyncio
 import json
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
 DIR = Path(os.environ.get("SHADOW_PAIR_DIR", "/tmp"))
 
 
+_counting = threading.Lock()  # the WSGI app's threads bump their count one at a time
+
+
 def _bump(name: str) -> None:
-    path = DIR / name
-    count = int(path.read_text()) if path.exists() else 0
-    path.write_text(str(count + 1))
+    with _counting:
+        path = DIR / name
+        count = int(path.read_text()) if path.exists() else 0
+        path.write_text(str(count + 1))
 
 
 def _order(number: int, shadow: bool) -> bytes:
