@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -35,9 +36,12 @@ class FallthroughApp final : public App, public std::enable_shared_from_this<Fal
   FallthroughApp(std::shared_ptr<App> primary, std::shared_ptr<App> legacy,
                  FallthroughOptions options);
 
-  // The process's counters (replays, answers not replayed), once they exist; before the first
-  // request.
-  void count_into(ProcessMetrics metrics) noexcept { metrics_ = metrics; }
+  // The process's counters (replays, answers not replayed), once they exist, and none once the
+  // server is done (a first app still running must not count into metrics that are gone).
+  void count_into(ProcessMetrics metrics) noexcept {
+    std::lock_guard lock(metrics_mutex_);
+    metrics_ = metrics;
+  }
 
   void handle(std::shared_ptr<Exchange> exchange) override;
 
@@ -46,7 +50,13 @@ class FallthroughApp final : public App, public std::enable_shared_from_this<Fal
   friend class ReplayExchange;
   std::shared_ptr<App> primary_;
   std::shared_ptr<App> legacy_;
+  void count(std::size_t counter) noexcept {
+    std::lock_guard lock(metrics_mutex_);
+    if (metrics_) metrics_.add(counter);
+  }
+
   FallthroughOptions options_;
+  std::mutex metrics_mutex_;
   ProcessMetrics metrics_;
 };
 

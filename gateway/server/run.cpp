@@ -198,7 +198,6 @@ void report_to_board(const gw::Config& config, gw::WorkerSlot& slot, gw::Server&
 struct MigrationParts {
   std::vector<std::shared_ptr<gw::FallthroughApp>> fallthroughs;
   std::vector<std::shared_ptr<gw::ShadowApp>> shadows;
-  std::shared_ptr<boost::asio::thread_pool> comparer;  // the shadows' comparisons
   std::vector<gw::MigrationRoute> described;
 };
 
@@ -217,9 +216,8 @@ void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& lo
     auto options = *route.shadow;
     options.shadow_route = first + 1;
     options.report_index = parts.shadows.size();
-    if (!parts.comparer) parts.comparer = std::make_shared<boost::asio::thread_pool>(1);
     auto shadow = load(route.more.at(0).spec);
-    auto app = std::make_shared<gw::ShadowApp>(load(route.spec), shadow, options, parts.comparer);
+    auto app = std::make_shared<gw::ShadowApp>(load(route.spec), shadow, options);
     parts.shadows.push_back(app);
     router.add_choice_route(route.rule, {{app, route.name}, {shadow, route.more[0].name}}, nullptr);
     described.mode = "shadow";
@@ -274,8 +272,7 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   // the port; the runtime is declared before the router so the apps it holds go first.
   std::optional<bridge::PythonRuntime> own_python;
   bridge::PythonRuntime* python = worker ? worker->preloaded : nullptr;
-  // The shadow routes' report outlives the router: their comparisons write to it until the
-  // router's apps (and the comparer thread they hold) are gone.
+  // The shadow routes' report (single process); the apps let go of it before it goes.
   std::optional<gw::ShadowReport> own_shadows;
   gw::Router router;
   MigrationParts migration;  // they report to `metrics` and the shadow report
@@ -428,6 +425,10 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
       code = 1;
     }
   }
+  // A shadow still running in an app thread, or a comparison still queued, writes into nothing
+  // from here on: the report and the metrics end with this function.
+  for (const auto& shadow : migration.shadows) shadow->report_to(nullptr, {});
+  for (const auto& fallthrough : migration.fallthroughs) fallthrough->count_into({});
   python->shutdown_lifespan(grace);
   if (!python->stop(std::chrono::seconds(1))) {
     // Python code still runs in our threads: returning to the interpreter would finalise it

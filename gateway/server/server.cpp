@@ -404,9 +404,10 @@ struct Server::Impl {
       // The routes are re-read by a master, which starts workers that serve them; a single
       // process cannot load the new apps and swap its routes under its open connections.
       if (!stopping && !config.config_file.empty())
-        spdlog::warn("SIGHUP: {} is re-read by a master with workers (--workers 2, or any "
-                     "supervised setting); this single process keeps its routes",
-                     config.config_file);
+        spdlog::warn(
+            "SIGHUP: {} is re-read by a master with workers (--workers 2, or any "
+            "supervised setting); this single process keeps its routes",
+            config.config_file);
       if (!stopping) reload();
       signals->async_wait([this](error_code ec, int n) {
         if (!ec) on_signal(n);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstring>
@@ -34,6 +35,14 @@ class InFlight {
  private:
   std::atomic<std::size_t>& count_;
 };
+
+// The comparisons' thread: one per process, started at the first shadow and never destroyed
+// (deliberately leaked), so that the last reference to a ShadowApp may go on it, and a
+// comparison queued during shutdown finds it still there. Started in the worker, after fork.
+boost::asio::thread_pool& comparer() {
+  static auto* pool = new boost::asio::thread_pool(1);
+  return *pool;
+}
 
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -120,11 +129,14 @@ class ShadowExchange final : public Exchange, public std::enable_shared_from_thi
       if (std::exchange(finished_, true)) return;
     }
     auto& app = *case_->app;
-    if (app.metrics_)
-      app.metrics_.record_request(app.options_.shadow_route, head_.method,
-                                  protocol_label(head_.version.major, head_.version.minor),
-                                  answer_.status, !failed,
-                                  std::chrono::steady_clock::now() - head_.received_at);
+    {
+      std::lock_guard lock(app.sink_mutex_);
+      if (app.metrics_)
+        app.metrics_.record_request(app.options_.shadow_route, head_.method,
+                                    protocol_label(head_.version.major, head_.version.minor),
+                                    answer_.status, !failed,
+                                    std::chrono::steady_clock::now() - head_.received_at);
+    }
     if (failed) {
       app.count(ShadowReport::failed);
       return;
@@ -134,7 +146,7 @@ class ShadowExchange final : public Exchange, public std::enable_shared_from_thi
       return;
     }
     // Comparing may parse a megabyte of JSON: not on an I/O thread, nor on the app's.
-    boost::asio::post(*app.comparer_, [shadow_case = case_, answer = std::move(answer_)] {
+    boost::asio::post(comparer(), [shadow_case = case_, answer = std::move(answer_)] {
       compare(*shadow_case, answer);
     });
   }
@@ -147,7 +159,6 @@ class ShadowExchange final : public Exchange, public std::enable_shared_from_thi
       app.count(ShadowReport::matched);
       return;
     }
-    if (!app.report_) return;
     const auto& head = shadow_case.head;
     std::string line = head.method + " " + head.target;
     if (line.size() > kRequestLine) line = line.substr(0, kRequestLine) + "...";
@@ -163,7 +174,9 @@ class ShadowExchange final : public Exchange, public std::enable_shared_from_thi
         {"primary", difference.primary},
         {"shadow", difference.shadow},
     };
-    app.report_->record(app.options_.report_index, boost::json::serialize(record));
+    auto text = boost::json::serialize(record);
+    std::lock_guard lock(app.sink_mutex_);
+    if (app.report_) app.report_->record(app.options_.report_index, text);
   }
 
   std::shared_ptr<ShadowCase> case_;
@@ -280,11 +293,8 @@ class ShadowTap final : public ForwardingExchange, public std::enable_shared_fro
 };
 
 ShadowApp::ShadowApp(std::shared_ptr<App> primary, std::shared_ptr<App> shadow,
-                     ShadowOptions options, std::shared_ptr<boost::asio::thread_pool> comparer)
-    : primary_(std::move(primary)),
-      shadow_(std::move(shadow)),
-      options_(std::move(options)),
-      comparer_(std::move(comparer)) {}
+                     ShadowOptions options)
+    : primary_(std::move(primary)), shadow_(std::move(shadow)), options_(std::move(options)) {}
 
 void ShadowApp::handle(std::shared_ptr<Exchange> exchange) {
   const auto& head = exchange->request();

@@ -9,13 +9,14 @@
 // on an exchange of its own that no client holds; its exceptions and failures are counted, and
 // never reach a client. It is bounded by construction: at most shadow_max_in_flight shadow
 // requests per worker (beyond, the request is simply not shadowed, and counted), bodies kept
-// up to shadow_max_body, and the comparisons run on a thread of their own.
+// up to shadow_max_body, and the comparisons run on a thread of their own (one per process,
+// kept for its life: a comparison may end after the server that queued it).
 #pragma once
 
 #include <atomic>
-#include <boost/asio/thread_pool.hpp>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,13 +42,14 @@ struct ShadowOptions {
 
 class ShadowApp final : public App, public std::enable_shared_from_this<ShadowApp> {
  public:
-  // `comparer` runs the comparisons (a thread of the worker's own).
-  ShadowApp(std::shared_ptr<App> primary, std::shared_ptr<App> shadow, ShadowOptions options,
-            std::shared_ptr<boost::asio::thread_pool> comparer);
+  ShadowApp(std::shared_ptr<App> primary, std::shared_ptr<App> shadow, ShadowOptions options);
 
   // Where the evidence goes: the report, and the metrics for the shadow's requests (counted
-  // under its own route). Before the first request; either may be absent.
+  // under its own route); either may be absent. Before the first request, and again with
+  // nothing once the server is done: a shadow still running in an app thread, or a comparison
+  // still queued, must not write into a report or metrics that are gone.
   void report_to(ShadowReport* report, ProcessMetrics metrics) noexcept {
+    std::lock_guard lock(sink_mutex_);
     report_ = report;
     metrics_ = metrics;
   }
@@ -61,13 +63,14 @@ class ShadowApp final : public App, public std::enable_shared_from_this<ShadowAp
   friend struct ShadowCase;
   friend class ShadowExchange;
   void count(ShadowReport::Counter counter) noexcept {
+    std::lock_guard lock(sink_mutex_);
     if (report_) report_->add(options_.report_index, counter);
   }
 
   std::shared_ptr<App> primary_;
   std::shared_ptr<App> shadow_;
   ShadowOptions options_;
-  std::shared_ptr<boost::asio::thread_pool> comparer_;
+  std::mutex sink_mutex_;  // report_to() against the shadows and comparisons that write
   ShadowReport* report_ = nullptr;
   ProcessMetrics metrics_;
   std::atomic<std::size_t> in_flight_{0};
