@@ -687,6 +687,11 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
     config.admin_bind = std::move(*bind);
   }
   detail::finish_edge_options(config, edge);
+  // [apps.NAME] pythonpath: one interpreter serves every app, so each app's directories join
+  // the import path of all (after --pythonpath's).
+  for (const auto& file_app : config.file_apps)
+    config.python.pythonpath.insert(config.python.pythonpath.end(), file_app.pythonpath.begin(),
+                                    file_app.pythonpath.end());
   return config;
 }
 

@@ -180,13 +180,43 @@ class Reader {
                           type_name(app_node)));
         continue;
       }
-      FileApp entry{std::string(name.str()), {}, at};
+      FileApp entry{std::string(name.str()), {}, at, {}};
+      std::string interface = "auto";
+      FilePlace interface_at;
       for (auto [key_pointer, value_pointer] : in_file_order(*app)) {
         const toml::key& key = *key_pointer;
         const toml::node& value = *value_pointer;
         FilePlace key_at = place_of(key.source());
-        if (key.str() != "target") {
-          unknown_in(fmt::format("[apps.{}]", name.str()), key.str(), key_at, {"target"});
+        std::string key_name(key.str());
+        std::replace(key_name.begin(), key_name.end(), '-', '_');
+        if (key_name == "interface") {
+          auto text = value.value<std::string>();
+          if (!value.is_string() || (*text != "auto" && *text != "wsgi" && *text != "asgi"))
+            error(key_at, "interface is \"auto\", \"wsgi\" or \"asgi\"");
+          else {
+            interface = *text;
+            interface_at = key_at;
+          }
+          continue;
+        }
+        if (key_name == "pythonpath") {
+          if (!strings(value, entry.pythonpath))
+            error(key_at, "pythonpath is a directory or a list of directories");
+          continue;
+        }
+        // One WSGI pool and one ASGI loop serve every app, for now: these are the command
+        // line's (docs/configuration.md, "Apps and routes").
+        if (key_name == "threads" || key_name == "backlog" || key_name == "limit_concurrency" ||
+            key_name == "lifespan" || key_name == "request_timeout") {
+          error(key_at, fmt::format("{} is not set per app yet: every app shares one WSGI pool "
+                                    "and one ASGI loop; set it at the top of the file "
+                                    "({} = ...) for all of them",
+                                    key_name, key_name));
+          continue;
+        }
+        if (key_name != "target") {
+          unknown_in(fmt::format("[apps.{}]", name.str()), key.str(), key_at,
+                     {"target", "interface", "pythonpath"});
           continue;
         }
         if (!value.is_string()) {
@@ -203,6 +233,14 @@ class Reader {
       }
       if (entry.target.empty() && app->find("target") == app->end())
         error(at, fmt::format("[apps.{}] needs a target = \"MODULE:ATTR\"", name.str()));
+      if (interface != "auto" && !entry.target.empty()) {
+        bool prefixed = entry.target.starts_with("wsgi:") || entry.target.starts_with("asgi:");
+        if (prefixed && !entry.target.starts_with(interface + ":"))
+          error(interface_at, fmt::format("interface = \"{}\", but the target says {}", interface,
+                                          entry.target.substr(0, 4)));
+        else if (!prefixed)
+          entry.target = interface + ":" + entry.target;
+      }
       file.apps.push_back(std::move(entry));
     }
   }

@@ -40,8 +40,11 @@ struct FileSetting {
 // [apps.NAME]: an app the routes can name.
 struct FileApp {
   std::string name;
-  std::string target;  // "[wsgi:|asgi:]MODULE[:ATTR]", checked by bridge::parse_app_spec
+  // "[wsgi:|asgi:]MODULE[:ATTR]", checked by bridge::parse_app_spec; `interface = "wsgi"` or
+  // "asgi" is written into it as that prefix.
+  std::string target;
   FilePlace place;
+  std::vector<std::string> pythonpath;  // added to the import path (of every app)
 };
 
 // [[routes]]: which requests an app answers. The prefix only selects: the app sees the full

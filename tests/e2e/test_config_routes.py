@@ -171,3 +171,20 @@ mount = true
         assert "<li>from fastapi</li>" in client.get("/").text
         assert client.get("/api/notes").json()[0]["text"] == "from fastapi"
         assert client.get("/apix").status_code == 404  # Django's own 404
+
+
+def test_an_apps_interface_and_import_path(start_server, tmp_path):
+    """[apps.NAME] pythonpath puts the app's directory on the import path; interface forces
+    what detection would otherwise decide."""
+    server = start_server("--config", str(write(tmp_path, f"""
+[apps.scope]
+target = "asgi_scope:app"
+interface = "asgi"
+pythonpath = ["{E2E_DIR / 'apps'}"]
+
+[[routes]]
+app = "scope"
+""")))
+    r = httpx.get(server.base_url + "/scope/where", timeout=10)
+    assert r.status_code == 200
+    assert r.json()["path"] == "/scope/where"

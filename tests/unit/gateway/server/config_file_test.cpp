@@ -246,8 +246,9 @@ app = "a"
 methods = ["POST", "GET"]
 )");
   CHECK(errors == std::vector<std::string>{
-                      ":4:1: unknown key 'threads' in [apps.a]",
-                      ":7:1: unknown key 'interface' in [apps.b]",
+                      ":4:1: threads is not set per app yet: every app shares one WSGI pool and "
+                      "one ASGI loop; set it at the top of the file (threads = ...) for all of "
+                      "them",
                       ":6:1: [apps.b] needs a target = \"MODULE:ATTR\"",
                       ":10:1: host is a name (\"example.com\") or a wildcard (\"*.example.com\"), "
                       "without a port",
@@ -257,6 +258,32 @@ methods = ["POST", "GET"]
                       ":20:1: this route (*/ [POST,GET]) takes the same requests as the one at "
                       "line 16 (*/ [GET]): it could never answer",
                   });
+}
+
+TEST_CASE("read_config_file: an app's interface and import path", "[config_file]") {
+  TempFile file(R"(
+[apps.api]
+target = "main:app"
+interface = "asgi"
+pythonpath = ["services/api", "lib"]
+
+[apps.shop]
+target = "wsgi:shop.wsgi:application"
+interface = "wsgi"
+)");
+  std::vector<std::string> errors;
+  auto config = read_config_file(file.path(), {}, errors);
+  REQUIRE(config);
+  CHECK(config->apps[0].target == "asgi:main:app");
+  CHECK(config->apps[0].pythonpath == std::vector<std::string>{"services/api", "lib"});
+  CHECK(config->apps[1].target == "wsgi:shop.wsgi:application");
+
+  auto wrong = errors_of(R"(
+[apps.api]
+target = "wsgi:main:app"
+interface = "asgi"
+)");
+  CHECK(wrong == std::vector<std::string>{":4:1: interface = \"asgi\", but the target says wsgi"});
 }
 
 TEST_CASE("read_config_file: a route's migration keys", "[config_file]") {
