@@ -100,6 +100,11 @@ std::vector<RouteApp> ServedRoute::all_apps() const {
   return apps;
 }
 
+std::size_t shadow_routes(const std::vector<ServedRoute>& routes) {
+  return static_cast<std::size_t>(std::count_if(
+      routes.begin(), routes.end(), [](const ServedRoute& r) { return r.shadow.has_value(); }));
+}
+
 std::string ServedRoute::mode() const {
   if (shadow) {
     std::string methods;

@@ -44,6 +44,8 @@ struct ServedRoute {
 // How many routes the router has for `routes` (each app of a migration route is one), besides
 // its built-in ones and the static directories: what the metrics store is sized for.
 std::size_t router_routes(const std::vector<ServedRoute>& routes);
+// How many of `routes` are shadow routes: what the ShadowReport is sized for.
+std::size_t shadow_routes(const std::vector<ServedRoute>& routes);
 
 // The routes of `config`, command-line APPs first. Throws std::runtime_error (one line) for an
 // APP that does not parse, or two routes that take the same requests.

@@ -471,26 +471,19 @@ bool reread_routes(const std::string& why, const std::vector<const char*>& argv,
                   e.what());
     return false;
   }
-  auto shadows = static_cast<std::size_t>(std::count_if(
-      next.begin(), next.end(), [](const gw::ServedRoute& r) { return r.shadow.has_value(); }));
-  if (gw::router_routes(next) > route_room || shadows > shadow_room) {
+  if (gw::router_routes(next) > route_room || gw::shadow_routes(next) > shadow_room) {
     spdlog::error(
         "{}: {} has more routes than junction made room for at start ({} apps of "
         "routes, {} shadows): restart junction to serve them; the routes stay",
         why, config.config_file, route_room, shadow_room);
     return false;
   }
-  if (gw::route_table(next) == gw::route_table(current)) {
-    bool same = std::equal(
-        next.begin(), next.end(), current.begin(), current.end(),
-        [](const gw::ServedRoute& a, const gw::ServedRoute& b) { return a.mode() == b.mode(); });
-    current = std::move(next);
-    if (same) {
-      spdlog::info("{}: {} re-read; the routes are unchanged", why, config.config_file);
-      return false;
-    }
-  } else {
-    current = std::move(next);
+  // The table shows each route's mode too: equal tables, the same route indexes and labels.
+  bool changed = gw::route_table(next) != gw::route_table(current);
+  current = std::move(next);  // options the table does not show (shadow_scrub, ...) still apply
+  if (!changed) {
+    spdlog::info("{}: {} re-read; the routes are unchanged", why, config.config_file);
+    return false;
   }
   spdlog::info(
       "{}: {} re-read; the new workers serve its {} route(s) (junction check-config "
@@ -551,8 +544,7 @@ int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute
                     gw::Router::kBuiltinRoutes + config.edge.statics.size() + route_room, true);
   // The shadow routes' report: one for all the workers, as the metrics.
   std::optional<gw::ShadowReport> shadows;
-  auto shadow_room = static_cast<std::size_t>(std::count_if(
-      routes.begin(), routes.end(), [](const gw::ServedRoute& r) { return r.shadow.has_value(); }));
+  auto shadow_room = gw::shadow_routes(routes);
   if (rereadable) shadow_room += kReloadShadowRoom;
   if (shadow_room > 0) shadows.emplace(shadow_room, true);
   // What new workers serve: SIGHUP may read it again.

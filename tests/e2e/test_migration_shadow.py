@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import httpx
 import pytest
 
 from conftest import E2E_DIR, REPO
-from test_admin_dashboard import browser  # noqa: F401 - the headless Chromium fixture
+from test_admin_dashboard import browser, wait_until  # noqa: F401 - browser: a fixture
 
 ADMIN = re.compile(r"Admin listener on (\S+)")
 
@@ -56,16 +55,6 @@ def report(admin: str) -> dict:
     return route
 
 
-def wait_for(what: str, check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {value!r})")
-
 
 def test_shadow_reports_the_different_field_and_ignores_the_rest(start_server, tmp_path):
     server, admin = start(start_server, tmp_path)
@@ -77,7 +66,7 @@ def test_shadow_reports_the_different_field_and_ignores_the_rest(start_server, t
                 assert r.json()["served_by"] == "the old code"  # always the primary's answer
         # A POST is not shadowed (by default only GET, HEAD and OPTIONS are).
         assert client.post("/orders/9", content=b"{}").status_code == 200
-    route = wait_for("six comparisons", lambda: (r := report(admin))["shadow"]["compared"] == 6
+    route = wait_until("six comparisons", lambda: (r := report(admin))["shadow"]["compared"] == 6
                      and r)
     shadow = route["shadow"]
     assert route["mode"] == "shadow"
@@ -103,7 +92,7 @@ def test_a_failing_or_slow_shadow_never_reaches_the_client(start_server, tmp_pat
         r = client.get("/raise")
         assert (r.status_code, r.text) == (200, "same for both\n")
         # The shadow's exception became its 500, which the report shows beside the primary's 200.
-        route = wait_for("the 500 compared", lambda: (r := report(admin))["shadow"]["compared"]
+        route = wait_until("the 500 compared", lambda: (r := report(admin))["shadow"]["compared"]
                          == 1 and r)
         (mismatch,) = route["shadow"]["mismatches"]
         assert (mismatch["status"], mismatch["primary_status"], mismatch["shadow_status"]) == (
@@ -113,7 +102,7 @@ def test_a_failing_or_slow_shadow_never_reaches_the_client(start_server, tmp_pat
         r = client.get("/slow?s=3")
         assert r.status_code == 200
         assert report(admin)["shadow"]["compared"] == 1
-    wait_for("the slow one compared", lambda: report(admin)["shadow"]["compared"] == 2, 20)
+    wait_until("the slow one compared", lambda: report(admin)["shadow"]["compared"] == 2, 20)
     assert server.running()
     # The shadow's traceback is logged, as any app's; the client never saw it.
     assert server.stderr.wait_for(
@@ -128,7 +117,7 @@ def test_shadows_beyond_the_bound_are_not_sent_and_are_counted(start_server, tmp
     route = report(admin)
     # Two shadows sleep; the eight requests after them are answered without one.
     assert route["shadow"]["busy"] == 8
-    wait_for("the two shadows compared", lambda: report(admin)["shadow"]["compared"] == 2, 20)
+    wait_until("the two shadows compared", lambda: report(admin)["shadow"]["compared"] == 2, 20)
     assert (tmp_path / "shadow").read_text() == "2"
 
 
@@ -138,7 +127,7 @@ def test_shadow_methods_widened_with_a_warning(start_server, tmp_path):
         "shadows POST requests: both old and new run their side effects" in l for l in lines),
         5), server.dump()
     assert httpx.post(server.base_url + "/orders/3", content=b"{}", timeout=10).status_code == 200
-    wait_for("the POST compared", lambda: report(admin)["shadow"]["compared"] == 1)
+    wait_until("the POST compared", lambda: report(admin)["shadow"]["compared"] == 1)
 
 
 def test_check_config_refuses_bad_shadow_keys(run_junction, tmp_path):
@@ -169,7 +158,7 @@ def test_the_report_sums_every_worker(start_server, tmp_path):
         lambda lines: next((m.group(1) for l in lines if (m := ADMIN.search(l))), None), 15)
     for i in range(20):  # a connection each: both workers take some
         assert httpx.get(f"{server.base_url}/orders/{i % 4}", timeout=10).status_code == 200
-    route = wait_for("20 comparisons", lambda: (r := report(admin.rstrip("/")))["shadow"]
+    route = wait_until("20 comparisons", lambda: (r := report(admin.rstrip("/")))["shadow"]
                      ["compared"] == 20 and r)
     assert route["shadow"]["matched"] == 15  # /orders/2 differs, five times
     assert len(route["shadow"]["mismatches"]) == 5
@@ -187,9 +176,9 @@ def test_the_migration_page_in_a_browser(start_server, tmp_path, browser):
             assert client.get(f"/orders/{i % 5}").status_code == 200
         for _ in range(5):
             client.get("/page")
-    wait_for("45 comparisons", lambda: report(admin)["shadow"]["compared"] == 45)
+    wait_until("45 comparisons", lambda: report(admin)["shadow"]["compared"] == 45)
     browser.get(admin + "/migration")
-    shown = wait_for("the page's data", lambda: browser.execute_script(
+    shown = wait_until("the page's data", lambda: browser.execute_script(
         "return window.junctionMigration && window.junctionMigration.routes.length"
         " && document.querySelectorAll('.diffs tbody tr').length"))
     assert shown == 8  # /orders/2, eight times
