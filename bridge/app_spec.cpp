@@ -4,6 +4,13 @@
 #include <cctype>
 
 namespace junction::bridge {
+
+std::string AppSettings::key() const {
+  std::string out = name;
+  if (request_timeout) out += "|" + std::to_string(*request_timeout);
+  return out;
+}
+
 namespace {
 
 bool is_identifier(std::string_view name) {

@@ -14,7 +14,7 @@ namespace py = pybind11;
 
 namespace junction::bridge {
 
-AsgiSupport::AsgiSupport(py::handle support_module, EventLoop& loop, std::size_t limit)
+AsgiSupport::AsgiSupport(py::handle support_module, EventLoop& loop)
     : run_asgi(support_module.attr("run_asgi")),
       client_disconnected(support_module.attr("ClientDisconnected")),
       format_exception(support_module.attr("format_exception")),
@@ -37,14 +37,16 @@ AsgiSupport::AsgiSupport(py::handle support_module, EventLoop& loop, std::size_t
       http_disconnect(interned("http.disconnect")),
       websocket_connect(interned("websocket.connect")),
       websocket_receive(interned("websocket.receive")),
-      websocket_disconnect(interned("websocket.disconnect")),
-      limit(limit) {}
+      websocket_disconnect(interned("websocket.disconnect")) {}
 
 AsgiApp::AsgiApp(py::object app, std::string name, std::string root_path,
-                 std::shared_ptr<AsgiSupport> support, EventLoop& loop)
+                 std::shared_ptr<AsgiSupport> support, std::shared_ptr<AsgiBudget> budget,
+                 gateway::seconds_d request_timeout, EventLoop& loop)
     : app_(std::move(app)),
       name_(std::move(name)),
       support_(std::move(support)),
+      budget_(std::move(budget)),
+      request_timeout_(request_timeout),
       loop_(loop),
       scopes_(std::move(root_path)) {}
 
@@ -56,8 +58,8 @@ AsgiApp::~AsgiApp() {
 }
 
 void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
-  if (support_->in_flight.fetch_add(1, std::memory_order_relaxed) >= support_->limit) {
-    support_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  if (budget_->in_flight.fetch_add(1, std::memory_order_relaxed) >= budget_->limit) {
+    budget_->in_flight.fetch_sub(1, std::memory_order_relaxed);
     return reject(*exchange);
   }
   live_.fetch_add(1, std::memory_order_relaxed);
@@ -72,10 +74,10 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   // fire before the slot is filled, since both happen on this I/O thread.
   std::shared_ptr<gateway::TimedExchange> timed;
   std::shared_ptr<std::weak_ptr<HttpCore>> slot;
-  if (support_->request_timeout.count() > 0) {
+  if (request_timeout_.count() > 0) {
     slot = std::make_shared<std::weak_ptr<HttpCore>>();
-    timed = gateway::TimedExchange::arm(exchange, support_->request_timeout, [this, slot](bool) {
-      support_->timed_out.fetch_add(1, std::memory_order_relaxed);
+    timed = gateway::TimedExchange::arm(exchange, request_timeout_, [this, slot](bool) {
+      budget_->timed_out.fetch_add(1, std::memory_order_relaxed);
       if (auto core = slot->lock()) core->loop_.post_batched(core->io_, core, HttpCore::kTimedOut);
     });
     exchange = timed;
@@ -97,11 +99,11 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
 }
 
 void AsgiApp::reject(gateway::Exchange& exchange) {
-  support_->refused.fetch_add(1, std::memory_order_relaxed);
+  budget_->refused.fetch_add(1, std::memory_order_relaxed);
   // As uvicorn's --limit-concurrency: tasks must not pile up on the loop without bound.
   overload_.answer(exchange, [this] {
-    return fmt::format("{}: {} ASGI requests in progress: answering 503 (see --limit-concurrency)",
-                       name_, support_->limit);
+    return fmt::format("{}: {} ASGI requests in progress: answering 503 (see {})", name_,
+                       budget_->limit, budget_->setting);
   });
 }
 
@@ -117,7 +119,7 @@ void AsgiApp::begin(const std::shared_ptr<Core>& core) {
       spdlog::warn(
           "{}: {} waited {:g}s for the ASGI event loop (--request-timeout): "
           "answered 504, the app did not run",
-          gateway::LogTag{request}, name_, support_->request_timeout.count());
+          gateway::LogTag{request}, name_, request_timeout_.count());
       core->timed_->finish();
       core->exchange_.reset();
       core->timed_.reset();

@@ -36,22 +36,30 @@ struct AsgiSupport {
   pybind11::object http_request, http_disconnect, websocket_connect, websocket_receive,
       websocket_disconnect;
 
-  // Requests and WebSockets of every ASGI app in progress, bounded by --limit-concurrency.
+  AsgiSupport(pybind11::handle support_module, EventLoop& loop);
+};
+
+// Requests and WebSockets in progress, bounded by --limit-concurrency: one budget for every ASGI
+// app, and one more for each app with its own `limit_concurrency` ([apps.NAME]).
+struct AsgiBudget {
+  explicit AsgiBudget(std::size_t limit, std::string setting)
+      : limit(limit), setting(std::move(setting)) {}
   std::atomic<std::size_t> in_flight{0};
-  std::size_t limit = 1000;
-  gateway::seconds_d request_timeout{0};  // --request-timeout; 0: none
-  // For /metrics: requests answered 503 (over the limit) and 504 (--request-timeout).
+  const std::size_t limit;
+  const std::string setting;  // what the 503's log line names: "--limit-concurrency"
+  // For /metrics: requests answered 503 (over the limit) and 504 (request timeout).
   std::atomic<std::uint64_t> refused{0};
   std::atomic<std::uint64_t> timed_out{0};
-
-  AsgiSupport(pybind11::handle support_module, EventLoop& loop, std::size_t limit);
 };
 
 class AsgiApp final : public gateway::App {
  public:
   // `name` is the APP text, for logs; `root_path` the mount prefix ("" at the root).
+  // `request_timeout`: 504 for a response not started that long after the request reached the
+  // app (0: none).
   AsgiApp(pybind11::object app, std::string name, std::string root_path,
-          std::shared_ptr<AsgiSupport> support, EventLoop& loop);
+          std::shared_ptr<AsgiSupport> support, std::shared_ptr<AsgiBudget> budget,
+          gateway::seconds_d request_timeout, EventLoop& loop);
   ~AsgiApp() override;  // drops the Python objects with the GIL held
 
   // On an I/O thread: hands the request to the loop thread.
@@ -66,24 +74,29 @@ class AsgiApp final : public gateway::App {
   void begin(const std::shared_ptr<Core>& core);
   void finished() noexcept {
     live_.fetch_sub(1, std::memory_order_relaxed);
-    support_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    budget_->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
   // Logs an exception from the app (report_app_exception); `client_side` when it only followed
   // from the client leaving.
   void report(pybind11::handle error, const gateway::RequestHead& request, bool client_side) const;
   void report(const std::string& problem, const gateway::RequestHead& request) const;
   const AsgiSupport& support() const noexcept { return *support_; }
+  gateway::seconds_d request_timeout() const noexcept { return request_timeout_; }
   EventLoop& loop() const noexcept { return loop_; }
 
   // The app object, and the lifespan state each scope copies (main thread, at start-up).
   pybind11::handle app() const noexcept { return app_; }
   pybind11::handle state() const noexcept { return state_; }
   const std::string& name() const noexcept { return name_; }
+  // The same Python app loaded again: its scopes get the state `first`'s lifespan fills.
+  void share_state(const AsgiApp& first) { state_ = first.state_; }
 
  private:
   pybind11::object app_;
   std::string name_;
   std::shared_ptr<AsgiSupport> support_;
+  std::shared_ptr<AsgiBudget> budget_;
+  gateway::seconds_d request_timeout_;
   EventLoop& loop_;
   ScopeBuilder scopes_;
   pybind11::dict state_;

@@ -159,7 +159,7 @@ void HttpCycle::on_timed_out() {
   spdlog::warn(
       "{}: {} has not started its response after {:g}s (--request-timeout): answered 504, "
       "cancelling its task",
-      gateway::LogTag{request}, app_.name(), app_.support().request_timeout.count());
+      gateway::LogTag{request}, app_.name(), app_.request_timeout().count());
   disconnected();
   if (task_) task_.attr("cancel")();
 }

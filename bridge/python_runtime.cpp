@@ -5,10 +5,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "bridge/asgi_app.hpp"
@@ -48,20 +50,43 @@ std::string venv_version(const fs::path& venv) {
 }  // namespace
 
 struct PythonRuntime::Impl {
+  // A WSGI pool: the command line's (named "") or an app's own ([apps.NAME] threads, backlog).
+  struct Pool {
+    std::string name;
+    std::unique_ptr<WorkerPool> pool;
+    WorkerPool::Progress last_progress;  // what wsgi_progressed() saw last
+  };
+  // An ASGI app as loaded: the object it was imported as (two routes may load one app), and
+  // its lifespan mode.
+  struct LoadedAsgi {
+    std::shared_ptr<AsgiApp> app;
+    py::handle imported;
+    std::string lifespan;
+  };
+
   Options options;
   py::object support;  // the _junction_support module
   std::shared_ptr<WsgiSupport> wsgi;
-  std::unique_ptr<WorkerPool> pool;
+  std::vector<Pool> pools;  // in the order the apps needing them loaded
   std::unique_ptr<EventLoop> loop;
   std::shared_ptr<AsgiSupport> asgi;
-  std::vector<std::shared_ptr<AsgiApp>> asgi_apps;
+  // ASGI budgets, by app name ("": the command line's --limit-concurrency).
+  std::vector<std::pair<std::string, std::shared_ptr<AsgiBudget>>> budgets;
+  std::vector<LoadedAsgi> asgi_apps;
   std::vector<std::pair<std::string, py::object>> lifespans;  // (APP text, Lifespan)
   PyThreadState* released = nullptr;  // the main thread's state while others run Python
   bool stuck = false;
-  std::vector<std::pair<std::string, py::object>> preloaded;  // (APP text, app), --preload
-  WorkerPool::Progress last_progress;                         // what wsgi_progressed() saw last
+  // Apps imported so far (--preload imports them in the master), by APP text: an app two
+  // routes name is imported once (a factory is called once, its lifespan runs once).
+  std::map<std::string, py::object> imported;
 
   py::object import_app(const AppSpec& spec);
+  WorkerPool& pool_for(const AppSettings& settings);
+  std::shared_ptr<AsgiBudget> budget_for(const AppSettings& settings);
+  gateway::seconds_d request_timeout(const AppSettings& settings) const {
+    return settings.request_timeout ? gateway::seconds_d(*settings.request_timeout)
+                                    : options.request_timeout;
+  }
 
   std::shared_ptr<gateway::App> load_asgi(const AppSpec& spec, py::object app);
 
@@ -136,7 +161,6 @@ void PythonRuntime::Impl::set_up_modules(const std::string& venv_site,
   wsgi->errors = support.attr("ErrorStream")(log);
   wsgi->file_wrapper = support.attr("FileWrapper");
   wsgi->format_exception = support.attr("format_exception");
-  wsgi->request_timeout = options.request_timeout;
 }
 
 PythonRuntime::PythonRuntime(const Options& options) : impl_(std::make_unique<Impl>()) {
@@ -153,20 +177,22 @@ PythonRuntime::~PythonRuntime() {
     impl_->released = nullptr;
   }
   impl_->wsgi.reset();
-  impl_->preloaded.clear();
+  impl_->imported.clear();
   impl_->lifespans.clear();
   impl_->asgi_apps.clear();
   impl_->asgi.reset();
   impl_->loop.reset();
   impl_->support = py::object();
-  impl_->pool.reset();
+  impl_->pools.clear();
 }
 
 py::object PythonRuntime::Impl::import_app(const AppSpec& spec) {
-  for (const auto& [text, app] : preloaded)
-    if (text == spec.text) return app;
+  if (auto known = imported.find(spec.text); known != imported.end()) return known->second;
   try {
-    return support.attr("load_app")(spec.module, spec.attr, spec.call_factory, spec.target());
+    py::object app =
+        support.attr("load_app")(spec.module, spec.attr, spec.call_factory, spec.target());
+    imported.emplace(spec.text, app);
+    return app;
   } catch (py::error_already_set& error) {
     if (error.matches(support.attr("LoadError"))) {
       py::tuple args = error.value().attr("args");
@@ -178,8 +204,33 @@ py::object PythonRuntime::Impl::import_app(const AppSpec& spec) {
 }
 
 void PythonRuntime::preload(const AppSpec& spec) {
-  auto app = impl_->import_app(spec);
-  impl_->preloaded.emplace_back(spec.text, std::move(app));
+  impl_->import_app(spec);
+}
+
+WorkerPool& PythonRuntime::Impl::pool_for(const AppSettings& settings) {
+  std::string name = settings.own_pool() ? settings.name : "";
+  for (auto& pool : pools)
+    if (pool.name == name) return *pool.pool;
+  unsigned threads = settings.threads.value_or(options.threads);
+  unsigned backlog = settings.backlog.value_or(options.backlog);
+  if (!name.empty())
+    spdlog::info("{}: a WSGI pool of its own, {} thread(s) and a backlog of {}", name, threads,
+                 backlog);
+  pools.push_back({name, std::make_unique<WorkerPool>(threads, backlog), {}});
+  return *pools.back().pool;
+}
+
+std::shared_ptr<AsgiBudget> PythonRuntime::Impl::budget_for(const AppSettings& settings) {
+  std::string name = settings.limit_concurrency ? settings.name : "";
+  for (const auto& [known, budget] : budgets)
+    if (known == name) return budget;
+  auto budget = name.empty()
+                    ? std::make_shared<AsgiBudget>(options.limit_concurrency, "--limit-concurrency")
+                    : std::make_shared<AsgiBudget>(*settings.limit_concurrency,
+                                                   "limit_concurrency in [apps." + name + "]");
+  if (!name.empty()) spdlog::info("{}: {} ASGI requests at once of its own", name, budget->limit);
+  budgets.emplace_back(name, budget);
+  return budget;
 }
 
 std::shared_ptr<gateway::App> PythonRuntime::load(const AppSpec& spec) {
@@ -188,10 +239,13 @@ std::shared_ptr<gateway::App> PythonRuntime::load(const AppSpec& spec) {
   bool asgi = spec.interface == Interface::asgi || (spec.interface == Interface::detect &&
                                                     impl.support.attr("is_asgi")(app).cast<bool>());
   if (asgi) return impl.load_asgi(spec, std::move(app));
-  if (!impl.pool)
-    impl.pool = std::make_unique<WorkerPool>(impl.options.threads, impl.options.backlog);
+  auto& pool = impl.pool_for(spec.settings);
   std::string script_name = spec.prefix == "/" ? "" : spec.prefix;
-  return std::make_shared<WsgiApp>(std::move(app), spec.text, script_name, impl.wsgi, *impl.pool);
+  std::string pool_settings = spec.settings.own_pool()
+                                  ? "threads and backlog in [apps." + spec.settings.name + "]"
+                                  : "--threads and --backlog";
+  return std::make_shared<WsgiApp>(std::move(app), spec.text, script_name, impl.wsgi, pool,
+                                   impl.request_timeout(spec.settings), std::move(pool_settings));
 }
 
 std::shared_ptr<gateway::App> PythonRuntime::Impl::load_asgi(const AppSpec& spec, py::object app) {
@@ -208,29 +262,39 @@ std::shared_ptr<gateway::App> PythonRuntime::Impl::load_asgi(const AppSpec& spec
     } catch (const std::runtime_error& error) {
       throw AppLoadError(kExitUsage, error.what());
     }
-    asgi = std::make_shared<AsgiSupport>(support, *loop, options.limit_concurrency);
-    asgi->request_timeout = options.request_timeout;
+    asgi = std::make_shared<AsgiSupport>(support, *loop);
     spdlog::info("ASGI apps run on one {} event loop", loop->name());
   }
+  py::handle imported_as = app;
   app = support.attr("asgi3")(app);
   std::string root_path = spec.prefix == "/" ? "" : spec.prefix;
-  auto wrapped = std::make_shared<AsgiApp>(std::move(app), spec.text, root_path, asgi, *loop);
-  asgi_apps.push_back(wrapped);
+  auto wrapped =
+      std::make_shared<AsgiApp>(std::move(app), spec.text, root_path, asgi,
+                                budget_for(spec.settings), request_timeout(spec.settings), *loop);
+  // One app loaded twice (at two mount points, or with two timeouts) runs its lifespan once:
+  // both wrappers hand the same state to their scopes.
+  auto twin = std::find_if(asgi_apps.begin(), asgi_apps.end(),
+                           [&](const LoadedAsgi& other) { return other.imported.is(imported_as); });
+  if (twin != asgi_apps.end()) wrapped->share_state(*twin->app);
+  asgi_apps.push_back({wrapped, imported_as, spec.settings.lifespan.value_or(options.lifespan)});
   return wrapped;
 }
 
 void PythonRuntime::start_lifespan() {
   auto& impl = *impl_;
-  if (impl.options.lifespan == "off") return;
   auto log = py::cpp_function([](const std::string& level, const std::string& text) {
     if (level == "debug")
       spdlog::debug("{}", text);
     else
       spdlog::error("{}", text);
   });
-  for (const auto& app : impl.asgi_apps) {
-    py::object lifespan =
-        impl.support.attr("Lifespan")(app->app(), impl.options.lifespan, app->state(), log);
+  for (std::size_t i = 0; i < impl.asgi_apps.size(); ++i) {
+    const auto& [app, imported_as, mode] = impl.asgi_apps[i];
+    bool twin =
+        std::any_of(impl.asgi_apps.begin(), impl.asgi_apps.begin() + i,
+                    [&](const Impl::LoadedAsgi& other) { return other.imported.is(imported_as); });
+    if (mode == "off" || twin) continue;
+    py::object lifespan = impl.support.attr("Lifespan")(app->app(), mode, app->state(), log);
     py::tuple result;
     try {
       result = impl.loop->run(lifespan.attr("startup")());
@@ -278,21 +342,25 @@ void PythonRuntime::release_gil() {
 }
 
 std::size_t PythonRuntime::busy() const {
-  std::size_t count = impl_->pool ? impl_->pool->busy() : 0;
-  for (const auto& app : impl_->asgi_apps) count += app->busy();
+  std::size_t count = 0;
+  for (const auto& pool : impl_->pools) count += pool.pool->busy();
+  for (const auto& loaded : impl_->asgi_apps) count += loaded.app->busy();
   return count;
 }
 
 bool PythonRuntime::serves_wsgi() const noexcept {
-  return impl_->pool != nullptr;
+  return !impl_->pools.empty();
 }
 
-std::size_t PythonRuntime::overdue_threads() const noexcept {
-  return impl_->pool ? impl_->pool->overdue() : 0;
-}
-
-unsigned PythonRuntime::wsgi_threads() const noexcept {
-  return impl_->pool ? impl_->pool->threads() : 0;
+PythonRuntime::PoolOverdue PythonRuntime::most_overdue_pool() const noexcept {
+  PoolOverdue worst;
+  for (const auto& pool : impl_->pools) {
+    PoolOverdue here{pool.pool->overdue(), pool.pool->threads()};
+    // here.overdue / here.threads > worst.overdue / worst.threads, without dividing.
+    if (worst.threads == 0 || here.overdue * worst.threads > worst.overdue * here.threads)
+      worst = here;
+  }
+  return worst;
 }
 
 bool PythonRuntime::serves_asgi() const noexcept {
@@ -300,10 +368,13 @@ bool PythonRuntime::serves_asgi() const noexcept {
 }
 
 bool PythonRuntime::wsgi_progressed() {
-  if (!impl_->pool) return true;
-  auto now = impl_->pool->progress();
-  bool progressed = now.idle || now != impl_->last_progress;
-  impl_->last_progress = now;
+  // Every pool must move: one stuck pool is a stuck worker, whatever the others do.
+  bool progressed = true;
+  for (auto& pool : impl_->pools) {
+    auto now = pool.pool->progress();
+    progressed = progressed && (now.idle || now != pool.last_progress);
+    pool.last_progress = now;
+  }
   return progressed;
 }
 
@@ -325,22 +396,22 @@ std::string PythonRuntime::active_venv() {
 
 PythonRuntime::Figures PythonRuntime::figures() const {
   Figures figures;
-  if (const auto& pool = impl_->pool) {
-    auto load = pool->load();
-    figures.wsgi_threads = pool->threads();
-    figures.wsgi_busy = load.running;
-    figures.wsgi_queued = load.queued;
-    figures.wsgi_overdue = pool->overdue();
+  for (const auto& pool : impl_->pools) {
+    auto load = pool.pool->load();
+    figures.wsgi_threads += pool.pool->threads();
+    figures.wsgi_busy += load.running;
+    figures.wsgi_queued += load.queued;
+    figures.wsgi_overdue += pool.pool->overdue();
   }
   if (const auto& wsgi = impl_->wsgi) {
     figures.wsgi_refused = wsgi->refused.load(std::memory_order_relaxed);
     figures.request_timeouts += wsgi->timed_out.load(std::memory_order_relaxed);
   }
-  if (const auto& asgi = impl_->asgi) {
-    figures.asgi_tasks = asgi->in_flight.load(std::memory_order_relaxed);
-    figures.asgi_limit = asgi->limit;
-    figures.asgi_refused = asgi->refused.load(std::memory_order_relaxed);
-    figures.request_timeouts += asgi->timed_out.load(std::memory_order_relaxed);
+  for (const auto& [name, budget] : impl_->budgets) {
+    figures.asgi_tasks += budget->in_flight.load(std::memory_order_relaxed);
+    figures.asgi_limit += budget->limit;
+    figures.asgi_refused += budget->refused.load(std::memory_order_relaxed);
+    figures.request_timeouts += budget->timed_out.load(std::memory_order_relaxed);
   }
   return figures;
 }
@@ -374,10 +445,11 @@ class LoopProbe final : public LoopTarget {
 std::vector<std::string> PythonRuntime::probe(const boost::asio::any_io_executor& io,
                                               ProbeAnswer answered) {
   std::vector<std::string> parts;
-  if (impl_->pool) {
-    parts.emplace_back("WSGI pool");
-    if (!impl_->pool->try_submit([answered] { answered("WSGI pool", ""); }))
-      answered("WSGI pool", "every thread is busy and the backlog is full");
+  for (const auto& pool : impl_->pools) {
+    std::string part = pool.name.empty() ? "WSGI pool" : "WSGI pool of " + pool.name;
+    parts.push_back(part);
+    if (!pool.pool->try_submit([answered, part] { answered(part, ""); }))
+      answered(part, "every thread is busy and the backlog is full");
   }
   if (impl_->loop) {
     parts.emplace_back("ASGI event loop");
@@ -388,10 +460,11 @@ std::vector<std::string> PythonRuntime::probe(const boost::asio::any_io_executor
 
 bool PythonRuntime::stop(std::chrono::milliseconds timeout) {
   auto& impl = *impl_;
-  if (impl.pool && !impl.pool->stop(timeout)) {
-    impl.stuck = true;
-    return false;
-  }
+  for (auto& pool : impl.pools)
+    if (!pool.pool->stop(timeout)) {
+      impl.stuck = true;
+      return false;
+    }
   if (impl.loop && !impl.loop->stop(timeout)) {
     impl.stuck = true;
     return false;

@@ -94,10 +94,14 @@ class PythonRuntime {
   // True when the WSGI pool has nothing to do or started or finished a request since the
   // last call (one caller, periodically). No GIL needed.
   bool wsgi_progressed();
-  // --request-timeout: WSGI threads still running a request that got its 504, and the pool's
-  // size (0 without WSGI apps). No GIL needed.
-  std::size_t overdue_threads() const noexcept;
-  unsigned wsgi_threads() const noexcept;
+  // --request-timeout: of the WSGI pools, the one with the largest share of its threads still
+  // running a request that got its 504: that count and the pool's size (0 without WSGI apps).
+  // A worker is recycled when one pool is wholly overdue. No GIL needed.
+  struct PoolOverdue {
+    std::size_t overdue = 0;
+    unsigned threads = 0;
+  };
+  PoolOverdue most_overdue_pool() const noexcept;
   // Calls `beat` on the ASGI loop thread every `period` (serves_asgi() only). Call with the
   // GIL held, before release_gil().
   void start_loop_heartbeat(std::chrono::milliseconds period, std::function<void()> beat);

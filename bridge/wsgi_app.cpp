@@ -16,12 +16,15 @@ namespace py = pybind11;
 namespace junction::bridge {
 
 WsgiApp::WsgiApp(py::object app, std::string name, std::string script_name,
-                 std::shared_ptr<WsgiSupport> support, WorkerPool& pool)
+                 std::shared_ptr<WsgiSupport> support, WorkerPool& pool,
+                 gateway::seconds_d request_timeout, std::string pool_settings)
     : app_(std::move(app)),
       name_(std::move(name)),
       support_(std::move(support)),
       environ_(std::in_place, std::move(script_name), support_->errors, support_->file_wrapper),
-      pool_(pool) {}
+      pool_(pool),
+      request_timeout_(request_timeout),
+      pool_settings_(std::move(pool_settings)) {}
 
 WsgiApp::~WsgiApp() {
   py::gil_scoped_acquire gil;
@@ -33,9 +36,9 @@ WsgiApp::~WsgiApp() {
 void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   if (exchange->request().websocket) return refuse_websocket(*exchange);
   std::shared_ptr<gateway::TimedExchange> timed;
-  if (support_->request_timeout.count() > 0)
+  if (request_timeout_.count() > 0)
     timed = gateway::TimedExchange::arm(
-        exchange, support_->request_timeout,
+        exchange, request_timeout_,
         [this, &request = exchange->request()](bool running) { on_timeout(request, running); });
   bool queued = pool_.try_submit(
       [this, exchange, timed]() mutable {
@@ -65,9 +68,8 @@ void WsgiApp::reject(gateway::Exchange& exchange) {
   support_->refused.fetch_add(1, std::memory_order_relaxed);
   overload_.answer(exchange, [this] {
     return fmt::format(
-        "{}: every WSGI thread is busy and the backlog is full: answering 503 (see --threads "
-        "and --backlog)",
-        name_);
+        "{}: every WSGI thread is busy and the backlog is full: answering 503 (see {})", name_,
+        pool_settings_);
   });
 }
 
@@ -84,7 +86,7 @@ void WsgiApp::refuse_websocket(gateway::Exchange& exchange) {
 // On the I/O thread, with the exchange's lock held: the client is getting its 504.
 void WsgiApp::on_timeout(const gateway::RequestHead& request, bool running) {
   support_->timed_out.fetch_add(1, std::memory_order_relaxed);
-  auto limit = support_->request_timeout.count();
+  auto limit = request_timeout_.count();
   if (!running) {
     spdlog::warn("{}: {} no WSGI thread took it within {:g}s (--request-timeout): answered 504",
                  gateway::LogTag{request}, name_, limit);

@@ -21,20 +21,22 @@ class WorkerPool;
 
 // Python objects every WSGI app shares (created once, with the GIL held).
 struct WsgiSupport {
-  pybind11::object errors;                // wsgi.errors
-  pybind11::object file_wrapper;          // wsgi.file_wrapper (a class)
-  pybind11::object format_exception;      // (type, value, traceback) -> str
-  gateway::seconds_d request_timeout{0};  // --request-timeout; 0: none
-  // For /metrics: requests answered 503 (the backlog was full) and 504 (--request-timeout).
+  pybind11::object errors;            // wsgi.errors
+  pybind11::object file_wrapper;      // wsgi.file_wrapper (a class)
+  pybind11::object format_exception;  // (type, value, traceback) -> str
+  // For /metrics: requests answered 503 (a backlog was full) and 504 (request timeout).
   std::atomic<std::uint64_t> refused{0};
   std::atomic<std::uint64_t> timed_out{0};
 };
 
 class WsgiApp final : public gateway::App {
  public:
-  // `name` is the APP text, for logs; `script_name` the mount prefix ("" at the root).
+  // `name` is the APP text, for logs; `script_name` the mount prefix ("" at the root);
+  // `request_timeout` gives 504 to a response not started that long after the request arrived
+  // (0: none). `pool_settings` names what sizes `pool`, for the 503's log line.
   WsgiApp(pybind11::object app, std::string name, std::string script_name,
-          std::shared_ptr<WsgiSupport> support, WorkerPool& pool);
+          std::shared_ptr<WsgiSupport> support, WorkerPool& pool,
+          gateway::seconds_d request_timeout, std::string pool_settings);
   ~WsgiApp() override;  // drops the app object with the GIL held
 
   // On an I/O thread: queue the request for the pool, or answer 503 when the backlog is full.
@@ -54,6 +56,8 @@ class WsgiApp final : public gateway::App {
   std::shared_ptr<WsgiSupport> support_;
   std::optional<EnvironBuilder> environ_;
   WorkerPool& pool_;
+  gateway::seconds_d request_timeout_;
+  std::string pool_settings_;
   OverloadAnswer overload_;
 };
 

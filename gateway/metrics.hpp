@@ -71,10 +71,8 @@ enum : std::size_t {
   websocket_messages_sent,
   wsgi_refused,
   asgi_refused,
-  request_timeouts,          // answered 504 by --request-timeout
-  fallthrough_replays,       // requests a fall-through route replayed to its legacy app
-  fallthrough_not_replayed,  // answers that would have fallen through, over the body bound
-  loop_lag_bucket,           // kHistogramBuckets cells
+  request_timeouts,  // answered 504 by --request-timeout
+  loop_lag_bucket,   // kHistogramBuckets cells
   loop_lag_sum_us = loop_lag_bucket + kHistogramBuckets,
   worker_starts,  // the master's slot only
   worker_exits_clean,
@@ -112,12 +110,15 @@ enum : std::size_t {
 inline constexpr std::size_t kCounterCells = counter::count;
 inline constexpr std::size_t kGaugeCells = gauge::count;
 
-// One route's cells: requests by method, status class and protocol; the duration histogram.
+// One route's cells: requests by method, status class and protocol; the duration histogram;
+// for the first app of a fall-through route, its replays and the answers not replayed.
 namespace route_cell {
 inline constexpr std::size_t requests = 0;
 inline constexpr std::size_t duration_bucket = kMethodLabels * kStatusLabels * kProtocolLabels;
 inline constexpr std::size_t duration_sum_us = duration_bucket + kHistogramBuckets;
-inline constexpr std::size_t count = duration_sum_us + 1;
+inline constexpr std::size_t fallthrough_replays = duration_sum_us + 1;
+inline constexpr std::size_t fallthrough_not_replayed = fallthrough_replays + 1;
+inline constexpr std::size_t count = fallthrough_not_replayed + 1;
 inline constexpr std::size_t request_index(MethodLabel method, std::size_t status,
                                            ProtocolLabel protocol) noexcept {
   return (static_cast<std::size_t>(method) * kStatusLabels + status) * kProtocolLabels +
@@ -149,6 +150,12 @@ class ProcessMetrics {
     return cells_[kCounterCells + gauge_index].load(std::memory_order_relaxed);
   }
   void observe_loop_lag(std::chrono::nanoseconds lag) const noexcept;
+  // Adds to one of a route's route_cell counters (one beyond the table is not counted).
+  void add_to_route(std::size_t route, std::size_t cell, std::uint64_t n = 1) const noexcept {
+    if (cells_ && route < routes_)
+      cells_[kCounterCells + kGaugeCells + route * route_cell::count + cell].fetch_add(
+          n, std::memory_order_relaxed);
+  }
 
   // A request is over (answered, or given up): counted under its route, with its duration
   // until its last byte left. `route` beyond the table (a router grown after the store was

@@ -142,10 +142,14 @@ std::size_t Router::add_choice_route(RouteRule rule, std::vector<Choice> choices
   if (choices.empty()) throw std::invalid_argument("a route needs at least one app");
   std::size_t first = add_mount(mounts_, rule, choices[0].app, choices[0].name);
   auto label = routes_[first].label.route;
+  routes_[first].label.side = choices[0].side;
   routes_[first].choices.push_back(first);
   for (std::size_t i = 1; i < choices.size(); ++i) {
     routes_[first].choices.push_back(routes_.size());
-    routes_.push_back({{std::move(choices[i].name), label}, std::move(choices[i].app), {}, {}});
+    routes_.push_back({{std::move(choices[i].name), label, std::move(choices[i].side)},
+                       std::move(choices[i].app),
+                       {},
+                       {}});
   }
   routes_[first].choose = std::move(choose);
   return first;

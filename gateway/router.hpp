@@ -20,6 +20,9 @@ namespace junction::gateway {
 struct RouteLabel {
   std::string app;
   std::string route;
+  // On a migration route, which part the app plays: "primary", "shadow", "fallthrough" or
+  // "split" (docs/migration.md); empty on any other route.
+  std::string side;
 };
 
 // What requests a route takes. Routes are tried most specific first: an exact host before a
@@ -79,6 +82,7 @@ class Router {
   struct Choice {
     std::shared_ptr<App> app;
     std::string name;
+    std::string side;  // RouteLabel::side
   };
   using Chooser = std::function<std::size_t(const RequestHead&)>;
   std::size_t add_choice_route(RouteRule rule, std::vector<Choice> choices, Chooser choose);

@@ -2,6 +2,7 @@
 // (gateway/options.hpp, http2/, tls/, bridge/options.hpp); Config aggregates them.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -101,8 +102,17 @@ struct Config {
   // let a master bind as root and drop its privileges before any worker imports an app).
   bool supervised() const noexcept {
     return workers > 1 || max_requests > 0 || max_rss_mib > 0 || worker_lifetime.count() > 0 ||
-           worker_timeout.count() > 0 || python.request_timeout.count() > 0 || preload || reload ||
+           worker_timeout.count() > 0 || any_request_timeout() || preload || reload ||
            !edge.user.empty() || !edge.group.empty();
+  }
+  // Whether some request may time out: --request-timeout, or an app's or route's in the file.
+  bool any_request_timeout() const noexcept {
+    auto set = [](const std::optional<double>& seconds) { return seconds && *seconds > 0; };
+    return python.request_timeout.count() > 0 ||
+           std::any_of(file_apps.begin(), file_apps.end(),
+                       [&](const FileApp& app) { return set(app.settings.request_timeout); }) ||
+           std::any_of(file_routes.begin(), file_routes.end(),
+                       [&](const FileRoute& route) { return set(route.request_timeout); });
   }
 };
 

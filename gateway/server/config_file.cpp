@@ -180,7 +180,8 @@ class Reader {
                           type_name(app_node)));
         continue;
       }
-      FileApp entry{std::string(name.str()), {}, at, {}};
+      FileApp entry{std::string(name.str()), {}, at, {}, {}};
+      entry.settings.name = entry.name;
       std::string interface = "auto";
       FilePlace interface_at;
       for (auto [key_pointer, value_pointer] : in_file_order(*app)) {
@@ -204,19 +205,11 @@ class Reader {
             error(key_at, "pythonpath is a directory or a list of directories");
           continue;
         }
-        // One WSGI pool and one ASGI loop serve every app, for now: these are the command
-        // line's (docs/configuration.md, "Apps and routes").
-        if (key_name == "threads" || key_name == "backlog" || key_name == "limit_concurrency" ||
-            key_name == "lifespan" || key_name == "request_timeout") {
-          error(key_at, fmt::format("{} is not set per app yet: every app shares one WSGI pool "
-                                    "and one ASGI loop; set it at the top of the file "
-                                    "({} = ...) for all of them",
-                                    key_name, key_name));
-          continue;
-        }
+        if (read_app_setting(key_name, value, key_at, entry.settings)) continue;
         if (key_name != "target") {
           unknown_in(fmt::format("[apps.{}]", name.str()), key.str(), key_at,
-                     {"target", "interface", "pythonpath"});
+                     {"target", "interface", "pythonpath", "threads", "backlog",
+                      "limit_concurrency", "lifespan", "request_timeout"});
           continue;
         }
         if (!value.is_string()) {
@@ -245,7 +238,50 @@ class Reader {
     }
   }
 
-  // [[routes]] host, prefix, methods, app, mount.
+  // An app's own threads, backlog, limit_concurrency, lifespan or request_timeout (the same
+  // ranges as their flags); false when `name` is none of them.
+  bool read_app_setting(std::string_view name, const toml::node& value, FilePlace at,
+                        bridge::AppSettings& settings) {
+    auto count = [&](std::optional<unsigned>& field, std::int64_t low, std::int64_t high) {
+      auto number = value.as_integer();
+      if (!number || number->get() < low || number->get() > high)
+        error(at, fmt::format("{} is a whole number from {} to {}", name, low, high));
+      else
+        field = static_cast<unsigned>(number->get());
+    };
+    if (name == "threads") {
+      count(settings.threads, 1, 1024);
+    } else if (name == "backlog") {
+      count(settings.backlog, 0, 1000000);
+    } else if (name == "limit_concurrency") {
+      count(settings.limit_concurrency, 1, 1000000);
+    } else if (name == "lifespan") {
+      auto mode = value.value<std::string>();
+      if (!value.is_string() || (*mode != "auto" && *mode != "on" && *mode != "off"))
+        error(at, "lifespan is \"auto\", \"on\" or \"off\"");
+      else
+        settings.lifespan = *mode;
+    } else if (name == "request_timeout") {
+      if (auto seconds = read_seconds(value))
+        settings.request_timeout = *seconds;
+      else
+        error(at, "request_timeout is a number of seconds (0: no limit)");
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  // A number of seconds, 0 or more (an integer or a float); nullopt otherwise.
+  static std::optional<double> read_seconds(const toml::node& value) {
+    std::optional<double> seconds;
+    if (value.is_integer()) seconds = static_cast<double>(*value.value<std::int64_t>());
+    if (value.is_floating_point()) seconds = *value.value<double>();
+    if (seconds && !(*seconds >= 0 && *seconds <= 1e9)) seconds.reset();
+    return seconds;
+  }
+
+  // [[routes]] host, prefix, methods, app, mount, request_timeout.
   void read_routes(const toml::node& node, FilePlace where, ConfigFile& file) {
     const auto* routes = node.as_array();
     if (!routes || !routes->is_array_of_tables())
@@ -299,6 +335,11 @@ class Reader {
             fail(at, fmt::format("app is the name of an [apps.NAME], not {}", type_name(value)));
           else
             entry.app = *app;
+        } else if (name == "request_timeout") {
+          if (auto seconds = read_seconds(value))
+            entry.request_timeout = *seconds;
+          else
+            fail(at, "request_timeout is a number of seconds (0: no limit)");
         } else if (name == "mount") {
           auto mount = value.value<bool>();
           if (!mount || !value.is_boolean())
@@ -307,10 +348,26 @@ class Reader {
             entry.mount = *mount;
         } else if (!read_migration_key(name, value, at, entry, fail)) {
           unknown_in("[[routes]]", name, at,
-                     {"host", "prefix", "methods", "app", "mount", "fallthrough", "fallthrough_on",
-                      "fallthrough_max_body", "split", "sticky", "split_seed", "expose_decision",
-                      "shadow", "shadow_ignore_headers", "shadow_ignore_json", "shadow_scrub",
-                      "shadow_methods", "shadow_max_in_flight", "shadow_max_body"});
+                     {"host",
+                      "prefix",
+                      "methods",
+                      "app",
+                      "mount",
+                      "request_timeout",
+                      "fallthrough",
+                      "fallthrough_on",
+                      "fallthrough_max_body",
+                      "split",
+                      "sticky",
+                      "split_seed",
+                      "expose_decision",
+                      "shadow",
+                      "shadow_ignore_headers",
+                      "shadow_ignore_json",
+                      "shadow_scrub",
+                      "shadow_methods",
+                      "shadow_max_in_flight",
+                      "shadow_max_body"});
           valid = false;
         }
       }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bridge/app_spec.hpp"
 #include "gateway/router.hpp"
 #include "gateway/server/split.hpp"
 
@@ -45,6 +46,7 @@ struct FileApp {
   std::string target;
   FilePlace place;
   std::vector<std::string> pythonpath;  // added to the import path (of every app)
+  bridge::AppSettings settings;         // its own pool, budget, lifespan and timeout
 };
 
 // [[routes]]: which requests an app answers. The prefix only selects: the app sees the full
@@ -55,6 +57,7 @@ struct FileRoute {
   std::string app;  // a FileApp name; with a split, optional (one of the split's)
   bool mount = false;
   FilePlace place;
+  std::optional<double> request_timeout;  // seconds, for every app of the route; 0: no limit
 
   // Migration (docs/migration.md): at most one of fall-through, split and shadow.
   std::string fallthrough;  // the legacy app (a FileApp name); empty: none

@@ -136,7 +136,7 @@ class FallthroughExchange final : public Exchange,
       pass = phase_ == Phase::passing;
     }
     if (not_replayed) {
-      app_->count(counter::fallthrough_not_replayed);
+      app_->count(route_cell::fallthrough_not_replayed);
       spdlog::debug(
           "{}: {} from {} stands: its request body is over fallthrough_max_body ({} "
           "bytes) or failed, so it is not replayed to {}",
@@ -262,7 +262,7 @@ class ReplayExchange final : public ForwardingExchange {
 void FallthroughExchange::replay() {
   auto& app = *app_;
   inner_->reroute(app.options_.legacy_route);
-  app.count(counter::fallthrough_replays);
+  app.count(route_cell::fallthrough_replays);
   auto replayed = std::make_shared<ReplayExchange>(shared_from_this());
   try {
     app.legacy_->handle(replayed);

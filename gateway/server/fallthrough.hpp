@@ -25,6 +25,7 @@ namespace junction::gateway {
 struct FallthroughOptions {
   std::vector<int> statuses{404};  // the first app's answers that fall through
   std::size_t max_body = 1 << 20;  // request body bytes kept for the replay
+  std::size_t primary_route = 0;   // the first app's index in Router::routes(): the counts'
   std::size_t legacy_route = 0;    // the legacy app's index in Router::routes()
   std::string legacy_name;         // for X-Junction-App and the log
   bool expose_decision = false;    // X-Junction-App names the app that answered
@@ -50,9 +51,10 @@ class FallthroughApp final : public App, public std::enable_shared_from_this<Fal
   friend class ReplayExchange;
   std::shared_ptr<App> primary_;
   std::shared_ptr<App> legacy_;
-  void count(std::size_t counter) noexcept {
+  // A route_cell counter of the first app's route.
+  void count(std::size_t cell) noexcept {
     std::lock_guard lock(metrics_mutex_);
-    if (metrics_) metrics_.add(counter);
+    metrics_.add_to_route(options_.primary_route, cell);
   }
 
   FallthroughOptions options_;

@@ -5,6 +5,7 @@
 
 #include <iterator>
 #include <string_view>
+#include <tuple>
 
 #include "gateway/access_log_format.hpp"
 
@@ -45,9 +46,13 @@ void histogram(Buffer& out, std::string_view name, std::string_view labels,
                  static_cast<double>(sum_us) / 1e6, name, braces, cumulative);
 }
 
+// app and route; and side, on a migration route (docs/migration.md, "Evidence").
 std::string route_labels(const RouteLabel& route) {
-  return fmt::format("app=\"{}\",route=\"{}\"", escape_label_value(route.app),
-                     escape_label_value(route.route));
+  auto labels = fmt::format("app=\"{}\",route=\"{}\"", escape_label_value(route.app),
+                            escape_label_value(route.route));
+  if (!route.side.empty())
+    fmt::format_to(std::back_inserter(labels), ",side=\"{}\"", escape_label_value(route.side));
+  return labels;
 }
 
 const RouteLabel& label_of(const MetricsLabels& labels, std::size_t route) {
@@ -131,6 +136,21 @@ std::string prometheus_text(const MetricsSnapshot& snapshot, const MetricsLabels
     histogram(out, "junction_request_duration_seconds", route_labels(label_of(labels, r)),
               &cells[route_cell::duration_bucket], cells[route_cell::duration_sum_us]);
   }
+  // Counted under the fall-through route's first app (its primary, or a split's member).
+  for (auto [name, help, cell] :
+       {std::tuple{"junction_fallthrough_replays_total",
+                   "Requests a fall-through route replayed to its legacy app (the first app's "
+                   "status was one of fallthrough_on), by the first app and route.",
+                   route_cell::fallthrough_replays},
+        std::tuple{"junction_fallthrough_not_replayed_total",
+                   "Answers of a fall-through route's first app that stood although their status "
+                   "was one of fallthrough_on: the request body was over fallthrough_max_body.",
+                   route_cell::fallthrough_not_replayed}}) {
+    family(out, name, "counter", help);
+    for (std::size_t r = 0; r < snapshot.routes; ++r)
+      if (auto value = snapshot.route(r)[cell]; value > 0)
+        sample(out, name, route_labels(label_of(labels, r)), value);
+  }
   // The families without labels but one value: (name, help, counter or gauge cell).
   struct Single {
     std::string_view name;
@@ -149,12 +169,14 @@ std::string prometheus_text(const MetricsSnapshot& snapshot, const MetricsLabels
       {"junction_http2_streams_total", "HTTP/2 streams opened by clients.", true,
        counter::http2_streams},
       {"junction_http2_streams_open", "HTTP/2 streams open now.", false, gauge::http2_streams_open},
-      {"junction_wsgi_threads", "WSGI threads (--threads, in every worker).", false,
-       gauge::wsgi_threads},
+      {"junction_wsgi_threads",
+       "WSGI threads (--threads, plus the pools of apps with their own threads; in every "
+       "worker).",
+       false, gauge::wsgi_threads},
       {"junction_wsgi_threads_busy", "WSGI threads running a request now.", false,
        gauge::wsgi_busy},
       {"junction_wsgi_queue_depth",
-       "WSGI requests waiting for a thread (at most --backlog per worker).", false,
+       "WSGI requests waiting for a thread (at most --backlog per pool and worker).", false,
        gauge::wsgi_queued},
       {"junction_wsgi_refused_total",
        "WSGI requests answered 503 because every thread was busy and the backlog full.", true,
@@ -163,22 +185,18 @@ std::string prometheus_text(const MetricsSnapshot& snapshot, const MetricsLabels
        "WSGI threads still running a request that was answered 504 (--request-timeout).", false,
        gauge::wsgi_overdue},
       {"junction_request_timeouts_total",
-       "Requests answered 504 by --request-timeout (WSGI and ASGI).", true,
-       counter::request_timeouts},
-      {"junction_fallthrough_replays_total",
-       "Requests a fall-through route replayed to its legacy app (the new app's status was one "
-       "of fallthrough_on).",
-       true, counter::fallthrough_replays},
-      {"junction_fallthrough_not_replayed_total",
-       "Answers of a fall-through route's new app that stood although their status was one of "
-       "fallthrough_on: the request body was over fallthrough_max_body (or failed).",
-       true, counter::fallthrough_not_replayed},
+       "Requests answered 504 by --request-timeout or an app's or route's request_timeout "
+       "(WSGI and ASGI).",
+       true, counter::request_timeouts},
       {"junction_asgi_tasks",
        "ASGI requests and WebSockets in progress (bounded by --limit-concurrency).", false,
        gauge::asgi_tasks},
       {"junction_asgi_concurrency_limit",
-       "--limit-concurrency, summed over the workers (0: no ASGI app).", false, gauge::asgi_limit},
-      {"junction_asgi_refused_total", "ASGI requests answered 503 over --limit-concurrency.", true,
+       "--limit-concurrency (plus the limit_concurrency of apps with their own), summed over "
+       "the workers (0: no ASGI app).",
+       false, gauge::asgi_limit},
+      {"junction_asgi_refused_total",
+       "ASGI requests answered 503 over --limit-concurrency (or an app's own).", true,
        counter::asgi_refused},
       {"junction_websocket_sessions_total", "WebSocket sessions accepted.", true,
        counter::websocket_sessions},
@@ -290,6 +308,10 @@ std::string metrics_json(const MetricsSnapshot& snapshot, const MetricsLabels& l
     append_json_quoted(out, label.app);
     out.append(std::string_view(",\"route\":"));
     append_json_quoted(out, label.route);
+    if (!label.side.empty()) {
+      out.append(std::string_view(",\"side\":"));
+      append_json_quoted(out, label.side);
+    }
     fmt::format_to(it, ",\"requests\":{},\"status\":{{", requests);
     for (std::size_t s = 0; s < kStatusLabels; ++s)
       fmt::format_to(it, "{}\"{}\":{}", s == 0 ? "" : ",", status_name(s), by_status[s]);

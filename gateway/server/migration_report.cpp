@@ -43,6 +43,13 @@ json::object side_json(const MigrationSide& side, const MetricsSnapshot& snapsho
   }
   out["requests"] = requests;
   out["status"] = std::move(statuses);
+  if (side.side != "shadow" && side.side != "fallthrough") {
+    // As the first app of a fall-through: what it handed on, and what stood over the bound.
+    auto replayed = cells[route_cell::fallthrough_replays];
+    auto not_replayed = cells[route_cell::fallthrough_not_replayed];
+    if (replayed + not_replayed > 0)
+      out["fell_through"] = json::object{{"replayed", replayed}, {"not_replayed", not_replayed}};
+  }
   const std::uint64_t* buckets = cells.data() + route_cell::duration_bucket;
   for (auto [name, q] : {std::pair{"p50_ms", 0.5}, std::pair{"p99_ms", 0.99}}) {
     auto seconds = histogram_quantile(buckets, q);
@@ -88,10 +95,6 @@ std::string migration_json(const std::vector<MigrationRoute>& routes,
     out_routes.push_back(std::move(entry));
   }
   json::object out{{"time", now}, {"routes", std::move(out_routes)}};
-  if (snapshot.cells.size() > counter::fallthrough_not_replayed)
-    out["fallthrough"] =
-        json::object{{"replayed", snapshot.counter(counter::fallthrough_replays)},
-                     {"not_replayed", snapshot.counter(counter::fallthrough_not_replayed)}};
   return json::serialize(out);
 }
 

@@ -37,6 +37,9 @@ std::vector<ServedRoute> served_routes(const Config& config) {
       if (!spec) throw std::runtime_error(error);
       // In a migration both apps serve the same URLs: the prefix only selects, unless `mount`.
       spec->prefix = route.mount ? route.rule.prefix : "/";
+      spec->settings = app->settings;
+      spec->settings.name = name;
+      if (route.request_timeout) spec->settings.request_timeout = route.request_timeout;
       apps.push_back({std::move(*spec), name});
     }
     auto& spec = apps.front().spec;

@@ -219,17 +219,22 @@ void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& lo
     auto shadow = load(route.more.at(0).spec);
     auto app = std::make_shared<gw::ShadowApp>(load(route.spec), shadow, options);
     parts.shadows.push_back(app);
-    router.add_choice_route(route.rule, {{app, route.name}, {shadow, route.more[0].name}}, nullptr);
+    router.add_choice_route(route.rule,
+                            {{app, route.name, "primary"}, {shadow, route.more[0].name, "shadow"}},
+                            nullptr);
     described.mode = "shadow";
     described.sides = {{route.name, "primary", first}, {route.more[0].name, "shadow", first + 1}};
     described.shadow_index = options.report_index;
   } else if (route.fallthrough && !route.split) {
     auto options = *route.fallthrough;
+    options.primary_route = first;
     options.legacy_route = first + 1;
     auto legacy = load(route.more.at(0).spec);
     auto app = std::make_shared<gw::FallthroughApp>(load(route.spec), legacy, options);
     parts.fallthroughs.push_back(app);
-    router.add_choice_route(route.rule, {{app, route.name}, {legacy, route.more[0].name}}, nullptr);
+    router.add_choice_route(
+        route.rule, {{app, route.name, "primary"}, {legacy, route.more[0].name, "fallthrough"}},
+        nullptr);
     described.mode = "fallthrough";
     described.sides = {{route.name, "primary", first},
                        {route.more[0].name, "fallthrough", first + 1}};
@@ -248,6 +253,7 @@ void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& lo
       if (legacy < apps.size() && i != legacy) {
         auto options = *route.fallthrough;
         options.primary_name = apps[i].name;
+        options.primary_route = first + i;
         options.legacy_route = first + legacy;
         auto wrapped = std::make_shared<gw::FallthroughApp>(app, load(apps[legacy].spec), options);
         parts.fallthroughs.push_back(wrapped);
@@ -255,7 +261,7 @@ void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& lo
       }
       bool expose = route.split->expose_decision && (legacy == apps.size() || i == legacy);
       choices.push_back(
-          {std::make_shared<gw::SplitMemberApp>(app, chooser, i, expose), apps[i].name});
+          {std::make_shared<gw::SplitMemberApp>(app, chooser, i, expose), apps[i].name, "split"});
       described.sides.push_back({apps[i].name, "split", first + i});
     }
     router.add_choice_route(route.rule, std::move(choices), chooser);
@@ -291,10 +297,11 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   }
   try {
     if (!python) python = &own_python.emplace(config.python);
-    // An app that several routes name is loaded once per mount point.
-    std::map<std::pair<std::string, std::string>, std::shared_ptr<gw::App>> loaded;
+    // An app that several routes name is wrapped once per mount point and timeout (and
+    // imported once).
+    std::map<std::array<std::string, 3>, std::shared_ptr<gw::App>> loaded;
     auto load = [&](const bridge::AppSpec& spec) {
-      auto& app = loaded[{spec.text, spec.prefix}];
+      auto& app = loaded[{spec.text, spec.prefix, spec.settings.key()}];
       if (!app) app = python->load(spec);
       return app;
     };
@@ -396,11 +403,11 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
                                     config.max_rss_mib, config.worker_lifetime.count(), random),
             std::chrono::steady_clock::now(), gw::resident_set_bytes);
         // Polled only when there is a limit to look at.
-        bool overdue_rule = config.python.request_timeout.count() > 0 && python->serves_wsgi();
+        bool overdue_rule = config.any_request_timeout() && python->serves_wsgi();
         if (policy->enabled() || overdue_rule)
           server.set_recycle_check([&policy, &router, python] {
-            gw::WorkerFigures figures{router.dispatched(), python->overdue_threads(),
-                                      python->wsgi_threads()};
+            auto pool = python->most_overdue_pool();
+            gw::WorkerFigures figures{router.dispatched(), pool.overdue, pool.threads};
             return policy->check(std::chrono::steady_clock::now(), figures);
           });
       }

@@ -117,10 +117,23 @@ def test_fallthrough_replays_to_the_legacy_app_across_interfaces(start_server, t
     # The access log names the app that answered.
     lines = access_lines(server, len(expected))
     assert sorted(lines[:len(expected)]) == sorted(expected), lines
-    # /metrics counts each request under the app that answered, and the replays.
+    # /metrics counts each request under the app that answered, with its side, and the replays
+    # under the route's first app.
     assert metric(admin, "junction_fallthrough_replays_total") == 4
-    assert metric(admin, "junction_requests_total", app="wsgi_legacy", route="/orders") == 2
-    assert metric(admin, "junction_requests_total", app="asgi_new", route="/orders") == 4
+    assert metric(admin, "junction_fallthrough_replays_total", app="asgi_new", route="/orders",
+                  side="primary") == 2
+    assert metric(admin, "junction_requests_total", app="wsgi_legacy", route="/orders",
+                  side="fallthrough") == 2
+    assert metric(admin, "junction_requests_total", app="asgi_new", route="/orders",
+                  side="primary") == 4
+    assert metric(admin, "junction_request_duration_seconds_count", app="wsgi_legacy",
+                  route="/orders", side="fallthrough") == 2
+    # /migration has the same per side, and what the first app handed on.
+    report = httpx.get(admin + "/migration", timeout=10).json()
+    orders = next(r for r in report["routes"] if r["route"] == "/orders")
+    sides = {app["side"]: app for app in orders["apps"]}
+    assert sides["primary"]["fell_through"] == {"replayed": 2, "not_replayed": 0}
+    assert sides["fallthrough"]["requests"] == 2 and "fell_through" not in sides["fallthrough"]
 
 
 def test_fallthrough_keeps_the_first_answer_for_a_body_over_the_bound(start_server, tmp_path):

@@ -83,6 +83,9 @@ def test_shadow_reports_the_different_field_and_ignores_the_rest(start_server, t
     assert sides["primary"]["app"] == "old" and sides["primary"]["requests"] == 7
     assert sides["shadow"]["app"] == "new" and sides["shadow"]["requests"] == 6
     assert sides["shadow"]["p50_ms"] is not None
+    metrics = httpx.get(admin + "/metrics", timeout=10).text
+    assert 'junction_request_duration_seconds_count{app="new",route="/",side="shadow"} 6' \
+        in metrics, metrics
     assert (tmp_path / "primary").read_text() == "7"
 
 

@@ -30,7 +30,7 @@ function appsTable(route) {
   const head = element("tr", {},
     element("th", {}, "App"), element("th", {}, "Side"), element("th", { class: "num" }, "Requests"),
     element("th", { class: "num" }, "p50 ms"), element("th", { class: "num" }, "p99 ms"),
-    element("th", { class: "num" }, "5xx %"));
+    element("th", { class: "num" }, "5xx %"), element("th", { class: "num" }, "Fell through"));
   const body = element("tbody");
   for (const app of route.apps) {
     body.append(element("tr", { "data-app": app.app },
@@ -38,7 +38,8 @@ function appsTable(route) {
       element("td", { class: "num" }, app.requests ?? 0),
       element("td", { class: "num" }, figure(app.p50_ms)),
       element("td", { class: "num" }, figure(app.p99_ms)),
-      element("td", { class: "num" }, errors(app))));
+      element("td", { class: "num" }, errors(app)),
+      element("td", { class: "num" }, app.fell_through ? app.fell_through.replayed : "—")));
   }
   return element("table", { class: "grid" }, element("thead", {}, head), body);
 }

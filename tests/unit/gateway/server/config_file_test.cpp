@@ -225,7 +225,7 @@ TEST_CASE("read_config_file: what is wrong in apps and routes", "[config_file]")
   auto errors = errors_of(R"(
 [apps.a]
 target = "x.wsgi:application"
-threads = 4
+threads = 0
 
 [apps.b]
 interface = "asgi"
@@ -246,9 +246,7 @@ app = "a"
 methods = ["POST", "GET"]
 )");
   CHECK(errors == std::vector<std::string>{
-                      ":4:1: threads is not set per app yet: every app shares one WSGI pool and "
-                      "one ASGI loop; set it at the top of the file (threads = ...) for all of "
-                      "them",
+                      ":4:1: threads is a whole number from 1 to 1024",
                       ":6:1: [apps.b] needs a target = \"MODULE:ATTR\"",
                       ":10:1: host is a name (\"example.com\") or a wildcard (\"*.example.com\"), "
                       "without a port",
@@ -284,6 +282,68 @@ target = "wsgi:main:app"
 interface = "asgi"
 )");
   CHECK(wrong == std::vector<std::string>{":4:1: interface = \"asgi\", but the target says wsgi"});
+}
+
+TEST_CASE("read_config_file: an app's own pool, budget, lifespan and timeout", "[config_file]") {
+  TempFile file(R"(
+[apps.shop]
+target = "shop.wsgi:application"
+threads = 4
+backlog = 16
+request_timeout = 2.5
+
+[apps.api]
+target = "main:app"
+limit-concurrency = 50
+lifespan = "off"
+
+[[routes]]
+prefix = "/"
+app = "shop"
+
+[[routes]]
+prefix = "/reports"
+app = "shop"
+request_timeout = 30
+)");
+  std::vector<std::string> errors;
+  auto config = read_config_file(file.path(), {}, errors);
+  REQUIRE(config);
+  const auto& shop = config->apps[0].settings;
+  CHECK(shop.name == "shop");
+  CHECK(shop.threads == 4u);
+  CHECK(shop.backlog == 16u);
+  CHECK(shop.own_pool());
+  CHECK(shop.request_timeout == 2.5);
+  CHECK_FALSE(shop.limit_concurrency);
+  const auto& api = config->apps[1].settings;
+  CHECK_FALSE(api.own_pool());
+  CHECK(api.limit_concurrency == 50u);
+  CHECK(api.lifespan == "off");
+  CHECK_FALSE(config->routes[0].request_timeout);
+  CHECK(config->routes[1].request_timeout == 30.0);
+
+  auto wrong = errors_of(R"(
+[apps.a]
+target = "main:app"
+backlog = -1
+limit_concurrency = "many"
+lifespan = "sometimes"
+request_timeout = -3
+thread = 4
+
+[[routes]]
+app = "a"
+request_timeout = "1s"
+)");
+  CHECK(wrong == std::vector<std::string>{
+                     ":4:1: backlog is a whole number from 0 to 1000000",
+                     ":5:1: limit_concurrency is a whole number from 1 to 1000000",
+                     ":6:1: lifespan is \"auto\", \"on\" or \"off\"",
+                     ":7:1: request_timeout is a number of seconds (0: no limit)",
+                     ":8:1: unknown key 'thread' in [apps.a]; did you mean 'threads'?",
+                     ":12:1: request_timeout is a number of seconds (0: no limit)",
+                 });
 }
 
 TEST_CASE("read_config_file: a route's migration keys", "[config_file]") {

@@ -74,6 +74,38 @@ TEST_CASE("metrics text: label values are escaped", "[metrics]") {
   CHECK(text.find("app=\"weird\\\"app\",route=\"/a\\\\b\"") != std::string::npos);
 }
 
+TEST_CASE("metrics text: a migration route's sides and its fall-through counts", "[metrics]") {
+  MetricsStore store(1, 5, false);
+  auto worker = store.worker(0);
+  worker.record_request(3, "GET", ProtocolLabel::http11, 404, true, 1ms);
+  worker.record_request(4, "GET", ProtocolLabel::http11, 200, true, 1ms);
+  worker.add_to_route(3, route_cell::fallthrough_replays);
+  worker.add_to_route(3, route_cell::fallthrough_not_replayed, 2);
+  worker.add_to_route(9, route_cell::fallthrough_replays);  // beyond the table: not counted
+  auto labels = labels_for(3);
+  labels.routes.push_back({"new", "/orders", "primary"});
+  labels.routes.push_back({"legacy", "/orders", "fallthrough"});
+  auto snapshot = store.sum([](std::size_t) { return true; });
+  auto text = prometheus_text(snapshot, labels);
+  CHECK(has_line(text,
+                 "junction_requests_total{app=\"legacy\",route=\"/orders\",side=\"fallthrough\","
+                 "method=\"GET\",status=\"2xx\",protocol=\"HTTP/1.1\"} 1"));
+  CHECK(has_line(text,
+                 "junction_request_duration_seconds_count{app=\"new\",route=\"/orders\","
+                 "side=\"primary\"} 1"));
+  CHECK(has_line(text, "# TYPE junction_fallthrough_replays_total counter"));
+  CHECK(has_line(text,
+                 "junction_fallthrough_replays_total{app=\"new\",route=\"/orders\","
+                 "side=\"primary\"} 1"));
+  CHECK(has_line(text,
+                 "junction_fallthrough_not_replayed_total{app=\"new\",route=\"/orders\","
+                 "side=\"primary\"} 2"));
+  CHECK(text.find("junction_fallthrough_replays_total{app=\"legacy\"") == std::string::npos);
+  auto json = metrics_json(snapshot, labels, 0);
+  CHECK(json.find("\"app\":\"legacy\",\"route\":\"/orders\",\"side\":\"fallthrough\"") !=
+        std::string::npos);
+}
+
 TEST_CASE("metrics text: no worker families for a single process", "[metrics]") {
   MetricsStore store(1, 3, false);
   auto labels = labels_for(3);

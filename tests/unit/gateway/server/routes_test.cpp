@@ -35,6 +35,30 @@ TEST_CASE("served_routes: APP arguments first, then the file's routes", "[routes
   CHECK(routes[3].rule.host == "shop.example.com");
 }
 
+TEST_CASE("served_routes: each app its own settings, the route's timeout over the app's",
+          "[routes]") {
+  auto config = with_routes();
+  config.file_apps[0].settings.threads = 4;
+  config.file_apps[0].settings.request_timeout = 5;
+  config.file_routes[0].request_timeout = 60;  // "/" to legacy
+  auto routes = served_routes(config);
+  REQUIRE(routes.size() == 4);
+  CHECK(routes[0].spec.settings.name.empty());  // an APP argument has the command line's
+  CHECK_FALSE(routes[0].spec.settings.own_pool());
+  const auto& root = routes[1].spec.settings;
+  CHECK(root.name == "legacy");
+  CHECK(root.threads == 4u);
+  CHECK(root.request_timeout == 60.0);
+  CHECK(routes[2].spec.settings.name == "new");
+  CHECK_FALSE(routes[2].spec.settings.request_timeout);
+  // The same app with two timeouts is wrapped twice; with one, once.
+  auto other = routes[1].spec.settings;
+  other.request_timeout = 5;
+  CHECK(other.key() != root.key());
+  other.request_timeout = 60;
+  CHECK(other.key() == root.key());
+}
+
 TEST_CASE("served_routes: what cannot be served", "[routes]") {
   auto config = with_routes();
   config.apps.push_back("/=mysite.wsgi:application");  // the same requests as the file's "/"
