@@ -232,6 +232,17 @@ class ConfigFileSource final : public CLI::Config {
   ConfigFile file_;
 };
 
+// Whether --bind (-b) is on the command line or in JUNCTION_BIND.
+bool bind_given_outside_file(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg(argv[i]);
+    if (arg == "--") break;
+    if (arg == "--bind" || arg.starts_with("--bind=") || arg.starts_with("-b")) return true;
+  }
+  const char* variable = std::getenv(environment_variable("bind").c_str());
+  return variable != nullptr && *variable != '\0';
+}
+
 // The config file named by --config FILE (or --config=FILE) on the command line, else by
 // JUNCTION_CONFIG; empty when none.
 std::string config_file_path(int argc, const char* const* argv) {
@@ -456,7 +467,8 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
       ->type_name("DIR");
   app.add_option("--threads", python.threads,
                  "WSGI pool: Python threads that run requests (each releases the GIL while it "
-                 "waits for I/O)")
+                 "waits for I/O); an app of --config with threads or backlog of its own has its "
+                 "own pool")
       ->check(CLI::Range(1u, 1024u))
       ->capture_default_str()
       ->type_name("N");
@@ -474,7 +486,8 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
       ->type_name("LOOP");
   app.add_option("--limit-concurrency", python.limit_concurrency,
                  "ASGI: requests and WebSocket connections in progress at once (all ASGI apps "
-                 "together); past that, 503 with Retry-After")
+                 "together, but those with a limit_concurrency of their own in --config); past "
+                 "that, 503 with Retry-After")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str()
       ->type_name("N");
@@ -591,6 +604,7 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
   detail::EdgeCommandLine edge;
   detail::add_edge_options(app, config, edge);
   std::string config_path = config_file_path(argc, argv);
+  std::vector<FileListener> file_listeners;  // [[listen]]
   app.set_config("--config", config_path,
                  "Read flags from this TOML file: each key is a flag without its -- "
                  "(workers = 4, bind = [\"0.0.0.0:8000\"], no_access_log = true); the "
@@ -609,6 +623,7 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
     config.config_file = config_path;
     config.file_apps = file->apps;
     config.file_routes = file->routes;
+    file_listeners = file->listeners;
     file_source = std::make_shared<ConfigFileSource>(std::move(*file));
     app.config_formatter(file_source);
   }
@@ -664,11 +679,24 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
     throw CommandLineExit{2, "junction: --health-check-app needs --health-path\n"};
   if (config.max_requests_jitter > 0 && config.max_requests == 0)
     throw CommandLineExit{2, "junction: --max-requests-jitter needs --max-requests\n"};
-  if (binds.empty()) binds.push_back("127.0.0.1:8000");
+  // --bind on the command line (or JUNCTION_BIND) replaces the file's listeners, as any flag
+  // does; the file's `bind` and [[listen]] tables add up.
+  if (bind_given_outside_file(argc, argv)) file_listeners.clear();
+  if (binds.empty() && file_listeners.empty()) binds.push_back("127.0.0.1:8000");
   for (const auto& text : binds) {
     std::string error;
     auto bind = parse_bind_address(text, error);
     if (!bind) throw CommandLineExit{2, "junction: --bind: " + error + "\n"};
+    config.binds.push_back(std::move(*bind));
+  }
+  for (const auto& listener : file_listeners) {
+    std::string error;
+    auto bind = parse_bind_address(listener.bind, error);
+    if (!bind) throw CommandLineExit{2, "junction: [[listen]] bind: " + error + "\n"};
+    if (listener.tls)
+      bind->security = *listener.tls ? BindAddress::Security::tls : BindAddress::Security::plain;
+    bind->http = listener.http;
+    bind->proxy_protocol = listener.proxy_protocol;
     config.binds.push_back(std::move(*bind));
   }
   if (!admin_bind.empty()) {

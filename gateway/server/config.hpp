@@ -30,6 +30,9 @@ struct BindAddress {
   std::string path;  // unix socket path
   std::string text;  // as the user wrote it, for messages
   int fd = -1;       // socket activation: a listening socket systemd passed (systemd.hpp)
+  // A [[listen]] table's own settings; unset: --http and --proxy-protocol.
+  std::optional<HttpMode> http;
+  std::optional<bool> proxy_protocol;
 };
 
 // Parses "[http://|https://]HOST:PORT", "[http://|https://][V6]:PORT" or "unix:PATH"; nullopt
@@ -104,6 +107,11 @@ struct Config {
     return workers > 1 || max_requests > 0 || max_rss_mib > 0 || worker_lifetime.count() > 0 ||
            worker_timeout.count() > 0 || any_request_timeout() || preload || reload ||
            !edge.user.empty() || !edge.group.empty();
+  }
+  // https://, or a bare address when certificates are given: the listener speaks TLS.
+  bool speaks_tls(const BindAddress& bind) const {
+    return bind.security == BindAddress::Security::tls ||
+           (bind.security == BindAddress::Security::automatic && tls.enabled());
   }
   // Whether some request may time out: --request-timeout, or an app's or route's in the file.
   bool any_request_timeout() const noexcept {

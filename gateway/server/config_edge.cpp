@@ -18,18 +18,6 @@ namespace {
   throw CommandLineExit{2, "junction: " + message + "\n"};
 }
 
-bool is_tls(const BindAddress& bind, const Config& config) {
-  switch (bind.security) {
-    case BindAddress::Security::plain:
-      return false;
-    case BindAddress::Security::tls:
-      return true;
-    case BindAddress::Security::automatic:
-      return config.tls.enabled();
-  }
-  return false;
-}
-
 StaticMount parse_static(const std::string& text) {
   auto equals = text.find('=');
   if (equals == std::string::npos || equals == 0 || equals + 1 == text.size())
@@ -114,7 +102,7 @@ void finish_edge_options(Config& config, const EdgeCommandLine& cli) {
   for (const auto& bind : config.binds) {
     if (bind.security == BindAddress::Security::tls && !config.tls.enabled())
       usage_error("--bind " + bind.text + " needs --tls-cert and --tls-key");
-    bool tls = is_tls(bind, config);
+    bool tls = config.speaks_tls(bind);
     (tls ? any_tls : any_plain) = true;
     any_tls_tcp = any_tls_tcp || (tls && bind.kind == BindAddress::Kind::tcp);
   }

@@ -11,6 +11,7 @@
 
 #include "bridge/app_spec.hpp"
 #include "gateway/fields.hpp"
+#include "gateway/server/config.hpp"
 #include "gateway/server/shadow_diff.hpp"
 
 namespace junction::gateway {
@@ -107,6 +108,10 @@ class Reader {
       }
       if (key.str() == "routes") {
         read_routes(node, where, file);
+        continue;
+      }
+      if (key.str() == "listen") {
+        read_listeners(node, where, file);
         continue;
       }
       std::string name = flag_name(key.str());
@@ -279,6 +284,67 @@ class Reader {
     if (value.is_floating_point()) seconds = *value.value<double>();
     if (seconds && !(*seconds >= 0 && *seconds <= 1e9)) seconds.reset();
     return seconds;
+  }
+
+  // [[listen]] bind, tls, http, proxy_protocol: a listener with settings of its own.
+  void read_listeners(const toml::node& node, FilePlace where, ConfigFile& file) {
+    const auto* listeners = node.as_array();
+    if (!listeners || !listeners->is_array_of_tables())
+      return error(where, "'listen' is an array of tables: [[listen]] with bind = \"HOST:PORT\"");
+    for (const auto& listener_node : *listeners) {
+      const auto& table = *listener_node.as_table();
+      FileListener entry;
+      entry.place = place_of(table.source());
+      FilePlace tls_at;
+      for (auto [key_pointer, value_pointer] : in_file_order(table)) {
+        const toml::key& key = *key_pointer;
+        const toml::node& value = *value_pointer;
+        FilePlace at = place_of(key.source());
+        std::string name(key.str());
+        std::replace(name.begin(), name.end(), '-', '_');
+        if (name == "bind") {
+          std::string problem;
+          auto text = value.value<std::string>();
+          if (!value.is_string())
+            error(at, "bind is an address: \"HOST:PORT\", \"[V6]:PORT\" or \"unix:PATH\"");
+          else if (!parse_bind_address(*text, problem))
+            error(at, problem);
+          else
+            entry.bind = *text;
+        } else if (name == "tls" || name == "proxy_protocol") {
+          auto flag = value.value<bool>();
+          if (!flag || !value.is_boolean()) {
+            error(at, fmt::format("{} is true or false", name));
+            continue;
+          }
+          (name == "tls" ? entry.tls : entry.proxy_protocol) = *flag;
+          if (name == "tls") tls_at = at;
+        } else if (name == "http") {
+          auto text = value.is_integer() ? std::to_string(*value.value<std::int64_t>())
+                                         : value.value<std::string>().value_or("");
+          if (text == "auto")
+            entry.http = HttpMode::automatic;
+          else if (text == "1")
+            entry.http = HttpMode::http1;
+          else if (text == "2")
+            entry.http = HttpMode::http2;
+          else
+            error(at, "http is \"auto\", 1 or 2 (as --http)");
+        } else {
+          unknown_in("[[listen]]", name, at, {"bind", "tls", "http", "proxy_protocol"});
+        }
+      }
+      if (table.find("bind") == table.end()) {
+        error(entry.place, "a [[listen]] needs bind = \"HOST:PORT\"");
+        continue;
+      }
+      // A scheme in the address says it already: the two must agree.
+      bool https = entry.bind.starts_with("https://"), http = entry.bind.starts_with("http://");
+      if (entry.tls && ((*entry.tls && http) || (!*entry.tls && https)))
+        error(tls_at, fmt::format("tls = {}, but the address says {}", *entry.tls,
+                                  https ? "https://" : "http://"));
+      if (!entry.bind.empty()) file.listeners.push_back(std::move(entry));
+    }
   }
 
   // [[routes]] host, prefix, methods, app, mount, request_timeout.
@@ -695,7 +761,7 @@ std::optional<ConfigFile> read_config_file(const std::string& path,
           fmt::format("{}:{}:{}: {}", path, begin.line, begin.column, e.description()));
     return std::nullopt;
   }
-  ConfigFile file{path, {}, {}, {}};
+  ConfigFile file{path, {}, {}, {}, {}};
   Reader(path, flags, errors).read(table, file);
   check_routes(file, errors);
   if (errors.size() != before) return std::nullopt;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bridge/app_spec.hpp"
+#include "gateway/options.hpp"
 #include "gateway/router.hpp"
 #include "gateway/server/split.hpp"
 
@@ -84,11 +85,22 @@ struct FileRoute {
   std::vector<std::string> apps() const;
 };
 
+// [[listen]]: a listener with its own protocols, TLS and PROXY protocol (docs/configuration.md,
+// "Listeners"); an unset field is the command line's.
+struct FileListener {
+  std::string bind;                    // as --bind takes it, checked
+  std::optional<bool> tls;             // true: TLS (the --tls-cert set); false: plain text
+  std::optional<HttpMode> http;        // as --http
+  std::optional<bool> proxy_protocol;  // as --proxy-protocol
+  FilePlace place;
+};
+
 struct ConfigFile {
   std::string path;
-  std::vector<FileSetting> settings;  // in the file's order
-  std::vector<FileApp> apps;          // by name
-  std::vector<FileRoute> routes;      // in the file's order
+  std::vector<FileSetting> settings;    // in the file's order
+  std::vector<FileApp> apps;            // by name
+  std::vector<FileRoute> routes;        // in the file's order
+  std::vector<FileListener> listeners;  // in the file's order
 
   // The setting for `flag`, if the file has one.
   const FileSetting* find(std::string_view flag) const noexcept;

@@ -201,6 +201,19 @@ struct MigrationParts {
   std::vector<gw::MigrationRoute> described;
 };
 
+// check-config's list of listeners: each address with its TLS, protocols and PROXY protocol.
+std::string listener_lines(const gw::Config& config) {
+  std::string out = "listeners:\n";
+  for (const auto& bind : config.binds) {
+    constexpr const char* kModes[] = {"HTTP/1.1 and HTTP/2", "HTTP/1.1", "HTTP/2"};
+    std::string line = "  " + bind.text + " (" + (config.speaks_tls(bind) ? "TLS" : "plain") +
+                       ", " + kModes[static_cast<int>(bind.http.value_or(config.http_mode))];
+    if (bind.proxy_protocol.value_or(config.edge.proxy_protocol)) line += ", PROXY protocol";
+    out += line + ")\n";
+  }
+  return out;
+}
+
 // Adds `route` to `router`, its apps loaded with `load`: one app, or a migration route's apps
 // behind its mode (a shadow, a fall-through or a split), each a route of its own in routes().
 template <class Load>
@@ -605,9 +618,9 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
     return bridge::kExitUsage;
   }
   if (config.check_config) {
-    std::printf("%s: the configuration is valid; %zu route(s)\n%s",
+    std::printf("%s: the configuration is valid; %zu route(s)\n%s%s",
                 config.config_file.empty() ? "command line" : config.config_file.c_str(),
-                routes.size(), gw::route_table(routes).c_str());
+                routes.size(), gw::route_table(routes).c_str(), listener_lines(config).c_str());
     return 0;
   }
   if (routes.empty() && config.health_path.empty() && config.edge.statics.empty()) {

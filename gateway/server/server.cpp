@@ -19,6 +19,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <map>
+#include <set>
 #include <thread>
 #include <unordered_set>
 
@@ -118,7 +120,8 @@ struct Server::Impl {
     std::string unix_path;  // removed at exit
     Address address;
     bool tls = false;
-    bool admin = false;  // --admin-bind: served by the admin router
+    bool admin = false;                   // --admin-bind: served by the admin router
+    const ServeContext* serve = nullptr;  // its protocols and PROXY protocol
   };
 
   const Config& config;
@@ -145,7 +148,11 @@ struct Server::Impl {
   // TLS (null: plain text). The contexts are replaced by a reload; both are touched only on
   // the main thread (accepts, signals), and a connection keeps the set it started with.
   std::shared_ptr<tls::TicketKeys> ticket_keys;
-  std::shared_ptr<const tls::ServerContexts> tls_contexts;
+  // One set per protocol mode a TLS listener serves (ALPN offers what its mode allows):
+  // --http's, and a [[listen]] table's own.
+  std::map<HttpMode, std::shared_ptr<const tls::ServerContexts>> tls_contexts;
+  // [[listen]] tables with protocols or a PROXY protocol of their own.
+  std::vector<std::unique_ptr<ServeContext>> listener_serves;
 
   Impl(const Config& c, const Router& router)
       : config(c),
@@ -183,11 +190,7 @@ struct Server::Impl {
     }
   }
 
-  // https://, or a bare address when certificates are given: the listener speaks TLS.
-  bool speaks_tls(const BindAddress& bind) const {
-    return bind.security == BindAddress::Security::tls ||
-           (bind.security == BindAddress::Security::automatic && config.tls.enabled());
-  }
+  bool speaks_tls(const BindAddress& bind) const { return config.speaks_tls(bind); }
 
   void open(const BindAddress& bind, bool admin = false) {
     if (bind.fd >= 0) {  // systemd opened it (socket activation)
@@ -195,8 +198,13 @@ struct Server::Impl {
       log_listening(*listeners.back());
       return;
     }
-    auto listener = std::make_unique<Listener>(
-        Listener{Acceptor(main_context()), bind.text, {}, {}, !admin && speaks_tls(bind), admin});
+    auto listener = std::make_unique<Listener>(Listener{Acceptor(main_context()),
+                                                        bind.text,
+                                                        {},
+                                                        {},
+                                                        !admin && speaks_tls(bind),
+                                                        admin,
+                                                        serve_for(bind, admin)});
     auto& acceptor = listener->acceptor;
     error_code ec;
     Protocol::endpoint endpoint;
@@ -253,8 +261,13 @@ struct Server::Impl {
   // A worker's listener: the master's descriptor for `bind`. The socket file of a unix
   // listener is the master's to remove, so unix_path stays empty.
   void adopt(int fd, const BindAddress& bind, bool admin = false) {
-    auto listener = std::make_unique<Listener>(
-        Listener{Acceptor(main_context()), bind.text, {}, {}, !admin && speaks_tls(bind), admin});
+    auto listener = std::make_unique<Listener>(Listener{Acceptor(main_context()),
+                                                        bind.text,
+                                                        {},
+                                                        {},
+                                                        !admin && speaks_tls(bind),
+                                                        admin,
+                                                        serve_for(bind, admin)});
     error_code ec;
     Protocol protocol = bind.kind == BindAddress::Kind::unix_socket
                             ? Protocol(asio::local::stream_protocol())
@@ -270,6 +283,20 @@ struct Server::Impl {
     if (ec) throw StartupError(fmt::format("cannot serve {}: {}", bind.text, ec.message()));
     describe_listener(*listener, bind);
     listeners.push_back(std::move(listener));
+  }
+
+  // What a listener's connections start from: the server's, unless a [[listen]] table gives
+  // the listener protocols or a PROXY protocol of its own.
+  const ServeContext* serve_for(const BindAddress& bind, bool admin) {
+    if (admin) return admin_serve.get();
+    HttpMode mode = bind.http.value_or(serve.mode);
+    bool proxy = bind.proxy_protocol.value_or(serve.proxy_protocol);
+    if (mode == serve.mode && proxy == serve.proxy_protocol) return &serve;
+    for (const auto& own : listener_serves)
+      if (own->mode == mode && own->proxy_protocol == proxy) return own.get();
+    listener_serves.push_back(std::make_unique<ServeContext>(ServeContext{
+        context, config.http2, mode, config.tls.handshake_timeout, proxy, &config.edge.forwarded}));
+    return listener_serves.back().get();
   }
 
   void describe_listener(Listener& listener, const BindAddress& bind) {
@@ -325,11 +352,12 @@ struct Server::Impl {
       auto local = socket.local_endpoint(ec);
       if (!ec) server = to_address(local);
     }
-    asio::co_spawn(thread.context,
-                   async_serve_connection(std::move(socket), listener.admin ? *admin_serve : serve,
-                                          listener.tls ? tls_contexts : nullptr, std::move(client),
-                                          std::move(server), thread, live.enter()),
-                   log_escaped("connection"));
+    asio::co_spawn(
+        thread.context,
+        async_serve_connection(std::move(socket), *listener.serve,
+                               listener.tls ? tls_contexts.at(listener.serve->mode) : nullptr,
+                               std::move(client), std::move(server), thread, live.enter()),
+        log_escaped("connection"));
   }
 
   // Runs `f(connection)` for every connection, each on its own thread.
@@ -347,14 +375,26 @@ struct Server::Impl {
   // Loads the certificate set (replacing the one in use only once it loaded) and logs what
   // each certificate serves. Throws tls::LoadError.
   void load_tls() {
-    tls_contexts = tls::ServerContexts::load(config.tls, config.http_mode, ticket_keys);
-    for (const auto& line : tls_contexts->summary()) spdlog::info("{}", line);
+    // Every set loads before any replaces the one in use.
+    std::map<HttpMode, std::shared_ptr<const tls::ServerContexts>> loaded;
+    for (HttpMode mode : tls_modes())
+      loaded[mode] = tls::ServerContexts::load(config.tls, mode, ticket_keys);
+    tls_contexts = std::move(loaded);
+    for (const auto& line : tls_contexts.at(config.http_mode)->summary()) spdlog::info("{}", line);
+  }
+
+  // --http's mode, and that of every [[listen]] table that speaks TLS with a mode of its own.
+  std::set<HttpMode> tls_modes() const {
+    std::set<HttpMode> modes{config.http_mode};
+    for (const auto& bind : config.binds)
+      if (speaks_tls(bind)) modes.insert(bind.http.value_or(config.http_mode));
+    return modes;
   }
 
   // SIGHUP: every certificate and key is read again. New connections get the new set; open
   // ones keep theirs. A file that does not load keeps the whole old set.
   void reload() {
-    if (!tls_contexts) {
+    if (tls_contexts.empty()) {
       spdlog::info("SIGHUP: no TLS certificates to reload");
       return;
     }

@@ -228,8 +228,12 @@ def start_server(binary):
         wait_listening: bool = True,
         env: Optional[dict] = None,
         cwd=None,
+        listening: Optional[int] = None,
     ) -> Server:
         binds = ["127.0.0.1:0"] if binds is None else binds
+        # How many `Listening on` lines to wait for: one per bind, unless the listeners come
+        # from elsewhere (a config file's [[listen]] tables).
+        expected = len(binds) if listening is None else listening
         args = [str(binary)]
         for b in binds:
             args += ["--bind", b]
@@ -241,7 +245,7 @@ def start_server(binary):
             args.append("--diagnostics")
         args += list(extra)
         environment = server_environment(env)
-        server = Server(args, binds=len(binds) if wait_listening else 0,
+        server = Server(args, binds=expected if wait_listening else 0,
                         preexec_fn=preexec_fn, env=environment, cwd=cwd)
         servers.append(server)
         return server

@@ -87,12 +87,14 @@ def test_check_config_prints_the_route_table(run_junction, tmp_path):
     assert lines[0] == f"{config}: the configuration is valid; 4 route(s)"
     assert lines[1].split() == ["HOST", "PREFIX", "METHODS", "APP", "MODE"]
     # Most specific first: the host route, then /scope with methods, then /scope, then /.
-    assert [l.split()[:4] for l in lines[2:]] == [
+    assert [l.split()[:4] for l in lines[2:6]] == [
         ["*.admin.test", "/v2", "*", "new"],
         ["*", "/scope", "POST", "legacy"],
         ["*", "/scope", "*", "new"],
         ["*", "/", "*", "legacy"],
     ]
+    # Then the listeners: the default one here.
+    assert lines[6:] == ["listeners:", "  127.0.0.1:8000 (plain, HTTP/1.1 and HTTP/2)"]
     assert "mount /v2" in lines[2] and "full path" in lines[3]
     # --check-config is the same, and starts nothing.
     same = run_junction("--check-config", "--config", str(config))

@@ -222,7 +222,8 @@ split = { asgi_new = 25, wsgi_legacy = 75 }
 """)
     result = run_junction("check-config", str(path))
     assert result.returncode == 0, result.stderr
-    rows = {line.split()[1]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    table = result.stdout.split("listeners:")[0]
+    rows = {line.split()[1]: line for line in table.splitlines()[1:] if line.strip()}
     assert "asgi_new,wsgi_legacy" in rows["/orders"]
     assert "fallthrough to wsgi_legacy on 404" in rows["/orders"]
     assert "split asgi_new=25 wsgi_legacy=75 (sticky cookie)" in rows["/cart"]

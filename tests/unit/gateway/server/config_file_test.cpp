@@ -158,6 +158,45 @@ threads = 5
   CHECK(from_env.workers == 3);  // the file named by JUNCTION_CONFIG was read
 }
 
+TEST_CASE("parse_command_line --config: [[listen]] tables are listeners of their own",
+          "[config_file]") {
+  TempFile file(R"(
+bind = "http://127.0.0.1:9300"
+
+[[listen]]
+bind = "127.0.0.1:9301"
+tls = false
+http = 2
+
+[[listen]]
+bind = "unix:/tmp/junction-listen-test.sock"
+proxy_protocol = true
+http = "auto"
+)");
+  auto config = parse({"--config", file.path().c_str()});
+  REQUIRE(config.binds.size() == 3);  // the file's bind, then its [[listen]] tables
+  CHECK(config.binds[0].port == 9300);
+  CHECK_FALSE(config.binds[0].http);
+  CHECK(config.binds[1].security == BindAddress::Security::plain);
+  CHECK(config.binds[1].http == HttpMode::http2);
+  CHECK_FALSE(config.binds[1].proxy_protocol);
+  CHECK(config.binds[2].kind == BindAddress::Kind::unix_socket);
+  CHECK(config.binds[2].proxy_protocol == true);
+  CHECK(config.binds[2].http == HttpMode::automatic);
+
+  auto given = parse({"--config", file.path().c_str(), "-b", "127.0.0.1:9400"});
+  REQUIRE(given.binds.size() == 1);  // --bind replaces every listener of the file
+  CHECK(given.binds[0].port == 9400);
+
+  TempFile only(R"(
+[[listen]]
+bind = "127.0.0.1:9500"
+)");
+  auto listened = parse({"--config", only.path().c_str()});
+  REQUIRE(listened.binds.size() == 1);  // no 127.0.0.1:8000 beside it
+  CHECK(listened.binds[0].port == 9500);
+}
+
 TEST_CASE("parse_command_line --config: errors name the file's line, exit 2", "[config_file]") {
   TempFile typo("workers = 2\nthreds = 4\nhealth_path = 1\n");
   auto e = exit_of({"--config", typo.path().c_str()});
