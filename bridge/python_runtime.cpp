@@ -341,6 +341,15 @@ void PythonRuntime::release_gil() {
   if (!impl_->released) impl_->released = PyEval_SaveThread();
 }
 
+void PythonRuntime::with_gil(const std::function<void()>& f) {
+  py::gil_scoped_acquire gil;
+  f();
+}
+
+bool PythonRuntime::imported(const AppSpec& spec) const {
+  return impl_->imported.contains(spec.text);
+}
+
 std::size_t PythonRuntime::busy() const {
   std::size_t count = 0;
   for (const auto& pool : impl_->pools) count += pool.pool->busy();

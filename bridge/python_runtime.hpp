@@ -61,6 +61,11 @@ class PythonRuntime {
 
   // Lets other threads run Python: call once the apps are loaded, before serving.
   void release_gil();
+  // Runs `f` with the GIL held, from any thread once release_gil() has run (a single process
+  // loading the apps of re-read routes). Exceptions from `f` pass through.
+  void with_gil(const std::function<void()>& f);
+  // Whether the app `spec` names was imported already (load() then only wraps it again).
+  bool imported(const AppSpec& spec) const;
 
   // Requests queued for or running in Python: a graceful shutdown waits for them.
   std::size_t busy() const;

@@ -56,6 +56,12 @@ bool AccessLog::excluded(const RequestHead& request) const noexcept {
          options_.exclude.end();
 }
 
+void AccessLog::set_routes(std::vector<RouteLabel> routes) {
+  std::lock_guard lock(mutex_);
+  route_tables_.push_back(std::move(routes));
+  routes_.store(&route_tables_.back(), std::memory_order_release);
+}
+
 void AccessLog::write(const RequestHead& request, int status, std::uint64_t body_bytes,
                       std::chrono::steady_clock::duration duration, std::size_t route) {
   if (!options_.exclude.empty() && excluded(request)) return;
@@ -64,7 +70,8 @@ void AccessLog::write(const RequestHead& request, int status, std::uint64_t body
   line.clear();
   auto now = format_.needs_time() ? std::chrono::system_clock::now()
                                   : std::chrono::system_clock::time_point{};
-  const RouteLabel* label = route < routes_.size() ? &routes_[route] : nullptr;
+  const auto* routes = routes_.load(std::memory_order_acquire);
+  const RouteLabel* label = routes && route < routes->size() ? &(*routes)[route] : nullptr;
   format_.write({request, status, body_bytes, duration, now, label}, line);
   bool wake = false;
   {

@@ -4,9 +4,11 @@
 // once 64 KiB are waiting): a request costs no system call of its own.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -44,8 +46,10 @@ class AccessLog {
   void write(const RequestHead& request, int status, std::uint64_t body_bytes,
              std::chrono::steady_clock::duration duration,
              std::size_t route = Router::kNotFoundRoute);
-  // The routes by index (Router::routes()), for {app} and {route}; set before the first write.
-  void set_routes(std::vector<RouteLabel> routes) { routes_ = std::move(routes); }
+  // The routes by index (Router::routes()), for {app} and {route}; set before the first write,
+  // and again (any thread) when a single process swaps its routes. Each table is kept until the
+  // log goes, so a write that read the old one never reads freed memory.
+  void set_routes(std::vector<RouteLabel> routes);
 
   // SIGUSR1 (logrotate's postrotate): writes what is pending to the old file, then opens the
   // path again. False, with `error`, when it cannot (the old file stays in use). True and
@@ -63,7 +67,8 @@ class AccessLog {
 
   AccessLogOptions options_;
   AccessLogFormat format_;
-  std::vector<RouteLabel> routes_;
+  std::atomic<const std::vector<RouteLabel>*> routes_{nullptr};
+  std::deque<std::vector<RouteLabel>> route_tables_;  // guarded by mutex_
   std::mutex mutex_;
   std::condition_variable wake_;
   std::string pending_;        // guarded by mutex_

@@ -125,11 +125,14 @@ void MetricsStore::retire(std::size_t slot, bool keep_routes) noexcept {
   generation_->fetch_add(1, std::memory_order_acq_rel);
 }
 
-void MetricsStore::forget_routes() noexcept {
+void MetricsStore::forget_routes(std::size_t live_slot) noexcept {
   generation_->fetch_add(1, std::memory_order_acq_rel);
-  MetricCell* retired = cells_ + (worker_slots_ + 1) * stride_;
-  for (std::size_t i = kCounterCells + kGaugeCells; i < stride_; ++i)
-    retired[i].store(0, std::memory_order_relaxed);
+  for (std::size_t slot : {worker_slots_ + 1, live_slot}) {
+    if (slot > worker_slots_ + 1) continue;
+    MetricCell* cells = cells_ + slot * stride_;
+    for (std::size_t i = kCounterCells + kGaugeCells; i < stride_; ++i)
+      cells[i].store(0, std::memory_order_relaxed);
+  }
   generation_->fetch_add(1, std::memory_order_acq_rel);
 }
 

@@ -242,8 +242,9 @@ class MetricsStore {
   // `keep_routes` false: its counts by route are dropped (a worker of an older route table).
   void retire(std::size_t slot, bool keep_routes = true) noexcept;
   // The route table changed (a reload): the retired counts by route are zeroed, which
-  // Prometheus reads as a counter reset.
-  void forget_routes() noexcept;
+  // Prometheus reads as a counter reset; and those of `live_slot`, a process that swapped its
+  // routes itself (a single process).
+  void forget_routes(std::size_t live_slot = static_cast<std::size_t>(-1)) noexcept;
 
   // The sum of the master, the retired slot and the workers `live(slot)` says are running; a
   // scrape that overlaps a retire() is taken again, so that no worker counts twice or not at

@@ -189,6 +189,8 @@ std::size_t Router::route_of(const RequestHead& head) const noexcept {
 
 std::size_t Router::dispatch(std::shared_ptr<Exchange> exchange) const noexcept {
   dispatched_.fetch_add(1, std::memory_order_relaxed);
+  if (const Router* next = forward_.load(std::memory_order_acquire))
+    return next->dispatch(std::move(exchange));
   const auto& head = exchange->request();
   auto route = route_of(head);
   try {

@@ -103,6 +103,11 @@ class Router {
   // when nothing was sent yet). Never throws.
   std::size_t dispatch(std::shared_ptr<Exchange> exchange) const noexcept;
 
+  // SIGHUP in a single process (docs/configuration.md): from now on this router hands every
+  // request to `next`, which must outlive it, so that the connections holding this one serve
+  // the routes re-read from the file. The route index dispatch() returns is then `next`'s.
+  void forward_to(const Router* next) noexcept { forward_.store(next, std::memory_order_release); }
+
   // Every route, by index: the built-in ones first, then in the order they were added (the same
   // in every worker built from the same configuration, so their counters line up).
   std::vector<RouteLabel> routes() const;
@@ -133,6 +138,7 @@ class Router {
   std::vector<Mount> mounts_;    // most specific first
   bool any_host_rules_ = false;  // a route names a host: requests' hosts must be looked at
   mutable std::atomic<std::uint64_t> dispatched_{0};
+  std::atomic<const Router*> forward_{nullptr};
 };
 
 }  // namespace junction::gateway

@@ -46,11 +46,13 @@ const char* state_name(int state) {
 }  // namespace
 
 std::string AdminApp::migration_json() const {
-  return gateway::migration_json(sources_->migration, snapshot(), sources_->shadows, unix_now());
+  auto held = sources_.load();
+  return gateway::migration_json(held->migration, snapshot(), held->shadows, unix_now());
 }
 
 MetricsSnapshot AdminApp::snapshot() const {
-  const auto& sources = *sources_;
+  auto held = sources_.load();
+  const auto& sources = *held;
   if (sources.refresh) sources.refresh();
   const auto* board = sources.board;
   return sources.store->sum([board](std::size_t slot) {
@@ -60,7 +62,8 @@ MetricsSnapshot AdminApp::snapshot() const {
 }
 
 std::string AdminApp::status_json() const {
-  const auto& sources = *sources_;
+  auto held = sources_.load();
+  const auto& sources = *held;
   if (sources.refresh) sources.refresh();
   fmt::memory_buffer out;
   auto it = std::back_inserter(out);
@@ -140,7 +143,8 @@ void AdminApp::handle(std::shared_ptr<Exchange> exchange) {
     return answer(*exchange, 405, "text/plain; charset=utf-8", "405 Method Not Allowed\n",
                   {{"Allow", "GET, HEAD"}});
   const auto& path = request.path;
-  const auto& sources = *sources_;
+  auto held = sources_.load();
+  const auto& sources = *held;
   std::string_view asset_path_override;
   auto labels = [&] {
     std::size_t workers = 1;

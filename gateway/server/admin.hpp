@@ -4,6 +4,7 @@
 // any worker can answer for all of them.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,7 +24,8 @@ struct AdminListener {
   std::string kind;     // "app" or "admin"
 };
 
-// What the admin app reports; built once the listeners are open, read-only afterwards.
+// What the admin app reports; built once the listeners are open, read-only afterwards (a swap
+// of routes makes a new one: AdminApp::replace_sources).
 struct AdminSources {
   MetricsStore* store = nullptr;
   const WorkerBoard* board = nullptr;  // null: this process alone serves, from slot 0
@@ -45,6 +47,10 @@ class AdminApp final : public App {
  public:
   explicit AdminApp(std::shared_ptr<const AdminSources> sources) : sources_(std::move(sources)) {}
   void handle(std::shared_ptr<Exchange> exchange) override;
+  // A single process that swapped its routes (SIGHUP): the next answers read `sources`.
+  void replace_sources(std::shared_ptr<const AdminSources> sources) {
+    sources_.store(std::move(sources));
+  }
 
   // The bodies, for the tests.
   std::string status_json() const;
@@ -52,7 +58,7 @@ class AdminApp final : public App {
   MetricsSnapshot snapshot() const;
 
  private:
-  std::shared_ptr<const AdminSources> sources_;
+  std::atomic<std::shared_ptr<const AdminSources>> sources_;
 };
 
 }  // namespace junction::gateway

@@ -32,15 +32,10 @@ std::vector<ServedRoute> served_routes(const Config& config) {
                               [&](const FileApp& a) { return a.name == name; });
       if (app == config.file_apps.end())  // read_config_file checked it; a config made otherwise
         throw std::runtime_error("a route names app '" + name + "', which is not defined");
-      std::string error;
-      auto spec = bridge::parse_app_spec(app->target, error);
-      if (!spec) throw std::runtime_error(error);
       // In a migration both apps serve the same URLs: the prefix only selects, unless `mount`.
-      spec->prefix = route.mount ? route.rule.prefix : "/";
-      spec->settings = app->settings;
-      spec->settings.name = name;
-      if (route.request_timeout) spec->settings.request_timeout = route.request_timeout;
-      apps.push_back({std::move(*spec), name});
+      auto spec = file_app_spec(*app, route.mount ? route.rule.prefix : "/");
+      if (route.request_timeout) spec.settings.request_timeout = route.request_timeout;
+      apps.push_back({std::move(spec), name});
     }
     auto& spec = apps.front().spec;
     for (const auto& other : routes)
@@ -89,6 +84,16 @@ std::vector<ServedRoute> served_routes(const Config& config) {
     routes.push_back(std::move(served));
   }
   return routes;
+}
+
+bridge::AppSpec file_app_spec(const FileApp& app, const std::string& prefix) {
+  std::string error;
+  auto spec = bridge::parse_app_spec(app.target, error);
+  if (!spec) throw std::runtime_error(error);
+  spec->prefix = prefix;
+  spec->settings = app.settings;
+  spec->settings.name = app.name;
+  return std::move(*spec);
 }
 
 std::size_t router_routes(const std::vector<ServedRoute>& routes) {

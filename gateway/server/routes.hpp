@@ -51,6 +51,10 @@ std::size_t shadow_routes(const std::vector<ServedRoute>& routes);
 // APP that does not parse, or two routes that take the same requests.
 std::vector<ServedRoute> served_routes(const Config& config);
 
+// How `app` is loaded at `prefix` ("/": the full path), with its own settings. Throws
+// std::runtime_error for a target that does not parse (read_config_file checked it).
+bridge::AppSpec file_app_spec(const FileApp& app, const std::string& prefix);
+
 // The table --check-config prints: one line per route, most specific first.
 std::string route_table(const std::vector<ServedRoute>& routes);
 

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <list>
 #include <map>
 #include <optional>
 #include <random>
@@ -283,10 +284,59 @@ void add_served_route(gw::Router& router, const gw::ServedRoute& route, Load& lo
   parts.described.push_back(std::move(described));
 }
 
+// Routes a reload of the --config file may add beyond those it started with: the metrics and
+// the shadow report are sized once, at start (before the workers exist, with a master).
+constexpr std::size_t kReloadRouteRoom = 64;
+constexpr std::size_t kReloadShadowRoom = 16;
+
+// SIGHUP with a --config file: the file (and the command line, and JUNCTION_* variables) read
+// again, by a master before its new workers start, or by a single process that swaps its
+// router. Only the apps and routes change: the other settings need a restart. An invalid file
+// is one log line, and nullopt: the routes stay.
+std::optional<std::vector<gw::ServedRoute>> reread_routes(
+    const std::string& why, const std::vector<const char*>& argv, const std::string& runtime,
+    const gw::Config& config, std::size_t route_room, std::size_t shadow_room) {
+  if (config.config_file.empty()) return std::nullopt;
+  std::vector<gw::ServedRoute> next;
+  try {
+    auto fresh = gw::parse_command_line(static_cast<int>(argv.size()), argv.data(), runtime);
+    next = gw::served_routes(fresh);
+  } catch (const gw::CommandLineExit& e) {
+    auto line = e.message.substr(0, e.message.find('\n'));
+    if (line.starts_with("junction: ")) line.erase(0, 10);
+    spdlog::error("{}: {} not re-read, the routes stay as they were: {}", why, config.config_file,
+                  line);
+    return std::nullopt;
+  } catch (const std::runtime_error& e) {
+    spdlog::error("{}: {} not re-read, the routes stay as they were: {}", why, config.config_file,
+                  e.what());
+    return std::nullopt;
+  }
+  if (gw::router_routes(next) > route_room || gw::shadow_routes(next) > shadow_room) {
+    spdlog::error(
+        "{}: {} has more routes than junction made room for at start ({} apps of "
+        "routes, {} shadows): restart junction to serve them; the routes stay",
+        why, config.config_file, route_room, shadow_room);
+    return std::nullopt;
+  }
+  return next;
+}
+
+// /status's apps: each app of each route, with the route's label.
+std::vector<std::pair<std::string, std::string>> admin_apps(
+    const std::vector<gw::ServedRoute>& routes) {
+  std::vector<std::pair<std::string, std::string>> apps;
+  for (const auto& route : routes)
+    for (const auto& app : route.all_apps())
+      apps.emplace_back(app.spec.target(), route.rule.label());
+  return apps;
+}
+
 // Loads the apps and serves until a signal: in this process (worker null: it opens the
 // listeners itself), or as a worker of the master on the master's listeners.
 int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
-          const WorkerEnv* worker, const std::string& runtime) {
+          const WorkerEnv* worker, const std::string& runtime,
+          const std::vector<const char*>* argv) {
   // The apps load before the listeners open, so a broken app fails fast without having taken
   // the port; the runtime is declared before the router so the apps it holds go first.
   std::optional<bridge::PythonRuntime> own_python;
@@ -295,6 +345,19 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   std::optional<gw::ShadowReport> own_shadows;
   gw::Router router;
   MigrationParts migration;  // they report to `metrics` and the shadow report
+  // What a router re-read on SIGHUP is built from again (a single process with --config).
+  std::vector<std::pair<std::string, std::shared_ptr<gw::StaticFiles>>> statics;
+  std::shared_ptr<gw::HealthApp> health;
+  // An app that several routes name is wrapped once per mount point and timeout (and
+  // imported once).
+  std::map<std::array<std::string, 3>, std::shared_ptr<gw::App>> loaded;
+  auto load = [&](const bridge::AppSpec& spec) {
+    auto& app = loaded[{spec.text, spec.prefix, spec.settings.key()}];
+    if (!app) app = python->load(spec);
+    return app;
+  };
+  // The routers SIGHUP built (`router` forwards to the last); they outlive the server.
+  std::list<gw::Router> reloaded;
   // The static directories open first: a bad one is a configuration error, found before any
   // import (in a worker, after --user/--group: the files must be readable by whom it runs as).
   for (const auto& mount : config.edge.statics) {
@@ -302,7 +365,8 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
       auto files = std::make_shared<gw::StaticFiles>(mount, config.edge.static_index,
                                                      config.edge.static_max_age);
       spdlog::info("serving the files under {} at {}", files->root(), mount.prefix);
-      router.mount_static(mount.prefix, std::move(files));
+      router.mount_static(mount.prefix, files);
+      statics.emplace_back(mount.prefix, std::move(files));
     } catch (const std::runtime_error& e) {
       std::fprintf(stderr, "junction: %s\n", e.what());
       return bridge::kExitUsage;
@@ -310,14 +374,6 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   }
   try {
     if (!python) python = &own_python.emplace(config.python);
-    // An app that several routes name is wrapped once per mount point and timeout (and
-    // imported once).
-    std::map<std::array<std::string, 3>, std::shared_ptr<gw::App>> loaded;
-    auto load = [&](const bridge::AppSpec& spec) {
-      auto& app = loaded[{spec.text, spec.prefix, spec.settings.key()}];
-      if (!app) app = python->load(spec);
-      return app;
-    };
     for (const auto& route : routes) {
       add_served_route(router, route, load, migration);
       if (route.rule.host.empty() && route.rule.methods.empty() &&
@@ -328,6 +384,16 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
                      route.spec.prefix == "/" ? "full path" : "mount " + route.spec.prefix,
                      route.more.empty() ? "" : "; " + route.mode());
     }
+    // A single process that may re-read its file on SIGHUP imports every app the file defines
+    // now, with its lifespan: a route the next reading adds can only name an app loaded here.
+    if (!worker && argv && !config.config_file.empty())
+      for (const auto& file_app : config.file_apps) {
+        auto spec = gw::file_app_spec(file_app, "/");
+        if (python->imported(spec)) continue;
+        load(spec);
+        spdlog::info("loaded {} ({}) as well, which no route names yet: SIGHUP may route to it",
+                     file_app.name, spec.text);
+      }
     python->start_lifespan();
   } catch (const bridge::AppLoadError& e) {
     report_load_error(e);
@@ -340,21 +406,27 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
                        gw::HealthApp::ProbeAnswer answered) {
         return python->probe(io, std::move(answered));
       };
-    router.set_health_path(config.health_path,
-                           std::make_shared<gw::HealthApp>(config.diagnostics, std::move(probe)));
+    health = std::make_shared<gw::HealthApp>(config.diagnostics, std::move(probe));
+    router.set_health_path(config.health_path, health);
   }
+  // SIGHUP re-reads the file in this process too (a worker's master does it for its workers).
+  bool rereadable = !worker && argv && !config.config_file.empty();
+  std::size_t route_room = gw::router_routes(routes) + (rereadable ? kReloadRouteRoom : 0);
+  std::size_t shadow_room = gw::shadow_routes(routes) + (rereadable ? kReloadShadowRoom : 0);
 
   // --admin-bind: this process's counters (its slot in the master's store, or a store of its
   // own), and the admin app that reads them.
   std::optional<gw::MetricsStore> own_metrics;
   gw::MetricsStore* store = worker ? worker->metrics : nullptr;
-  if (!worker && config.admin_bind) store = &own_metrics.emplace(1, router.route_count(), false);
+  if (!worker && config.admin_bind)
+    store =
+        &own_metrics.emplace(1, router.route_count() + (rereadable ? kReloadRouteRoom : 0), false);
   gw::ProcessMetrics metrics;
   gw::ShadowReport* shadow_report = worker ? worker->shadows : nullptr;
-  if (!worker && !migration.shadows.empty())
-    shadow_report = &own_shadows.emplace(migration.shadows.size(), false);
+  if (!worker && shadow_room > 0) shadow_report = &own_shadows.emplace(shadow_room, false);
   gw::Router admin_router;
   auto admin = std::make_shared<gw::AdminSources>();
+  std::shared_ptr<gw::AdminApp> admin_app;
   if (store) {
     metrics = store->worker(worker ? worker->index : 0);
     metrics.gauge_set(gw::gauge::pid, static_cast<std::uint64_t>(::getpid()));
@@ -362,9 +434,7 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
     admin->store = store;
     admin->board = worker ? &worker->board : nullptr;
     admin->routes = router.routes();
-    for (const auto& route : routes)
-      for (const auto& app : route.all_apps())
-        admin->apps.emplace_back(app.spec.target(), route.rule.label());
+    admin->apps = admin_apps(routes);
     admin->version = JUNCTION_VERSION;
     admin->python = bridge::PythonRuntime::python_version();
     admin->pid = static_cast<int>(worker ? ::getppid() : ::getpid());
@@ -372,7 +442,8 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
     admin->refresh = [metrics, python, &router] { sample_figures(metrics, *python, router); };
     admin->migration = migration.described;
     admin->shadows = shadow_report;
-    admin_router.mount("/", std::make_shared<gw::AdminApp>(admin), "admin");
+    admin_app = std::make_shared<gw::AdminApp>(admin);
+    admin_router.mount("/", admin_app, "admin");
     python->start_loop_lag_probe(kLoopLagProbe, [metrics](std::chrono::nanoseconds lag) mutable {
       metrics.observe_loop_lag(lag);
     });
@@ -432,6 +503,68 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
           server.every(period, [&systemd] { systemd.watchdog(); });
         systemd.ready("serving");
       }
+      if (rereadable) {
+        // SIGHUP: the routes re-read from the file, on a router of their own that `router`
+        // forwards to; the connections open now go on, their next requests take the new routes.
+        std::vector<gw::ServedRoute> current = routes;
+        server.set_on_reload([&, current]() mutable {
+          auto next = reread_routes("SIGHUP", *argv, runtime, config, route_room, shadow_room);
+          if (!next) return;
+          // Only apps imported at start: importing into a serving process would run module code
+          // and lifespans behind the routes' back (a master starts new workers for that).
+          std::string missing;
+          python->with_gil([&] {
+            for (const auto& route : *next)
+              for (const auto& app : route.all_apps())
+                if (missing.empty() && !python->imported(app.spec)) missing = app.spec.text;
+          });
+          if (!missing.empty()) {
+            spdlog::error(
+                "SIGHUP: {} names {}, which this process did not import at start: restart "
+                "junction (or run it with a master, whose new workers import it); the routes "
+                "stay",
+                config.config_file, missing);
+            return;
+          }
+          bool changed = gw::route_table(*next) != gw::route_table(current);
+          auto& fresh = reloaded.emplace_back();
+          MigrationParts parts;
+          try {
+            python->with_gil([&] {
+              for (const auto& [prefix, files] : statics) fresh.mount_static(prefix, files);
+              for (const auto& route : *next) add_served_route(fresh, route, load, parts);
+            });
+          } catch (const bridge::AppLoadError& e) {
+            spdlog::error("SIGHUP: {}: {}; the routes stay", config.config_file, e.what());
+            reloaded.pop_back();
+            return;
+          }
+          if (health) fresh.set_health_path(config.health_path, health);
+          if (config.edge.https_redirect) fresh.redirect_to_https(server.tls_port());
+          for (const auto& fallthrough : parts.fallthroughs) fallthrough->count_into(metrics);
+          for (const auto& shadow : parts.shadows) shadow->report_to(shadow_report, metrics);
+          // A new table starts its counts by route from zero (Prometheus: a counter reset).
+          if (changed && store) store->forget_routes(0);
+          server.set_route_labels(fresh.routes());
+          if (admin_app) {
+            auto sources = std::make_shared<gw::AdminSources>(*admin);
+            sources->routes = fresh.routes();
+            sources->apps = admin_apps(*next);
+            sources->migration = parts.described;
+            admin_app->replace_sources(std::move(sources));
+          }
+          router.forward_to(&fresh);
+          migration.fallthroughs.insert(migration.fallthroughs.end(), parts.fallthroughs.begin(),
+                                        parts.fallthroughs.end());
+          migration.shadows.insert(migration.shadows.end(), parts.shadows.begin(),
+                                   parts.shadows.end());
+          spdlog::info(
+              "SIGHUP: {} re-read; {} {} route(s) now (junction check-config {} lists them)",
+              config.config_file, changed ? "this process serves its" : "unchanged,", next->size(),
+              config.config_file);
+          current = std::move(*next);
+        });
+      }
       server.set_app_work([python] { return python->busy(); });
       python->release_gil();
       code = server.run();
@@ -462,56 +595,6 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
 
 // --workers N: this process is the master. It opens the listeners, imports nothing (unless
 // --preload), and forks the workers, each of which loads the apps and serves (master.hpp).
-// Routes a reload of the --config file may add beyond those it started with: the shared
-// metrics and shadow report are sized once, before the workers exist.
-constexpr std::size_t kReloadRouteRoom = 64;
-constexpr std::size_t kReloadShadowRoom = 16;
-
-// SIGHUP with a --config file: the file (and the command line, and JUNCTION_* variables) read
-// again, in the master, before the new workers start; they serve its routes. Only the apps and
-// routes change: the other settings need a restart. An invalid file is one log line, and the
-// routes stay. True when the routes changed.
-bool reread_routes(const std::string& why, const std::vector<const char*>& argv,
-                   const std::string& runtime, const gw::Config& config,
-                   std::vector<gw::ServedRoute>& current, std::size_t route_room,
-                   std::size_t shadow_room) {
-  if (config.config_file.empty()) return false;
-  std::vector<gw::ServedRoute> next;
-  try {
-    auto fresh = gw::parse_command_line(static_cast<int>(argv.size()), argv.data(), runtime);
-    next = gw::served_routes(fresh);
-  } catch (const gw::CommandLineExit& e) {
-    auto line = e.message.substr(0, e.message.find('\n'));
-    if (line.starts_with("junction: ")) line.erase(0, 10);
-    spdlog::error("{}: {} not re-read, the routes stay as they were: {}", why, config.config_file,
-                  line);
-    return false;
-  } catch (const std::runtime_error& e) {
-    spdlog::error("{}: {} not re-read, the routes stay as they were: {}", why, config.config_file,
-                  e.what());
-    return false;
-  }
-  if (gw::router_routes(next) > route_room || gw::shadow_routes(next) > shadow_room) {
-    spdlog::error(
-        "{}: {} has more routes than junction made room for at start ({} apps of "
-        "routes, {} shadows): restart junction to serve them; the routes stay",
-        why, config.config_file, route_room, shadow_room);
-    return false;
-  }
-  // The table shows each route's mode too: equal tables, the same route indexes and labels.
-  bool changed = gw::route_table(next) != gw::route_table(current);
-  current = std::move(next);  // options the table does not show (shadow_scrub, ...) still apply
-  if (!changed) {
-    spdlog::info("{}: {} re-read; the routes are unchanged", why, config.config_file);
-    return false;
-  }
-  spdlog::info(
-      "{}: {} re-read; the new workers serve its {} route(s) (junction check-config "
-      "{} lists them)",
-      why, config.config_file, current.size(), config.config_file);
-  return true;
-}
-
 int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
                      const std::string& runtime, const std::vector<const char*>& argv) {
   // --preload: a broken app stops the start before any listener or worker exists (with --user,
@@ -582,11 +665,25 @@ int run_with_workers(const gw::Config& config, const std::vector<gw::ServedRoute
                          metrics ? &*metrics : nullptr,
                          shadows ? &*shadows : nullptr,
                          started};
-        return serve(config, current, &worker, runtime);
+        return serve(config, current, &worker, runtime, nullptr);
       },
       metrics ? &*metrics : nullptr,
       [&](const std::string& why) {
-        return reread_routes(why, argv, runtime, config, current, route_room, shadow_room);
+        auto next = reread_routes(why, argv, runtime, config, route_room, shadow_room);
+        if (!next) return false;
+        // The table shows each route's mode too: equal tables, the same route indexes and
+        // labels. Options the table does not show (shadow_scrub, ...) still apply.
+        bool changed = gw::route_table(*next) != gw::route_table(current);
+        current = std::move(*next);
+        if (!changed) {
+          spdlog::info("{}: {} re-read; the routes are unchanged", why, config.config_file);
+          return false;
+        }
+        spdlog::info(
+            "{}: {} re-read; the new workers serve its {} route(s) (junction check-config "
+            "{} lists them)",
+            why, config.config_file, current.size(), config.config_file);
+        return true;
       });
 }
 
@@ -648,5 +745,5 @@ int gw::run_main(const std::vector<std::string>& args, const std::string& runtim
   PidFile pid_file(config.pid_file);
   if (!pid_file.ok()) return 1;
   if (config.supervised()) return run_with_workers(config, routes, runtime, argv);
-  return serve(config, routes, nullptr, runtime);
+  return serve(config, routes, nullptr, runtime, &argv);
 }

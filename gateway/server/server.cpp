@@ -137,6 +137,7 @@ struct Server::Impl {
   std::function<std::size_t()> app_work;       // see Server::set_app_work
   std::function<std::string()> recycle_check;  // see Server::set_recycle_check
   std::function<void()> on_drain;              // see Server::set_on_drain
+  std::function<void()> on_reload;             // see Server::set_on_reload
   std::function<bool()> accept_yield;          // see Server::set_accept_balance
   // see Server::every (and set_sampler): run on the first I/O thread while serving
   std::vector<std::pair<std::chrono::microseconds, std::function<void()>>> periodic;
@@ -441,12 +442,14 @@ struct Server::Impl {
       return;
     }
     if (number == SIGHUP) {
-      // The routes are re-read by a master, which starts workers that serve them; a single
-      // process cannot load the new apps and swap its routes under its open connections.
-      if (!stopping && !config.config_file.empty())
+      // The routes are re-read by a master, which starts workers that serve them, or by the
+      // single process's own hook, which swaps its router.
+      if (!stopping && on_reload)
+        on_reload();
+      else if (!stopping && !config.config_file.empty())
         spdlog::warn(
             "SIGHUP: {} is re-read by a master with workers (--workers 2, or any "
-            "supervised setting); this single process keeps its routes",
+            "supervised setting); this process keeps its routes",
             config.config_file);
       if (!stopping) reload();
       signals->async_wait([this](error_code ec, int n) {
@@ -599,6 +602,14 @@ void Server::set_admin_router(const Router& admin) {
       ConnectionContext{c.limits, c.timeouts, admin, nullptr, nullptr, {}, {}});
   impl.admin_serve = std::make_unique<ServeContext>(ServeContext{
       *impl.admin_context, c.http2, HttpMode::automatic, c.tls.handshake_timeout, false, nullptr});
+}
+
+void Server::set_on_reload(std::function<void()> reread) {
+  impl_->on_reload = std::move(reread);
+}
+
+void Server::set_route_labels(std::vector<RouteLabel> routes) {
+  if (impl_->access_log) impl_->access_log->set_routes(std::move(routes));
 }
 
 void Server::set_metrics(ProcessMetrics metrics) {

@@ -84,6 +84,13 @@ class Server {
   // server runs (a thread that stops running its handlers stops beating).
   void set_heartbeat(std::chrono::milliseconds period, std::function<void(std::size_t)> beat);
 
+  // A single process with --config: `reread()` runs on the first I/O thread on SIGHUP, before
+  // the certificates are read again, to swap the routes (Router::forward_to). Without it, a
+  // SIGHUP says in the log that the file is only re-read by a master.
+  void set_on_reload(std::function<void()> reread);
+  // The access log's labels for the routes of a router the server's forwards to now.
+  void set_route_labels(std::vector<RouteLabel> routes);
+
   // Runs once, on the first I/O thread, when the graceful shutdown begins (whatever began it).
   void set_on_drain(std::function<void()> on_drain);
 

@@ -103,3 +103,92 @@ fallthrough = "wsgi_legacy"
         clients.finish()
     assert clients.failures == [], clients.failures[:5]
     assert len(clients.answers) > 50
+
+
+SINGLE = BASE.replace("workers = 2\n", "") + """
+[apps.asgi_legacy]
+target = "asgi:apps.migration_pair:asgi_legacy"
+"""
+
+
+def test_a_single_process_swaps_its_routes_on_sighup_under_load(start_server, tmp_path):
+    """Without a master, SIGHUP builds the new routes from the apps imported at start and swaps
+    them in: open connections go on, not a request fails; an app it did not import, or an
+    invalid file, is one line and the routes stay."""
+    path = tmp_path / "junction.toml"
+    path.write_text(SINGLE)
+    server = start_server("--config", str(path), "--admin-bind", "127.0.0.1:0")
+    admin = server.stderr.wait_for(lambda lines: next(
+        (l.split("Admin listener on ")[1].split()[0] for l in lines
+         if "Admin listener on " in l), None), 15)
+    clients = Clients(server.base_url)
+    try:
+        time.sleep(0.5)
+        assert "wsgi_legacy" in clients.answers
+        pid_before = httpx.get(admin + "/status", timeout=10).json()["pid"]
+        path.write_text(SINGLE + """
+[[routes]]
+prefix = "/orders"
+app = "asgi_new"
+fallthrough = "wsgi_legacy"
+""")
+        server.send_signal(signal.SIGHUP)
+        assert server.stderr.wait_for(lambda lines: any(
+            "this process serves its 2 route(s) now" in l for l in lines), 15), server.dump()
+        seen = len(clients.answers)
+        deadline = time.monotonic() + 10
+        while "asgi_new" not in clients.answers[seen:] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "asgi_new" in clients.answers[seen:]
+        r = httpx.post(server.base_url + "/orders/todo/1", content=b"x" * 100, timeout=10)
+        assert (r.status_code, r.json()["app"], r.json()["length"]) == (200, "wsgi_legacy", 100)
+        # The admin listener describes the new routes, with their sides.
+        assert httpx.get(admin + "/status", timeout=10).json()["pid"] == pid_before
+        report = httpx.get(admin + "/migration", timeout=10).json()
+        assert [r["route"] for r in report["routes"]] == ["/orders"]
+        assert {a["side"] for a in report["routes"][0]["apps"]} == {"primary", "fallthrough"}
+        metrics = httpx.get(admin + "/metrics", timeout=10).text
+        assert 'app="asgi_new",route="/orders",side="primary"' in metrics
+
+        # asgi_legacy was defined but named by no route: loaded at start all the same, so a
+        # reading may route to it.
+        path.write_text(SINGLE + """
+[[routes]]
+prefix = "/orders"
+app = "asgi_legacy"
+""")
+        server.send_signal(signal.SIGHUP)
+        assert server.stderr.wait_for(lambda lines: sum(
+            "this process serves its 2 route(s) now" in l for l in lines) >= 2, 15), server.dump()
+        seen = len(clients.answers)
+        deadline = time.monotonic() + 10
+        while "asgi_legacy" not in clients.answers[seen:] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "asgi_legacy" in clients.answers[seen:]
+        # An app the file did not define at start: a new process (or a master's new workers)
+        # must import it.
+        path.write_text(SINGLE + """
+[apps.later]
+target = "wsgi:apps.environ_app:app"
+
+[[routes]]
+prefix = "/orders"
+app = "later"
+""")
+        server.send_signal(signal.SIGHUP)
+        assert server.stderr.wait_for(lambda lines: any(
+            "names wsgi:apps.environ_app:app, which this process did not import at start" in l
+            for l in lines), 15), server.dump()
+        # An invalid file.
+        path.write_text(SINGLE + '\n[[routes]]\nprefix = "/orders"\napp = "nowhere"\n')
+        server.send_signal(signal.SIGHUP)
+        assert server.stderr.wait_for(lambda lines: any("not re-read" in l for l in lines),
+                                      15), server.dump()
+        seen = len(clients.answers)
+        time.sleep(1.0)
+        assert set(clients.answers[seen:]) == {"asgi_legacy"}  # the routes stayed
+    finally:
+        clients.finish()
+    assert clients.failures == [], clients.failures[:5]
+    assert len(clients.answers) > 50
+    assert not any("SIGHUP" in l and "keeps its routes" in l for l in server.stderr.snapshot())

@@ -230,5 +230,30 @@ TEST_CASE("Router: a route with several apps counts each under its own index", "
   CHECK(a->calls == 2);
 }
 
+TEST_CASE("Router: forward_to hands every later request to the new router", "[router]") {
+  auto old_app = std::make_shared<CountingApp>();
+  auto new_app = std::make_shared<CountingApp>();
+  auto orders = std::make_shared<CountingApp>();
+  Router front;
+  front.mount("/", old_app, "old");
+  Router next;
+  next.mount("/", new_app, "new");
+  next.add_choice_route({"", "/orders", {}}, {{orders, "orders", "primary"}}, nullptr);
+  CHECK(next.routes()[Router::kBuiltinRoutes + 1].side == "primary");
+  auto send = [&](std::string path) {
+    return front.dispatch(std::make_shared<HeadOnlyExchange>(at(std::move(path))));
+  };
+  CHECK(send("/orders/1") == Router::kBuiltinRoutes);
+  CHECK(old_app->calls == 1);
+  front.forward_to(&next);
+  // The index is the new router's: the labels the access log and /metrics use are its own.
+  CHECK(send("/orders/1") == Router::kBuiltinRoutes + 1);
+  CHECK(send("/x") == Router::kBuiltinRoutes);
+  CHECK(old_app->calls == 1);
+  CHECK(new_app->calls == 1);
+  CHECK(orders->calls == 1);
+  CHECK(front.dispatched() == 3);  // the front counts every request (--max-requests)
+}
+
 }  // namespace
 }  // namespace junction::gateway
