@@ -151,10 +151,13 @@ std::string route_table(const std::vector<ServedRoute>& routes) {
     // What the app sees: the full path, or the path below its mount point.
     std::string mode = route->spec.prefix == "/" ? "full path" : "mount " + route->spec.prefix;
     if (auto migration = route->mode(); !migration.empty()) mode += "; " + migration;
-    std::string apps = route->name;
-    for (const auto& other : route->more) apps += "," + other.name;
+    std::string apps = route->name, targets = route->spec.text;
+    for (const auto& other : route->more) {
+      apps += "," + other.name;
+      targets += ", " + other.spec.text;
+    }
     rows.push_back({route->rule.host.empty() ? "*" : route->rule.host, route->rule.prefix,
-                    methods.empty() ? "*" : methods, apps, mode + " (" + route->spec.text + ")"});
+                    methods.empty() ? "*" : methods, apps, mode + " (" + targets + ")"});
   }
   std::array<std::size_t, 5> widths{};
   for (const auto& row : rows)

@@ -558,10 +558,13 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
                                         parts.fallthroughs.end());
           migration.shadows.insert(migration.shadows.end(), parts.shadows.begin(),
                                    parts.shadows.end());
-          spdlog::info(
-              "SIGHUP: {} re-read; {} {} route(s) now (junction check-config {} lists them)",
-              config.config_file, changed ? "this process serves its" : "unchanged,", next->size(),
-              config.config_file);
+          if (changed)
+            spdlog::info(
+                "SIGHUP: {} re-read; this process serves its {} route(s) now (junction "
+                "check-config {} lists them)",
+                config.config_file, next->size(), config.config_file);
+          else
+            spdlog::info("SIGHUP: {} re-read; the routes are unchanged", config.config_file);
           current = std::move(*next);
         });
       }

@@ -73,6 +73,14 @@ TEST_CASE("served_routes: what cannot be served", "[routes]") {
   CHECK_THROWS_AS(served_routes(bad), std::runtime_error);
 }
 
+TEST_CASE("route_table: a migration route names every app's target", "[routes]") {
+  auto config = with_routes();
+  config.file_routes[1].fallthrough = "legacy";  // POST /orders: new, then legacy
+  auto table = route_table(served_routes(config));
+  CHECK(table.find("full path; fallthrough to legacy on 404 (asgi:main:app, "
+                   "mysite.wsgi:application)") != std::string::npos);
+}
+
 TEST_CASE("route_table: in the order routes are tried", "[routes]") {
   auto table = route_table(served_routes(with_routes()));
   auto first = table.find("shop.example.com");
