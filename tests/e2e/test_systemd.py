@@ -94,8 +94,10 @@ def get(url: str) -> httpx.Response:
     return httpx.get(url, timeout=30)
 
 
-def finish(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str]:
-    if proc.poll() is None:
+def finish(proc: subprocess.Popen, sig=signal.SIGTERM, sent: bool = False) -> tuple[int, str]:
+    """Waits for junction to end, signalling it first unless the test already did (`sent`): a
+    second SIGTERM racing the master's own clean exit would kill it with -15."""
+    if not sent and proc.poll() is None:
         proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=30)
@@ -115,6 +117,7 @@ def notify(tmp_path):
 
 def test_socket_activation_and_notify_in_one_process(notify):
     app_port, admin_port = free_port(), free_port()
+    stopping = False
     proc = activate([f"127.0.0.1:{app_port}", f"127.0.0.1:{admin_port}"], "http:admin", notify,
                     APP, env={"WATCHDOG_USEC": "200000"})
     try:
@@ -128,9 +131,10 @@ def test_socket_activation_and_notify_in_one_process(notify):
         assert status["listeners"][0]["address"] == f"http://127.0.0.1:{app_port}"
         assert {pid for pid, _ in notify.messages} == {proc.pid}  # exec'd: the same pid
         proc.send_signal(signal.SIGTERM)
+        stopping = True
         notify.wait_for("STOPPING=1")
     finally:
-        code, err = finish(proc)
+        code, err = finish(proc, sent=stopping)
     assert code == 0, err
     assert "socket activation: 2 listening socket(s) from systemd replace --bind" in err
     assert f"Listening on http://127.0.0.1:{app_port}" in err
@@ -138,6 +142,7 @@ def test_socket_activation_and_notify_in_one_process(notify):
 
 def test_workers_ready_reload_and_stop_are_said_by_the_master_only(notify):
     port = free_port()
+    stopping = False
     proc = activate([f"127.0.0.1:{port}"], "http", notify, "--workers", "2", APP,
                     env={"WATCHDOG_USEC": "300000"})
     try:
@@ -150,9 +155,10 @@ def test_workers_ready_reload_and_stop_are_said_by_the_master_only(notify):
         notify.wait_for("(reloaded)")
         assert get(f"http://127.0.0.1:{port}/ok").text == "ok"
         proc.send_signal(signal.SIGTERM)
+        stopping = True
         notify.wait_for("STOPPING=1")
     finally:
-        code, err = finish(proc)
+        code, err = finish(proc, sent=stopping)
     assert code == 0, err
     senders = {pid for pid, _ in notify.messages}
     assert senders == {proc.pid}, (senders, notify.messages)
