@@ -17,7 +17,10 @@ void report(py::handle format_exception, py::handle type, py::handle value, py::
             std::string summary, const gateway::RequestHead& request, std::string_view app,
             bool client_side) {
   if (client_side) {
-    spdlog::info("{}: request ended early: {}", gateway::LogTag{request}, summary);
+    // A client that leaves is routine (a closed tab, a timeout on its side): one line at debug
+    // level, never a traceback; the access log has the request and how far its response got.
+    spdlog::debug("{}: the client left before {} was done: {}", gateway::LogTag{request}, app,
+                  summary);
     return;
   }
   std::string text;

@@ -88,7 +88,10 @@ void AsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
   // A weak reference: the exchange keeps this callback until the request is over, and the
   // core keeps the exchange.
   exchange->on_client_gone([weak = std::weak_ptr<HttpCore>(core)] {
-    if (auto core = weak.lock()) core->loop_.post_batched(core->io_, core, HttpCore::kClientGone);
+    if (auto core = weak.lock()) {
+      core->client_left_.store(true, std::memory_order_relaxed);
+      core->loop_.post_batched(core->io_, core, HttpCore::kClientGone);
+    }
   });
   // Read the first body piece now, so that it usually reaches the loop with the request
   // itself; not when the client waits for 100 Continue, which the app's first receive() sends
@@ -121,6 +124,16 @@ void AsgiApp::begin(const std::shared_ptr<Core>& core) {
           "answered 504, the app did not run",
           gateway::LogTag{request}, name_, request_timeout_.count());
       core->timed_->finish();
+      core->exchange_.reset();
+      core->timed_.reset();
+      return finished();
+    }
+    if (core->client_left_.load(std::memory_order_relaxed)) {
+      // The client left while the request waited for the loop: no task runs for no one.
+      budget_->dropped.fetch_add(1, std::memory_order_relaxed);
+      spdlog::debug("{}: the client left before {} began the request: dropped",
+                    gateway::LogTag{request}, name_);
+      if (core->timed_) core->timed_->finish();
       core->exchange_.reset();
       core->timed_.reset();
       return finished();

@@ -50,6 +50,7 @@ struct AsgiBudget {
   // For /metrics: requests answered 503 (over the limit) and 504 (request timeout).
   std::atomic<std::uint64_t> refused{0};
   std::atomic<std::uint64_t> timed_out{0};
+  std::atomic<std::uint64_t> dropped{0};  // their clients left before the app began them
 };
 
 class AsgiApp final : public gateway::App {

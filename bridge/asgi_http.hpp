@@ -15,6 +15,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,7 +58,9 @@ class HttpCore final : public LoopTarget, public std::enable_shared_from_this<Ht
   EventLoop& loop_;
   std::unique_ptr<char[]> buffer_;  // for requests with a body
   bool read_ahead_ = false;         // handle() started the first read (set before kBegin)
-  HttpCycle* cycle_ = nullptr;      // loop thread only
+  // The client left (set on the I/O thread; kBegin drops a request whose client is gone).
+  std::atomic<bool> client_left_{false};
+  HttpCycle* cycle_ = nullptr;  // loop thread only
 };
 
 class HttpCycle {

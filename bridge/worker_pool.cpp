@@ -3,7 +3,9 @@
 #include <Python.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 
 namespace junction::bridge {
 
@@ -29,14 +31,29 @@ WorkerPool::~WorkerPool() {
   if (monitor_.joinable()) monitor_.detach();
 }
 
-bool WorkerPool::try_submit(Job job, bool defer_wake) {
+WorkerPool::Ticket WorkerPool::submit(Job job, bool defer_wake) {
   std::unique_lock lock(mutex_);
   // A job waits only if no idle thread is about to take it; those waits are what the backlog
   // bounds.
-  if (stopping_ || queue_.size() >= idle_ + backlog_) return false;
-  queue_.push_back(std::move(job));
+  if (stopping_ || queue_.size() >= idle_ + backlog_) return kRefused;
+  auto ticket = ++next_ticket_;
+  queue_.push_back({ticket, std::move(job)});
   if (!defer_wake) wake_locked(lock);
-  return true;
+  return ticket;
+}
+
+bool WorkerPool::cancel(Ticket ticket) {
+  Job job;
+  {
+    std::lock_guard lock(mutex_);
+    // Tickets rise through the queue: search from the back, where a late job is.
+    auto it = std::find_if(queue_.rbegin(), queue_.rend(),
+                           [ticket](const Queued& queued) { return queued.ticket == ticket; });
+    if (it == queue_.rend()) return false;
+    job = std::move(it->job);
+    queue_.erase(std::next(it).base());
+  }
+  return true;  // `job` goes now, outside the lock
 }
 
 void WorkerPool::wake() {
@@ -107,7 +124,7 @@ void WorkerPool::run_thread() {
     if (stopping_) break;
     if (queue_.empty()) continue;
     --idle_;
-    Job job = std::move(queue_.front());
+    Job job = std::move(queue_.front().job);
     queue_.pop_front();
     ++running_;
     ++started_;
@@ -124,7 +141,7 @@ void WorkerPool::run_thread() {
         ++idle_;
         break;
       }
-      job = std::move(queue_.front());
+      job = std::move(queue_.front().job);
       queue_.pop_front();
       ++running_;
       ++started_;
@@ -143,7 +160,7 @@ void WorkerPool::run_thread() {
 }
 
 bool WorkerPool::stop(std::chrono::milliseconds timeout) {
-  std::deque<Job> dropped;
+  std::deque<Queued> dropped;
   {
     std::unique_lock lock(mutex_);
     stopping_ = true;

@@ -22,6 +22,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace junction::bridge {
@@ -40,7 +41,17 @@ class WorkerPool {
   // Queues a job unless the backlog is full; never blocks. Callable from any thread. With
   // `defer_wake`, the caller promises to call wake() soon (an I/O thread does so once per round
   // of ready sockets, so a burst of requests costs one wake-up, not one each).
-  bool try_submit(Job job, bool defer_wake = false);
+  bool try_submit(Job job, bool defer_wake = false) {
+    return submit(std::move(job), defer_wake) != kRefused;
+  }
+  // try_submit, returning a ticket that cancel() takes (kRefused when the job was refused).
+  using Ticket = std::uint64_t;
+  static constexpr Ticket kRefused = 0;
+  Ticket submit(Job job, bool defer_wake = false);
+  // Takes back a job that no thread has begun (its client left while it waited): its backlog
+  // place is free at once. The job is destroyed on the calling thread, without the GIL. False
+  // when a thread took it already (or the pool dropped it).
+  bool cancel(Ticket ticket);
 
   // Wakes a sleeping thread if jobs wait and no thread is running or about to run.
   void wake();
@@ -89,7 +100,12 @@ class WorkerPool {
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable all_idle_;
-  std::deque<Job> queue_;
+  struct Queued {
+    Ticket ticket;
+    Job job;
+  };
+  std::deque<Queued> queue_;
+  Ticket next_ticket_ = kRefused;
   std::size_t backlog_;
   std::size_t idle_ = 0;       // threads not running a job (set to the thread count at start)
   std::size_t running_ = 0;    // jobs being run

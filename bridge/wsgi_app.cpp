@@ -40,7 +40,7 @@ void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
     timed = gateway::TimedExchange::arm(
         exchange, request_timeout_,
         [this, &request = exchange->request()](bool running) { on_timeout(request, running); });
-  bool queued = pool_.try_submit(
+  auto ticket = pool_.submit(
       [this, exchange, timed]() mutable {
         if (timed)
           run_timed(timed);
@@ -50,8 +50,22 @@ void WsgiApp::handle(std::shared_ptr<gateway::Exchange> exchange) {
         timed.reset();
       },
       true);
-  if (!queued && timed) timed->finish();  // the 503 below is the answer
-  if (!queued) return reject(*exchange);
+  if (ticket == WorkerPool::kRefused && timed) timed->finish();  // the 503 below is the answer
+  if (ticket == WorkerPool::kRefused) return reject(*exchange);
+  // A client that leaves while its request waits for a thread takes the request with it: its
+  // backlog place is free at once, and no thread runs an app for no one. Once a thread has
+  // taken the job, the app registers its own callback in place of this one.
+  std::weak_ptr<gateway::Exchange> weak = exchange;
+  std::weak_ptr<gateway::TimedExchange> weak_timed = timed;
+  (timed ? static_cast<gateway::Exchange&>(*timed) : *exchange)
+      .on_client_gone([this, ticket, weak, weak_timed] {
+        auto held = weak.lock();  // the queued job holds it: gone, the job is gone too
+        if (!held || !pool_.cancel(ticket)) return;
+        if (auto timed = weak_timed.lock()) timed->finish();
+        support_->dropped.fetch_add(1, std::memory_order_relaxed);
+        spdlog::debug("{}: the client left while its request waited for a WSGI thread: dropped",
+                      gateway::LogTag{held->request()});
+      });
   // Wake the pool once this I/O thread has handled every socket that is ready now: the
   // requests of a burst go to Python in one hand-off (one futex wake, one GIL hold).
   thread_local bool wake_posted = false;

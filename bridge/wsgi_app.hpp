@@ -27,6 +27,7 @@ struct WsgiSupport {
   // For /metrics: requests answered 503 (a backlog was full) and 504 (request timeout).
   std::atomic<std::uint64_t> refused{0};
   std::atomic<std::uint64_t> timed_out{0};
+  std::atomic<std::uint64_t> dropped{0};  // their clients left before a thread took them
 };
 
 class WsgiApp final : public gateway::App {
