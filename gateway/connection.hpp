@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "gateway/access_log.hpp"
+#include "gateway/byte_budget.hpp"
 #include "gateway/forwarded.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/options.hpp"
@@ -33,6 +34,9 @@ struct ConnectionContext {
   ProcessMetrics metrics;
   // --request-id-header: the field that carries each request's ID (empty: no IDs).
   std::string request_id_header;
+  // --response-buffer-total: response bytes queued past each connection's high-water mark,
+  // in all, so that an app's writes need not wait for a slow reader; null: none are.
+  ByteBudget* response_budget = nullptr;
 };
 
 // A request is over (answered, or given up on): counted under its route, and logged when it was

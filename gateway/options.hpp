@@ -27,6 +27,10 @@ struct Timeouts {
   seconds_d request_body{30.0};    // a stall while the app waits for body bytes: 408
   seconds_d send{30.0};            // a client that takes none of our output this long is cut
   seconds_d graceful{30.0};        // in-flight work after SIGTERM before connections are cut
+  // Minimum rates in bytes a second after min_rate_grace (gateway/min_rate.hpp); 0: none.
+  double min_request_body_rate = 512;  // a body arriving slower: 408
+  double min_response_rate = 512;      // a client taking its response slower: cut
+  seconds_d min_rate_grace{10.0};
 };
 
 // --http: which protocols a listener speaks. automatic: HTTP/1.1, and HTTP/2 by ALPN over TLS

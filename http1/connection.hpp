@@ -37,6 +37,7 @@
 #include "gateway/errors.hpp"
 #include "gateway/exchange.hpp"
 #include "gateway/exchange_state.hpp"
+#include "gateway/min_rate.hpp"
 #include "gateway/transport.hpp"
 #include "gateway/watchdog.hpp"
 #include "gateway/websocket.hpp"
@@ -59,6 +60,9 @@ class Connection final : public gateway::Closable,
   static constexpr std::size_t kReadBufferSize = 32 * 1024;
   // Queued response bytes past which an app's write waits for the socket.
   static constexpr std::size_t kOutputHighWater = 64 * 1024;
+  // Past the high-water mark, output a connection may hold from --response-buffer-total so
+  // that its app's writes complete: one slow reader must not take the whole budget.
+  static constexpr std::size_t kBufferedOutputMax = 4 << 20;
   // After the response, unread request body up to this size is read and dropped to keep the
   // connection; a larger rest closes it instead.
   static constexpr std::uint64_t kMaxDrainBytes = 256 * 1024;
@@ -94,7 +98,8 @@ class Connection final : public gateway::Closable,
         forwarded_(gateway::forwarded_for_peer(context.forwarded, client)),
         client_(std::move(client)),
         server_(std::move(server)),
-        detecting_preface_(switches.prior_knowledge) {}
+        detecting_preface_(switches.prior_knowledge),
+        output_share_(context.response_budget) {}
 
   // The connection came over TLS: its requests are https and carry what the handshake settled.
   // Before async_run().
@@ -137,7 +142,8 @@ class Connection final : public gateway::Closable,
     return std::chrono::duration_cast<clock::duration>(s);
   }
   static clock::duration shortest_timeout(const gateway::Timeouts& t) {
-    return to_duration(std::min({t.keep_alive, t.request_header, t.request_body, t.send}));
+    return to_duration(
+        std::min({t.keep_alive, t.request_header, t.request_body, t.send, t.min_rate_grace}));
   }
   const gateway::Timeouts& timeouts() const noexcept { return context_.timeouts; }
   void set_deadline(clock::time_point when, Deadline kind);
@@ -206,6 +212,14 @@ class Connection final : public gateway::Closable,
   std::uint64_t drop_files(gateway::error_code ec);
   void watch_send();
   void release_write_waiters(gateway::error_code ec);
+  // --response-buffer-total: whether the output queued now may stay queued without the app
+  // waiting (under the high-water mark, or past it within the budget), and giving back what
+  // drained.
+  bool output_within_bounds();
+  void settle_output_budget() noexcept;
+  // --min-response-rate: the kernel took `n` more bytes of the write in flight.
+  void note_sent(std::size_t n);
+  bool sending_too_slowly(clock::time_point now) const;
 
   Stream stream_;
   const gateway::ConnectionContext& context_;
@@ -250,6 +264,7 @@ class Connection final : public gateway::Closable,
   bool keep_alive_ = false;
   bool is_head_request_ = false;
   std::string_view body_pending_;
+  gateway::RateMeter body_rate_;  // --min-request-body-rate
   bool continue_sent_ = false;
   bool body_read_started_ = false;
   bool client_gone_ = false;  // the connection's client is gone (before or after a response)
@@ -280,7 +295,11 @@ class Connection final : public gateway::Closable,
   std::string writing_;
   std::deque<FilePiece> files_;
   bool write_in_flight_ = false;
-  clock::time_point write_started_;
+  clock::time_point write_started_;    // the write in flight began or last made progress
+  std::size_t write_progress_ = 0;     // bytes of writing_ the kernel has taken
+  gateway::RateMeter send_rate_;       // --min-response-rate, over the connection's life
+  clock::time_point send_mark_;        // how far the write in flight's wait is in send_rate_
+  gateway::BudgetShare output_share_;  // output past the high-water mark, from the budget
   bool write_failed_ = false;
 };
 

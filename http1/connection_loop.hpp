@@ -3,6 +3,8 @@
 // instantiations only.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/post.hpp>
 #include <optional>
@@ -136,12 +138,27 @@ auto Connection<Stream>::async_serve_one() -> awaitable<Outcome> {
         continue;
       }
       send_continue();
-      set_deadline(clock::now() + to_duration(timeouts().request_body), Deadline::body);
+      // The stall limit, or sooner the moment the body falls below its minimum rate.
+      auto waiting_since = clock::now();
+      auto deadline = waiting_since + to_duration(timeouts().request_body);
+      bool rate_first = false;
+      if (auto left =
+              body_rate_.allowance(timeouts().min_request_body_rate, timeouts().min_rate_grace)) {
+        rate_first = waiting_since + *left < deadline;
+        if (rate_first) deadline = waiting_since + std::max(*left, clock::duration::zero());
+      }
+      set_deadline(deadline, Deadline::body);
+      auto had = buffered().size();
       auto ec = co_await async_fill();
       auto timed_out = timed_out_;
       release_deadline();
+      body_rate_.waited(clock::now() - waiting_since);
+      body_rate_.moved(buffered().size() - std::min(had, buffered().size()));
       if (ec) {
-        if (timed_out == Deadline::body) {
+        if (timed_out == Deadline::body && rate_first) {
+          fail_body(gateway::errc::body_timeout, 408,
+                    "request body arrived slower than --min-request-body-rate");
+        } else if (timed_out == Deadline::body) {
           fail_body(gateway::errc::body_timeout, 408, "request body not received in time");
         } else {
           lose_client();
@@ -194,6 +211,7 @@ void Connection<Stream>::begin_exchange(gateway::RequestHead head) {
   state_.next_exchange();
   state_.body_done = !head.has_body;
   body_pending_ = {};
+  body_rate_ = {};
   continue_sent_ = false;
   body_read_started_ = false;
   framing_ = {};
@@ -398,7 +416,11 @@ bool Connection<Stream>::on_watchdog(clock::time_point now, int passed) {
   // read deadline runs meanwhile: a read timeout longer than the send timeout must not hold a
   // stuck write open.
   bool stuck = write_in_flight_ && now - write_started_ >= to_duration(timeouts().send);
-  if (stuck || passed == static_cast<int>(Deadline::send)) {
+  bool slow = !stuck && sending_too_slowly(now);
+  if (stuck || slow || passed == static_cast<int>(Deadline::send)) {
+    if (slow)
+      spdlog::debug("client {}:{} took its response slower than --min-response-rate: cut",
+                    client_.host, client_.port);
     close_now();
     notify();
     return false;

@@ -46,7 +46,7 @@ void Connection<Stream>::flush() {
   if (write_in_flight_ || closed_) return;
   if (!files_.empty() && files_.front().before.empty()) {
     write_in_flight_ = true;
-    write_started_ = clock::now();
+    write_started_ = send_mark_ = clock::now();
     send_file();
     watch_send();
     return;
@@ -56,20 +56,59 @@ void Connection<Stream>::flush() {
   writing_.swap(next);
   next.clear();
   write_in_flight_ = true;
-  asio::async_write(stream_, asio::buffer(writing_),
-                    [self = this->shared_from_this()](gateway::error_code ec, std::size_t n) {
-                      if (self->context_.metrics)
-                        self->context_.metrics.add(gateway::counter::bytes_sent, n);
-                      self->on_written(ec);
-                    });
-  write_started_ = clock::now();
+  write_progress_ = 0;
+  // The completion condition sees each partial write: progress for --timeout-send and
+  // --min-response-rate, with asio's own transfer_all steps otherwise.
+  asio::async_write(
+      stream_, asio::buffer(writing_),
+      [self = this->shared_from_this()](const gateway::error_code& ec, std::size_t total) {
+        if (total > self->write_progress_)
+          self->note_sent(total - std::exchange(self->write_progress_, total));
+        return asio::transfer_all()(ec, total);
+      },
+      [self = this->shared_from_this()](gateway::error_code ec, std::size_t n) {
+        if (self->context_.metrics) self->context_.metrics.add(gateway::counter::bytes_sent, n);
+        self->on_written(ec);
+      });
+  write_started_ = send_mark_ = clock::now();
   watch_send();
+}
+
+template <class Stream>
+void Connection<Stream>::note_sent(std::size_t n) {
+  auto now = clock::now();
+  send_rate_.waited(now - send_mark_);
+  send_rate_.moved(n);
+  send_mark_ = write_started_ = now;
+}
+
+// The write in flight has kept us waiting so long that the client's pace, over the
+// connection's life, is below --min-response-rate.
+template <class Stream>
+bool Connection<Stream>::sending_too_slowly(clock::time_point now) const {
+  if (!write_in_flight_) return false;
+  auto left = send_rate_.allowance(timeouts().min_response_rate, timeouts().min_rate_grace);
+  return left && *left <= now - send_mark_;
+}
+
+template <class Stream>
+bool Connection<Stream>::output_within_bounds() {
+  auto pending = pending_output();
+  return pending <= kOutputHighWater ||
+         output_share_.cover(pending - kOutputHighWater, kBufferedOutputMax);
+}
+
+template <class Stream>
+void Connection<Stream>::settle_output_budget() noexcept {
+  auto pending = pending_output();
+  output_share_.settle(pending > kOutputHighWater ? pending - kOutputHighWater : 0);
 }
 
 template <class Stream>
 void Connection<Stream>::on_written(gateway::error_code ec) {
   write_in_flight_ = false;
   writing_.clear();
+  settle_output_budget();
   if (ec) {
     write_failed_ = true;
     out_.clear();
@@ -113,7 +152,7 @@ void Connection<Stream>::send_file() {
         file.offset += n;
         file.left -= n;
         budget -= n;
-        write_started_ = clock::now();
+        note_sent(n);
       } else if (sent == 0) {
         return cut_file(gateway::errc::length_mismatch);  // the file ends before `count`
       } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -163,6 +202,7 @@ void Connection<Stream>::file_sent() {
   auto file = std::move(files_.front());
   files_.pop_front();
   if (file.last && exchange_ && requests_ == file.exchange && !state_.response_done) end_body({});
+  settle_output_budget();
   bool drained = pending_output() <= kOutputHighWater;
   if (file.handler) {
     if (file.result || drained) {

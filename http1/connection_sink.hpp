@@ -251,7 +251,7 @@ void Connection<Stream>::complete_write(gateway::error_code ec,
                                         gateway::Exchange::Handler handler) {
   flush();
   if (!handler) return;
-  if (ec || pending_output() <= kOutputHighWater)
+  if (ec || output_within_bounds())
     gateway::ExchangeState::complete_write(get_executor(), std::move(handler), ec);
   else
     state_.hold_write(std::move(handler));

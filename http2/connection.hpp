@@ -52,9 +52,10 @@ class Connection final : public gateway::Closable,
   Connection(Stream stream, const gateway::ConnectionContext& context, const Options& options,
              gateway::Address client, gateway::Address server)
       : stream_(std::move(stream)),
-        session_context_{context.limits,     context.timeouts, context.router,
-                         context.access_log, options,          context.forwarded,
-                         context.hsts,       context.metrics,  context.request_id_header},
+        session_context_{context.limits,         context.timeouts, context.router,
+                         context.access_log,     options,          context.forwarded,
+                         context.hsts,           context.metrics,  context.request_id_header,
+                         context.response_budget},
         read_buffer_(new char[kReadBufferSize]),
         watchdog_(stream_.get_executor(), tick_interval(context.timeouts)),
         wake_(stream_.get_executor()),
@@ -179,7 +180,7 @@ class Connection final : public gateway::Closable,
   // timeouts of many streams are checked at each tick; HTTP/2 connections live long, and a
   // tick costs far less than their requests.
   static clock::duration tick_interval(const gateway::Timeouts& t) {
-    auto shortest = std::min({t.keep_alive, t.request_body, t.send}) / 4;
+    auto shortest = std::min({t.keep_alive, t.request_body, t.send, t.min_rate_grace}) / 4;
     auto interval = std::chrono::duration_cast<clock::duration>(shortest);
     return std::clamp<clock::duration>(interval, std::chrono::milliseconds(10),
                                        std::chrono::seconds(1));

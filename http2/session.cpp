@@ -319,14 +319,28 @@ void Session::on_tick(clock::time_point now) {
   const auto& t = context_.timeouts;
   auto send_limit = std::chrono::duration_cast<clock::duration>(t.send);
   auto body_limit = std::chrono::duration_cast<clock::duration>(t.request_body);
+  // The time since the last tick is time a stream reading its body waited for the client.
+  auto since_tick = last_tick_ == clock::time_point{} ? clock::duration::zero() : now - last_tick_;
+  last_tick_ = now;
   std::vector<std::shared_ptr<Stream>> stuck, stalled;
   for (auto& [id, stream] : streams_) {
+    bool waiting_for_body = stream->state.reading() && !stream->state.body_done;
+    if (waiting_for_body) stream->body_rate.waited(since_tick);
+    bool sending = stream->queued > 0 && !stream->state.response_done;
+    if (sending) stream->send_rate.waited(since_tick);
+    auto send_left = stream->send_rate.allowance(t.min_response_rate, t.min_rate_grace);
     if ((stream->queued > 0 || stream->state.writes_waiting()) && !stream->state.response_done &&
-        now - stream->last_progress >= send_limit)
+        now - stream->last_progress >= send_limit) {
       stuck.push_back(stream);
-    else if (stream->state.reading() && !stream->state.body_done &&
-             now - stream->last_body >= body_limit)
-      stalled.push_back(stream);
+    } else if (sending && send_left && *send_left <= clock::duration::zero()) {
+      spdlog::debug("HTTP/2 client {}:{} took stream {} slower than --min-response-rate: reset",
+                    client_.host, client_.port, stream->id);
+      stuck.push_back(stream);
+    } else if (waiting_for_body) {
+      auto left = stream->body_rate.allowance(t.min_request_body_rate, t.min_rate_grace);
+      if (now - stream->last_body >= body_limit || (left && *left <= clock::duration::zero()))
+        stalled.push_back(stream);
+    }
   }
   // A client that opens no window for a stream's queued response is as gone as one that
   // takes no bytes (--timeout-send); a body that stalls while the app waits is a 408.
@@ -561,6 +575,7 @@ int Session::on_data_chunk(std::int32_t stream_id, std::span<const std::uint8_t>
     return 0;
   }
   stream->body_received += data.size();
+  stream->body_rate.moved(data.size());
   stream->last_body = clock::now();
   if (stream->body_received > context_.limits.max_body_size) {
     give_back();
@@ -633,6 +648,9 @@ ssize_t Session::on_read_data(std::int32_t stream_id, std::uint8_t* buf, std::si
     }
   }
   stream->queued -= n;
+  stream->send_rate.moved(n);
+  stream->output_share.settle(stream->queued > kStreamHighWater ? stream->queued - kStreamHighWater
+                                                                : 0);
   if (n > 0) stream->last_progress = clock::now();
   if (stream->queued <= kStreamHighWater) stream->state.release_writes(executor_, {});
   if (stream->queued > 0 || !stream->state.body_ended)

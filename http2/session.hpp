@@ -33,6 +33,7 @@
 #include "gateway/exchange.hpp"
 #include "gateway/exchange_state.hpp"
 #include "gateway/forwarded.hpp"
+#include "gateway/min_rate.hpp"
 #include "gateway/options.hpp"
 #include "gateway/router.hpp"
 #include "http2/options.hpp"
@@ -75,6 +76,7 @@ struct SessionContext {
   std::string_view hsts;                                // ConnectionContext::hsts
   gateway::ProcessMetrics metrics;                      // ConnectionContext::metrics
   std::string_view request_id_header;                   // ConnectionContext::request_id_header
+  gateway::ByteBudget* response_budget = nullptr;       // ConnectionContext::response_budget
 };
 
 class StreamExchange;
@@ -86,6 +88,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Response bytes one stream may queue before the app's write handler waits for the client.
   static constexpr std::size_t kStreamHighWater = 64 * 1024;
+  // Past the high-water mark, bytes a stream may hold from --response-buffer-total so that its
+  // app's writes complete without waiting for a slow reader (as HTTP/1.1's kBufferedOutputMax).
+  static constexpr std::size_t kStreamBufferedMax = 4 << 20;
   // Flood defences (per connection, per second): past these the client gets GOAWAY
   // ENHANCE_YOUR_CALM and the connection closes.
   static constexpr std::uint32_t kMaxResetsPerSecond = 200;         // CVE-2023-44487
@@ -116,8 +121,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t body_offset = 0;
     std::size_t unconsumed = 0;  // buffered bytes whose window we have not given back
     std::uint64_t body_received = 0;
-    clock::time_point last_body;  // body bytes last came (or the app began to wait)
-    bool continue_sent = false;   // RFC 9110 §10.1.1: 100 (Continue) went out
+    clock::time_point last_body;   // body bytes last came (or the app began to wait)
+    gateway::RateMeter body_rate;  // --min-request-body-rate: waited while the app reads
+    bool continue_sent = false;    // RFC 9110 §10.1.1: 100 (Continue) went out
 
     // Response.
     bool no_body = false;  // HEAD request or a bodiless status: writes are dropped
@@ -126,7 +132,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::deque<std::string> out;  // queued body bytes; out_offset into the front
     std::size_t out_offset = 0;
     std::size_t queued = 0;
-    clock::time_point last_progress;  // the client last took bytes of this stream
+    clock::time_point last_progress;    // the client last took bytes of this stream
+    gateway::RateMeter send_rate;       // --min-response-rate: taken, and waited while queued
+    gateway::BudgetShare output_share;  // queued past kStreamHighWater, from the budget
   };
 
   Session(executor_type executor, const SessionContext& context, SessionHost& host,
@@ -244,6 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool terminated_ = false;
   clock::time_point notice_sent_;
   clock::time_point last_active_;
+  clock::time_point last_tick_;  // on_tick: the body waits of streams add up between ticks
   RateCounter resets_;
   RateCounter empty_data_;
   RateCounter control_frames_;

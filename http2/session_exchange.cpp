@@ -205,7 +205,8 @@ void Session::write(const std::shared_ptr<Stream>& stream, std::string chunk, bo
     notify_output();
   }
   if (!handler) return;
-  if (ec || stream->queued <= kStreamHighWater)
+  if (ec || stream->queued <= kStreamHighWater ||
+      stream->output_share.cover(stream->queued - kStreamHighWater, kStreamBufferedMax))
     gw::ExchangeState::complete_write(executor_, std::move(handler), ec);
   else
     stream->state.hold_write(std::move(handler));

@@ -449,6 +449,44 @@ Config parse_command_line(int argc, const char* const* argv, const std::string& 
               "Close the connection when the client takes none of its response this long");
   add_seconds(app, "--graceful-timeout", timeouts.graceful,
               "On SIGTERM/SIGINT, let in-flight requests finish this long, then cut them");
+  app.add_option("--min-request-body-rate", timeouts.min_request_body_rate,
+                 "Answer 408 when a request body arrives slower than this many bytes a second "
+                 "once --min-rate-grace is over (counting only time the server waits for it); "
+                 "0: no minimum")
+      ->check(CLI::Range(0.0, 1e12))
+      ->default_str(fmt::format("{:g}", timeouts.min_request_body_rate))
+      ->type_name("BYTES/S");
+  app.add_option("--min-response-rate", timeouts.min_response_rate,
+                 "Close the connection of a client taking its response slower than this many "
+                 "bytes a second once --min-rate-grace is over (counting only time its output "
+                 "waits); 0: no minimum")
+      ->check(CLI::Range(0.0, 1e12))
+      ->default_str(fmt::format("{:g}", timeouts.min_response_rate))
+      ->type_name("BYTES/S");
+  add_seconds(app, "--min-rate-grace", timeouts.min_rate_grace,
+              "Time a client has before the minimum rates apply; each second more is earned "
+              "by moving that many bytes");
+
+  auto& buffering = config.request_buffering;
+  app.add_option("--request-buffer-size", buffering.size,
+                 "Read a request body of up to this many bytes whole before its app sees the "
+                 "request, so a slow upload holds a connection, not a thread; 0: off")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30))
+      ->capture_default_str()
+      ->type_name("BYTES");
+  app.add_option("--request-buffer-total", buffering.total,
+                 "Bytes of request bodies read ahead of their apps at once, in all; past it, "
+                 "bodies stream to their apps as they come")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+      ->capture_default_str()
+      ->type_name("BYTES");
+  app.add_option("--response-buffer-total", config.response_buffer_total,
+                 "Bytes of responses held for clients that read slowly, in all (up to 4 MiB a "
+                 "connection), so that their apps' writes need not wait; past it, writes wait "
+                 "for the client (0: always)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 40))
+      ->capture_default_str()
+      ->type_name("BYTES");
 
   auto& python = config.python;
   // Apps import from the venv junction runs in; --venv adds another one of the same Python.

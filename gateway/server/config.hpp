@@ -12,6 +12,7 @@
 #include "gateway/access_log.hpp"
 #include "gateway/forwarded.hpp"
 #include "gateway/options.hpp"
+#include "gateway/request_buffer.hpp"
 #include "gateway/server/config_file.hpp"
 #include "http2/options.hpp"
 #include "tls/options.hpp"
@@ -86,6 +87,10 @@ struct Config {
   AccessLogOptions access_log_options;  // --access-log-format, -file, -exclude
   Limits limits;
   Timeouts timeouts;
+  RequestBuffering request_buffering;  // --request-buffer-size, --request-buffer-total
+  // --response-buffer-total: response bytes held for slow readers past each connection's
+  // high-water mark, in all (ConnectionContext::response_budget).
+  std::uint64_t response_buffer_total = 256ull << 20;
   HttpMode http_mode = HttpMode::automatic;
   http2::Options http2;
   tls::Options tls;

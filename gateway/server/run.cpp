@@ -30,6 +30,7 @@
 #include "gateway/server/config.hpp"
 #include "gateway/server/fallthrough.hpp"
 #include "gateway/server/master.hpp"
+#include "gateway/server/memory.hpp"
 #include "gateway/server/migration_report.hpp"
 #include "gateway/server/privileges.hpp"
 #include "gateway/server/recycle.hpp"
@@ -163,6 +164,9 @@ void log_start(const gw::Config& config, const std::vector<gw::ServedRoute>& rou
           spdlog::warn("route {} shadows {} requests: both {} and {} run their side effects",
                        route.rule.describe(), method, route.name, route.shadow->shadow_name);
 }
+
+// How often free heap memory is looked at, to give it back after a peak (memory.hpp).
+constexpr std::chrono::seconds kMemoryTrimPeriod{2};
 
 // The ASGI loop's lag is probed this often (junction_asgi_loop_lag_seconds).
 constexpr std::chrono::milliseconds kLoopLagProbe{100};
@@ -351,9 +355,11 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   // An app that several routes name is wrapped once per mount point and timeout (and
   // imported once).
   std::map<std::array<std::string, 3>, std::shared_ptr<gw::App>> loaded;
+  // Request bodies read ahead of every Python app (gateway/request_buffer.hpp).
+  auto buffer_budget = std::make_shared<gw::ByteBudget>(config.request_buffering.total);
   auto load = [&](const bridge::AppSpec& spec) {
     auto& app = loaded[{spec.text, spec.prefix, spec.settings.key()}];
-    if (!app) app = python->load(spec);
+    if (!app) app = gw::buffered(python->load(spec), buffer_budget, config.request_buffering.size);
     return app;
   };
   // The routers SIGHUP built (`router` forwards to the last); they outlive the server.
@@ -458,6 +464,9 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
   {
     SavedSignalActions python_handlers;
     gw::Server server(config, router);
+    // What a burst of slow clients made this process hold goes back once they are gone.
+    gw::pin_mmap_threshold();
+    server.every(kMemoryTrimPeriod, [trimmer = gw::MemoryTrimmer()]() mutable { trimmer.check(); });
     if (store) {
       server.set_admin_router(admin_router);
       server.set_metrics(metrics);

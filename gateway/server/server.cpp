@@ -126,6 +126,7 @@ struct Server::Impl {
 
   const Config& config;
   std::unique_ptr<AccessLog> access_log;
+  ByteBudget response_budget;  // --response-buffer-total; outlives every connection
   ConnectionContext context;
   ServeContext serve;
   std::atomic<bool> stopping{false};  // read by connection threads
@@ -157,8 +158,10 @@ struct Server::Impl {
 
   Impl(const Config& c, const Router& router)
       : config(c),
-        context{c.limits,          c.timeouts,  router, nullptr,
-                &c.edge.forwarded, c.edge.hsts, {},     c.request_id_header},
+        response_budget(c.response_buffer_total),
+        context{c.limits, c.timeouts,          router,
+                nullptr,  &c.edge.forwarded,   c.edge.hsts,
+                {},       c.request_id_header, &response_budget},
         serve{
             context,          c.http2, c.http_mode, c.tls.handshake_timeout, c.edge.proxy_protocol,
             &c.edge.forwarded} {
