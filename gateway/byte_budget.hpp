@@ -53,6 +53,8 @@ class BudgetShare {
   }
   BudgetShare(const BudgetShare&) = delete;
   BudgetShare& operator=(const BudgetShare&) = delete;
+  // Before it holds anything (a share made before its budget was known).
+  void draw_from(ByteBudget* budget) noexcept { budget_ = budget; }
 
   // Holds `excess` bytes in all: true when it did already or the budget gives the rest; false
   // (holding what it held) without a budget, past `most`, or when the budget is spent.

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -60,6 +62,12 @@ class Closable {
   virtual void on_shutdown() = 0;
   // The grace period is over: close now.
   virtual void terminate() = 0;
+  // Since when the connection has been idle between requests (keep-alive), or nullopt while it
+  // is busy or has not served a request yet: out of descriptors, the server closes the idle
+  // connection that waited longest (terminate()) so that a new client can be accepted.
+  virtual std::optional<std::chrono::steady_clock::time_point> idle_since() const noexcept {
+    return std::nullopt;
+  }
 };
 
 class ConnectionSlot;
@@ -98,6 +106,9 @@ class ConnectionSlot final : public Closable {
     if (current_) current_->terminate();
   }
   bool shutting_down() const noexcept { return shutting_down_; }
+  std::optional<std::chrono::steady_clock::time_point> idle_since() const noexcept override {
+    return current_ ? current_->idle_since() : std::nullopt;
+  }
 
   // `phase` runs the socket while this lives (a local of the frame that awaits it).
   class Attach {

@@ -118,6 +118,10 @@ class Connection final : public gateway::Closable,
   void on_shutdown() override;
   // The grace period is over: close now.
   void terminate() override;
+  std::optional<clock::time_point> idle_since() const noexcept override {
+    if (closed_ || !waiting_idle_ || requests_ == 0 || output_queued()) return std::nullopt;
+    return idle_since_;
+  }
 
  private:
   class ExchangeImpl;
@@ -217,9 +221,16 @@ class Connection final : public gateway::Closable,
   // drained.
   bool output_within_bounds();
   void settle_output_budget() noexcept;
-  // --min-response-rate: the kernel took `n` more bytes of the write in flight.
+  // The kernel took `n` more bytes of our output: progress for --timeout-send.
   void note_sent(std::size_t n);
-  bool sending_too_slowly(clock::time_point now) const;
+  // --min-response-rate, looked at each watchdog wake-up.
+  bool sending_too_slowly(clock::time_point now);
+  // Bytes the kernel holds that the client has not acknowledged (SIOCOUTQ); 0 without a
+  // socket (the in-memory test stream).
+  std::uint64_t unacknowledged() noexcept;
+  // Closes with a reset (SO_LINGER 0): what the kernel still holds for a client that does not
+  // take it is dropped at once, and the client sees the cut.
+  void cut_now();
 
   Stream stream_;
   const gateway::ConnectionContext& context_;
@@ -248,6 +259,7 @@ class Connection final : public gateway::Closable,
   Http2Handover handover_;
   bool shutting_down_ = false;
   bool waiting_idle_ = false;
+  clock::time_point idle_since_;  // the last exchange ended (idle_since())
   bool closed_ = false;
   bool peer_closed_ = false;
   gateway::error_code peer_error_;
@@ -295,10 +307,15 @@ class Connection final : public gateway::Closable,
   std::string writing_;
   std::deque<FilePiece> files_;
   bool write_in_flight_ = false;
-  clock::time_point write_started_;    // the write in flight began or last made progress
-  std::size_t write_progress_ = 0;     // bytes of writing_ the kernel has taken
-  gateway::RateMeter send_rate_;       // --min-response-rate, over the connection's life
-  clock::time_point send_mark_;        // how far the write in flight's wait is in send_rate_
+  clock::time_point write_started_;  // the write in flight began or last made progress
+  std::size_t write_progress_ = 0;   // bytes of writing_ the kernel has taken
+  std::uint64_t sent_total_ = 0;     // bytes the kernel has taken, over the connection's life
+  // --min-response-rate, over the connection's life: bytes the client acknowledged, and the
+  // time it had bytes of ours waiting, as sampled at the watchdog's wake-ups.
+  gateway::RateMeter send_rate_;
+  std::uint64_t acknowledged_ = 0;
+  clock::time_point send_sampled_;
+  bool send_waiting_ = false;          // bytes were waiting for the client at the last sample
   gateway::BudgetShare output_share_;  // output past the high-water mark, from the budget
   bool write_failed_ = false;
 };

@@ -226,6 +226,7 @@ void Connection<Stream>::end_exchange() {
   complete_read(gateway::errc::client_gone, 0);
   state_.forget_client_gone();
   exchange_.reset();
+  idle_since_ = clock::now();
   // The next request's errors (408, 431, ...) are answered on their own.
   state_.head_started = state_.head_sent = false;
 }
@@ -421,7 +422,7 @@ bool Connection<Stream>::on_watchdog(clock::time_point now, int passed) {
     if (slow)
       spdlog::debug("client {}:{} took its response slower than --min-response-rate: cut",
                     client_.host, client_.port);
-    close_now();
+    cut_now();
     notify();
     return false;
   }

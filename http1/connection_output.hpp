@@ -3,6 +3,8 @@
 // instantiations only.
 #pragma once
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/types.h>
 
@@ -46,7 +48,7 @@ void Connection<Stream>::flush() {
   if (write_in_flight_ || closed_) return;
   if (!files_.empty() && files_.front().before.empty()) {
     write_in_flight_ = true;
-    write_started_ = send_mark_ = clock::now();
+    write_started_ = clock::now();
     send_file();
     watch_send();
     return;
@@ -68,27 +70,56 @@ void Connection<Stream>::flush() {
       },
       [self = this->shared_from_this()](gateway::error_code ec, std::size_t n) {
         if (self->context_.metrics) self->context_.metrics.add(gateway::counter::bytes_sent, n);
+        // The last piece of a write skips the completion condition (asio's write_op).
+        if (n > self->write_progress_) self->note_sent(n - self->write_progress_);
         self->on_written(ec);
       });
-  write_started_ = send_mark_ = clock::now();
+  write_started_ = clock::now();
   watch_send();
 }
 
 template <class Stream>
 void Connection<Stream>::note_sent(std::size_t n) {
-  auto now = clock::now();
-  send_rate_.waited(now - send_mark_);
-  send_rate_.moved(n);
-  send_mark_ = write_started_ = now;
+  sent_total_ += n;
+  write_started_ = clock::now();
 }
 
-// The write in flight has kept us waiting so long that the client's pace, over the
-// connection's life, is below --min-response-rate.
+// The client's pace, over the connection's life, is below --min-response-rate: it has
+// acknowledged too few bytes for the time our bytes waited for it (in our queue or in the
+// kernel's: a kernel buffer of megabytes would otherwise hide a client that takes nothing).
 template <class Stream>
-bool Connection<Stream>::sending_too_slowly(clock::time_point now) const {
-  if (!write_in_flight_) return false;
-  auto left = send_rate_.allowance(timeouts().min_response_rate, timeouts().min_rate_grace);
-  return left && *left <= now - send_mark_;
+bool Connection<Stream>::sending_too_slowly(clock::time_point now) {
+  const auto& t = timeouts();
+  if (t.min_response_rate <= 0) return false;
+  if (!send_waiting_ && !write_in_flight_ && sent_total_ == acknowledged_) return false;
+  auto unacked = unacknowledged();
+  if (send_waiting_) send_rate_.waited(now - send_sampled_);
+  auto acknowledged = sent_total_ - std::min(unacked, sent_total_);
+  if (acknowledged > acknowledged_) send_rate_.moved(acknowledged - acknowledged_);
+  acknowledged_ = std::max(acknowledged_, acknowledged);
+  send_sampled_ = now;
+  send_waiting_ = write_in_flight_ || unacked > 0;
+  auto left = send_rate_.allowance(t.min_response_rate, t.min_rate_grace);
+  return send_waiting_ && left && *left <= clock::duration::zero();
+}
+
+template <class Stream>
+std::uint64_t Connection<Stream>::unacknowledged() noexcept {
+  if constexpr (requires { stream_.lowest_layer().native_handle(); }) {
+    int queued = 0;
+    if (::ioctl(stream_.lowest_layer().native_handle(), SIOCOUTQ, &queued) == 0 && queued > 0)
+      return static_cast<std::uint64_t>(queued);
+  }
+  return 0;
+}
+
+template <class Stream>
+void Connection<Stream>::cut_now() {
+  if constexpr (requires { stream_.lowest_layer().set_option(asio::socket_base::linger()); }) {
+    gateway::error_code ignored;
+    stream_.lowest_layer().set_option(asio::socket_base::linger(true, 0), ignored);
+  }
+  close_now();
 }
 
 template <class Stream>

@@ -93,6 +93,9 @@ class Connection final : public gateway::Closable,
   }
 
   void terminate() override { close_now(); }
+  std::optional<std::chrono::steady_clock::time_point> idle_since() const noexcept override {
+    return session_ ? session_->idle_since() : std::nullopt;
+  }
 
   void on_session_output() override { flush(); }
 

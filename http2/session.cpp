@@ -174,6 +174,7 @@ bool Session::open_upgraded(const gw::RequestHead& request, std::string_view set
   if (!upgrade_session(session_, settings, request.method == "HEAD")) return false;
   try {
     auto stream = std::make_shared<Stream>();
+    stream->output_share.draw_from(context_.response_budget);
     stream->id = 1;
     auto& head = stream->head;
     head = request;
@@ -405,6 +406,7 @@ int Session::on_begin_headers(const nghttp2_frame& frame) noexcept {
   if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   try {
     auto stream = std::make_shared<Stream>();
+    stream->output_share.draw_from(context_.response_budget);
     stream->id = frame.hd.stream_id;
     stream->head.version = {2, 0};
     stream->head.client = client_;

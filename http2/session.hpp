@@ -145,6 +145,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   executor_type get_executor() const noexcept { return executor_; }
 
+  // No stream open: since when (Closable::idle_since).
+  std::optional<clock::time_point> idle_since() const noexcept {
+    if (closed_ || !streams_.empty()) return std::nullopt;
+    return last_active_;
+  }
+
   // The connection is TLS: every request carries what its handshake settled. Before start().
   void set_tls(std::shared_ptr<const gateway::TlsInfo> tls) noexcept { tls_ = std::move(tls); }
 

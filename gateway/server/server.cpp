@@ -313,10 +313,12 @@ struct Server::Impl {
   }
 
   // The accept loop never dies: errors are logged (once a second at most) and, when a resource
-  // such as file descriptors ran out, retried after a pause.
+  // such as file descriptors ran out, retried: at once when closing idle keep-alive
+  // connections made room, else after a pause.
   asio::awaitable<void> async_accept_loop(Listener& listener) {
     Timer backoff(main_context());
     auto last_report = std::chrono::steady_clock::time_point{};
+    std::uint64_t idle_closed = 0;  // since the last report
     for (;;) {
       for (int i = 0; accept_yield && i < kAcceptYields && !stopping && accept_yield(); ++i) {
         backoff.expires_after(std::chrono::milliseconds(1));
@@ -331,12 +333,23 @@ struct Server::Impl {
         co_return;
       }
       if (ec) {
+        // Out of descriptors, a new client is worth more than one that has been idle longest:
+        // it goes (at least one per failed accept), and the accept is tried again at once.
+        std::size_t closed = 0;
+        if (ec.value() == EMFILE || ec.value() == ENFILE) closed = co_await async_close_idle();
+        idle_closed += closed;
         auto now = std::chrono::steady_clock::now();
         if (now - last_report > std::chrono::seconds(1)) {
-          spdlog::error("accept on {} failed: {}; retrying", listener.name, ec.message());
+          if (idle_closed > 0)
+            spdlog::warn(
+                "accept on {} failed: {}; closed {} idle keep-alive connection(s) to "
+                "make room",
+                listener.name, ec.message(), std::exchange(idle_closed, 0));
+          else
+            spdlog::error("accept on {} failed: {}; retrying", listener.name, ec.message());
           last_report = now;
         }
-        if (is_resource_exhaustion(ec)) {
+        if (closed == 0 && is_resource_exhaustion(ec)) {
           backoff.expires_after(std::chrono::milliseconds(100));
           co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
         }
@@ -344,6 +357,30 @@ struct Server::Impl {
       }
       start_connection(target, std::move(socket), listener);
     }
+  }
+
+  // Closes the connection of each I/O thread that has been idle between requests longest (on
+  // that thread, which owns it); returns how many it closed.
+  asio::awaitable<std::size_t> async_close_idle() {
+    std::size_t closed = 0;
+    for (auto& thread : threads) {
+      auto close_oldest = [&t = *thread]() -> asio::awaitable<std::size_t> {
+        ConnectionSlot* oldest = nullptr;
+        std::chrono::steady_clock::time_point oldest_since;
+        for (auto* slot : t.slots) {
+          auto since = slot->idle_since();
+          if (since && (!oldest || *since < oldest_since)) {
+            oldest = slot;
+            oldest_since = *since;
+          }
+        }
+        if (!oldest) co_return 0;
+        oldest->terminate();
+        co_return 1;
+      };
+      closed += co_await asio::co_spawn(thread->context, close_oldest(), asio::use_awaitable);
+    }
+    co_return closed;
   }
 
   void start_connection(IoThread& thread, Socket socket, const Listener& listener) {

@@ -190,6 +190,40 @@ TEST_CASE("WorkerPool: one thread, backlog 1: one runs, one waits, the next is r
   CHECK_FALSE(refused_ran);
 }
 
+TEST_CASE("WorkerPool: cancel() takes back a queued job and frees its backlog place",
+          "[worker_pool][python]") {
+  test::ensure_python();
+  Gate gate;
+  Counter started;
+  Counter done;
+  std::atomic<int> ran{0};
+  WorkerPool pool(1, 1);
+  auto blocking = [&] {
+    started.add();
+    gate.wait();
+    ++ran;
+    done.add();
+  };
+  auto running = pool.submit(blocking);
+  REQUIRE(running != WorkerPool::kRefused);
+  CHECK(started.reaches(1));
+  bool cancelled_ran = false;
+  auto queued = pool.submit([&] { cancelled_ran = true; });
+  REQUIRE(queued != WorkerPool::kRefused);
+  CHECK_FALSE(pool.try_submit(blocking));  // the backlog is full
+  CHECK(pool.cancel(queued));              // its client left: the place is free
+  CHECK_FALSE(pool.cancel(queued));        // once
+  CHECK_FALSE(pool.cancel(running));       // a thread has it
+  CHECK(pool.busy() == 1);
+  CHECK(pool.try_submit(blocking));
+
+  gate.open();
+  CHECK(done.reaches(2));
+  CHECK(pool.stop(10s));
+  CHECK(ran == 2);
+  CHECK_FALSE(cancelled_ran);
+}
+
 TEST_CASE("WorkerPool: two threads, backlog 0: two run, the third is refused",
           "[worker_pool][python]") {
   test::ensure_python();

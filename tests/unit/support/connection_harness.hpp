@@ -49,6 +49,7 @@ class ConnectionHarness {
 
   void start() {
     context_.emplace(gateway::ConnectionContext{limits, timeouts, router, nullptr});
+    context_->response_budget = response_budget;
     connection_ = std::make_shared<Connection>(MemoryStream(peer), *context_,
                                                gateway::Address{"127.0.0.1", 5555},
                                                gateway::Address{"127.0.0.1", 80});
@@ -102,6 +103,7 @@ class ConnectionHarness {
   asio::io_context io;
   gateway::Limits limits;
   gateway::Timeouts timeouts;
+  gateway::ByteBudget* response_budget = nullptr;  // --response-buffer-total; null: none
   gateway::Router router;
   std::shared_ptr<MemoryPeer> peer;
   std::vector<std::size_t> head_responses;  // which final responses answer HEAD requests

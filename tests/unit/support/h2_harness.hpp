@@ -336,6 +336,7 @@ class H2Harness {
   // `initial`: bytes handed over as the server would after reading them (prefill).
   void start(std::string_view initial = {}) {
     context_.emplace(gateway::ConnectionContext{limits, timeouts, router, nullptr});
+    context_->response_budget = response_budget;
     connection = std::make_shared<Connection>(MemoryStream(peer), *context_, options,
                                               gateway::Address{"127.0.0.1", 5555},
                                               gateway::Address{"127.0.0.1", 80});
@@ -400,6 +401,7 @@ class H2Harness {
   asio::io_context io;
   gateway::Limits limits;
   gateway::Timeouts timeouts;
+  gateway::ByteBudget* response_budget = nullptr;  // --response-buffer-total; null: none
   http2::Options options;
   gateway::Router router;
   std::shared_ptr<MemoryPeer> peer;

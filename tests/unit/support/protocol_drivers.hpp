@@ -33,6 +33,7 @@ class Http1Driver {
 
   gateway::Router& router() { return h.router; }
   gateway::Timeouts& timeouts() { return h.timeouts; }
+  void use_response_budget(gateway::ByteBudget& budget) { h.response_budget = &budget; }
   void start() { h.start(); }
 
   void request(const std::string& method, const std::string& path,
@@ -108,6 +109,7 @@ class Http2Driver {
 
   gateway::Router& router() { return h.router; }
   gateway::Timeouts& timeouts() { return h.timeouts; }
+  void use_response_budget(gateway::ByteBudget& budget) { h.response_budget = &budget; }
   void start() { h.start(); }
 
   void request(const std::string& method, const std::string& path,
