@@ -414,12 +414,14 @@ PythonRuntime::Figures PythonRuntime::figures() const {
   }
   if (const auto& wsgi = impl_->wsgi) {
     figures.wsgi_refused = wsgi->refused.load(std::memory_order_relaxed);
+    figures.wsgi_dropped = wsgi->dropped.load(std::memory_order_relaxed);
     figures.request_timeouts += wsgi->timed_out.load(std::memory_order_relaxed);
   }
   for (const auto& [name, budget] : impl_->budgets) {
     figures.asgi_tasks += budget->in_flight.load(std::memory_order_relaxed);
     figures.asgi_limit += budget->limit;
     figures.asgi_refused += budget->refused.load(std::memory_order_relaxed);
+    figures.asgi_dropped += budget->dropped.load(std::memory_order_relaxed);
     figures.request_timeouts += budget->timed_out.load(std::memory_order_relaxed);
   }
   return figures;

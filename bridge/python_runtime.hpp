@@ -81,6 +81,8 @@ class PythonRuntime {
     std::size_t asgi_limit = 0;  // 0: no ASGI app
     std::uint64_t asgi_refused = 0;
     std::uint64_t request_timeouts = 0;
+    std::uint64_t wsgi_dropped = 0;  // clients left before a thread took their requests
+    std::uint64_t asgi_dropped = 0;  // clients left before the loop began their requests
   };
   Figures figures() const;
   // The interpreter's version, "3.11.2".

@@ -72,6 +72,8 @@ enum : std::size_t {
   wsgi_refused,
   asgi_refused,
   request_timeouts,  // answered 504 by --request-timeout
+  wsgi_dropped,      // their clients left while they waited for a thread
+  asgi_dropped,      // their clients left before the loop began them
   loop_lag_bucket,   // kHistogramBuckets cells
   loop_lag_sum_us = loop_lag_bucket + kHistogramBuckets,
   worker_starts,  // the master's slot only
@@ -103,7 +105,9 @@ enum : std::size_t {
   pid,
   started_ms,  // Unix time, milliseconds
   rss_bytes,
-  requests,  // requests dispatched by this process (for /status)
+  requests,               // requests dispatched by this process (for /status)
+  request_buffer_bytes,   // request bodies read ahead of their apps (--request-buffer-total)
+  response_buffer_bytes,  // response bytes held for slow readers (--response-buffer-total)
   count
 };
 }  // namespace gauge

@@ -35,7 +35,9 @@ bash scripts/wheel.sh || failed+=("wheel")
 # report, not a lucky pass. The workers' tests too: the master's bookkeeping while workers
 # come and go (it caught a use-after-free there) and the request timeout's races. The edge
 # too: the PROXY header read off the socket before TLS, static file bodies paced by the
-# client, the forwarded-header parsers fed hostile values, listeners of both kinds. The RSS
+# client, the forwarded-header parsers fed hostile values, listeners of both kinds. Request
+# buffering and dropped work too: exchanges that outlive the read-ahead, queued jobs taken
+# back from the pool when their client leaves. The RSS
 # bounds of the 100 MiB uploads do not hold under ASan, whose quarantine keeps freed memory, so
 # those run in the release pass only.
 # CPython and pybind11 keep some allocations until exit by design: tests/lsan.supp.
@@ -52,6 +54,7 @@ JUNCTION_BIN="$PWD/.venv-asan/bin/junction" \
   tests/e2e/test_http2_*.py tests/e2e/test_connection_bursts.py tests/e2e/test_workers.py \
   tests/e2e/test_supervision.py tests/e2e/test_request_timeout.py tests/e2e/test_proxy_protocol.py \
   tests/e2e/test_static.py tests/e2e/test_forwarded.py tests/e2e/test_edge_listeners.py \
+  tests/e2e/test_request_buffering.py tests/e2e/test_dead_work.py \
   -q -k "not 100mib" ||
   failed+=("end-to-end tests (asan)")
 

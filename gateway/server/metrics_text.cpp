@@ -198,6 +198,22 @@ std::string prometheus_text(const MetricsSnapshot& snapshot, const MetricsLabels
       {"junction_asgi_refused_total",
        "ASGI requests answered 503 over --limit-concurrency (or an app's own).", true,
        counter::asgi_refused},
+      {"junction_wsgi_dropped_total",
+       "WSGI requests taken out of the queue because their clients left before a thread took "
+       "them.",
+       true, counter::wsgi_dropped},
+      {"junction_asgi_dropped_total",
+       "ASGI requests never begun because their clients left before the event loop got to "
+       "them.",
+       true, counter::asgi_dropped},
+      {"junction_request_buffer_bytes",
+       "Request body bytes read ahead of their apps now (bounded by --request-buffer-total per "
+       "worker).",
+       false, gauge::request_buffer_bytes},
+      {"junction_response_buffer_bytes",
+       "Response bytes held for slow readers now, past each connection's own 64 KiB (bounded "
+       "by --response-buffer-total per worker).",
+       false, gauge::response_buffer_bytes},
       {"junction_websocket_sessions_total", "WebSocket sessions accepted.", true,
        counter::websocket_sessions},
       {"junction_websockets_open", "WebSocket sessions open now.", false, gauge::websockets_open},
@@ -321,13 +337,18 @@ std::string metrics_json(const MetricsSnapshot& snapshot, const MetricsLabels& l
   }
   fmt::format_to(it,
                  "],\"wsgi\":{{\"threads\":{},\"busy\":{},\"queued\":{},\"refused\":{},"
-                 "\"overdue\":{}}},",
+                 "\"overdue\":{},\"dropped\":{}}},",
                  snapshot.gauge(gauge::wsgi_threads), snapshot.gauge(gauge::wsgi_busy),
                  snapshot.gauge(gauge::wsgi_queued), snapshot.counter(counter::wsgi_refused),
-                 snapshot.gauge(gauge::wsgi_overdue));
-  fmt::format_to(it, "\"asgi\":{{\"tasks\":{},\"limit\":{},\"refused\":{},\"loop_lag\":",
-                 snapshot.gauge(gauge::asgi_tasks), snapshot.gauge(gauge::asgi_limit),
-                 snapshot.counter(counter::asgi_refused));
+                 snapshot.gauge(gauge::wsgi_overdue), snapshot.counter(counter::wsgi_dropped));
+  fmt::format_to(it,
+                 "\"buffers\":{{\"request_bytes\":{},\"response_bytes\":{}}},"
+                 "\"asgi\":{{\"tasks\":{},\"limit\":{},\"refused\":{},\"dropped\":{},"
+                 "\"loop_lag\":",
+                 snapshot.gauge(gauge::request_buffer_bytes),
+                 snapshot.gauge(gauge::response_buffer_bytes), snapshot.gauge(gauge::asgi_tasks),
+                 snapshot.gauge(gauge::asgi_limit), snapshot.counter(counter::asgi_refused),
+                 snapshot.counter(counter::asgi_dropped));
   std::uint64_t lag[kHistogramBuckets];
   for (std::size_t b = 0; b < kHistogramBuckets; ++b)
     lag[b] = snapshot.counter(counter::loop_lag_bucket + b);

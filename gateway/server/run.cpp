@@ -124,7 +124,8 @@ double unix_seconds() {
 
 // /metrics: what only this process can see about itself, copied where any worker can read it.
 void sample_figures(gw::ProcessMetrics metrics, const bridge::PythonRuntime& python,
-                    const gw::Router& router) {
+                    const gw::Router& router, const gw::ByteBudget& request_buffers,
+                    const gw::Server& server) {
   auto figures = python.figures();
   metrics.gauge_set(gw::gauge::wsgi_threads, figures.wsgi_threads);
   metrics.gauge_set(gw::gauge::wsgi_busy, figures.wsgi_busy);
@@ -136,6 +137,10 @@ void sample_figures(gw::ProcessMetrics metrics, const bridge::PythonRuntime& pyt
   metrics.counter_set(gw::counter::wsgi_refused, figures.wsgi_refused);
   metrics.counter_set(gw::counter::asgi_refused, figures.asgi_refused);
   metrics.counter_set(gw::counter::request_timeouts, figures.request_timeouts);
+  metrics.counter_set(gw::counter::wsgi_dropped, figures.wsgi_dropped);
+  metrics.counter_set(gw::counter::asgi_dropped, figures.asgi_dropped);
+  metrics.gauge_set(gw::gauge::request_buffer_bytes, request_buffers.used());
+  metrics.gauge_set(gw::gauge::response_buffer_bytes, server.response_buffered());
   metrics.gauge_set(gw::gauge::rss_bytes, gw::resident_set_bytes());
   metrics.gauge_set(gw::gauge::requests, router.dispatched());
 }
@@ -445,7 +450,6 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
     admin->python = bridge::PythonRuntime::python_version();
     admin->pid = static_cast<int>(worker ? ::getppid() : ::getpid());
     admin->started = worker ? worker->master_started : unix_seconds();
-    admin->refresh = [metrics, python, &router] { sample_figures(metrics, *python, router); };
     admin->migration = migration.described;
     admin->shadows = shadow_report;
     admin_app = std::make_shared<gw::AdminApp>(admin);
@@ -470,6 +474,9 @@ int serve(const gw::Config& config, const std::vector<gw::ServedRoute>& routes,
     if (store) {
       server.set_admin_router(admin_router);
       server.set_metrics(metrics);
+      admin->refresh = [metrics, python, &router, &buffer_budget, &server] {
+        sample_figures(metrics, *python, router, *buffer_budget, server);
+      };
       server.set_sampler(admin->refresh);
     }
     try {

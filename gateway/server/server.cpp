@@ -605,6 +605,10 @@ Server::~Server() {
     if (!listener->unix_path.empty()) ::unlink(listener->unix_path.c_str());
 }
 
+std::uint64_t Server::response_buffered() const noexcept {
+  return impl_->response_budget.used();
+}
+
 std::uint16_t Server::tls_port() const noexcept {
   for (const auto& listener : impl_->listeners)
     if (listener->tls && listener->address.port != 0)  // unix listeners have port 0

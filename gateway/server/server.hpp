@@ -68,6 +68,8 @@ class Server {
   // The port of the first TCP listener that speaks TLS, once listening (--https-redirect
   // points there); 0 when there is none.
   std::uint16_t tls_port() const noexcept;
+  // Response bytes held for slow readers now (--response-buffer-total), for /metrics.
+  std::uint64_t response_buffered() const noexcept;
 
   // Work apps still do for requests after their connections closed (a WSGI thread that has
   // not noticed yet): on shutdown the server waits for it to reach zero, within the grace

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from test_admin_metrics import ADMIN, value, wait_metrics
 from wire import Conn, request
 from wsgi_util import q, read_lines, wait_for_lines
 
@@ -37,8 +38,11 @@ def test_wsgi_requests_whose_clients_left_while_queued_never_run(start_app, tmp_
     """--threads 2 --backlog 6: two requests hang in the app for 2 s, holding both threads; six
     clients send a request and leave at once while it waits. A seventh request is then queued
     (not 503: the six places were freed) and answered once the hanging work is done, and the
-    app never ran for the six who left."""
-    server = start_app(APPS["wsgi"], extra=["--threads", "2", "--backlog", "6"])
+    app never ran for the six who left. /metrics counts them in junction_wsgi_dropped_total."""
+    server = start_app(APPS["wsgi"], extra=["--threads", "2", "--backlog", "6", "--admin-bind",
+                                            "127.0.0.1:0"])
+    admin = server.stderr.wait_for(
+        lambda lines: next((m.group(1) for l in lines if (m := ADMIN.search(l))), None), 15)
     hangs, ran = tmp_path / "hangs", tmp_path / "ran"
     hanging = [Conn(server.address, timeout=20) for _ in range(2)]
     try:
@@ -63,6 +67,9 @@ def test_wsgi_requests_whose_clients_left_while_queued_never_run(start_app, tmp_
     # The queue is first come, first served: had the six run, they would be before "stayed".
     assert read_lines(ran) == ["ran stayed"], server.dump()
     assert status_of(server, "/quick") == (200, b"quick")
+    samples = wait_metrics(admin, lambda s: value(s, "junction_wsgi_dropped_total") == 6)
+    assert value(samples, "junction_wsgi_dropped_total") == 6
+    assert value(samples, "junction_request_buffer_bytes") == 0
 
 
 def test_asgi_slots_held_by_stuck_requests_come_back(start_app, tmp_path):
