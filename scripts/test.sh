@@ -37,9 +37,8 @@ bash scripts/wheel.sh || failed+=("wheel")
 # too: the PROXY header read off the socket before TLS, static file bodies paced by the
 # client, the forwarded-header parsers fed hostile values, listeners of both kinds. Request
 # buffering and dropped work too: exchanges that outlive the read-ahead, queued jobs taken
-# back from the pool when their client leaves. The RSS
-# bounds of the 100 MiB uploads do not hold under ASan, whose quarantine keeps freed memory, so
-# those run in the release pass only.
+# back from the pool when their client leaves. The RSS bounds of the 100 MiB uploads do not
+# hold under ASan, whose quarantine keeps freed memory, so those run in the release pass only.
 # CPython and pybind11 keep some allocations until exit by design: tests/lsan.supp.
 echo "==> end-to-end tests of the bridges, HTTP/2, TLS, connection hand-overs and workers (build/asan)"
 # The sanitizer build is an extension module of an interpreter that is not: libasan and
