@@ -124,7 +124,7 @@ TEMPLATE_TEST_CASE("BufferingApp: Expect: 100-continue is answered by the buffer
 }
 
 TEMPLATE_TEST_CASE(
-    "--min-request-body-rate: a body slower than the minimum gets 408 before the "
+    "Minimum request body rate: a body slower than the minimum gets 408 before the "
     "stall timeout",
     "[request_buffer]", Http1Driver, Http2Driver) {
   TestType d;
@@ -138,7 +138,7 @@ TEMPLATE_TEST_CASE(
   CHECK(d.seen().status == 408);
 }
 
-TEMPLATE_TEST_CASE("--min-response-rate: a client that takes nothing is cut after the grace",
+TEMPLATE_TEST_CASE("Minimum response rate: a client that takes nothing is cut after the grace",
                    "[request_buffer]", Http1Driver, Http2Driver) {
   TestType d;
   Ledger ledger;
@@ -159,7 +159,7 @@ TEMPLATE_TEST_CASE("--min-response-rate: a client that takes nothing is cut afte
   CHECK_FALSE(d.seen().complete);
 }
 
-TEMPLATE_TEST_CASE("--response-buffer-total: an app's writes complete while a reader is slow",
+TEMPLATE_TEST_CASE("Response budget: an app's writes complete while a reader is slow",
                    "[request_buffer]", Http1Driver, Http2Driver) {
   TestType d;
   Ledger ledger;
