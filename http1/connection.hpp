@@ -316,6 +316,8 @@ class Connection final : public gateway::Closable,
   std::uint64_t acknowledged_ = 0;
   clock::time_point send_sampled_;
   bool send_waiting_ = false;          // bytes were waiting for the client at the last sample
+  std::uint64_t waited_for_ = 0;       // sent_total_ at the last sample
+  bool writing_at_look_ = false;       // a write was in flight at the last sample
   gateway::BudgetShare output_share_;  // output past the high-water mark, from the budget
   bool write_failed_ = false;
 };

@@ -87,18 +87,24 @@ void Connection<Stream>::note_sent(std::size_t n) {
 // The client's pace, over the connection's life, is below --min-response-rate: it has
 // acknowledged too few bytes for the time our bytes waited for it (in our queue or in the
 // kernel's: a kernel buffer of megabytes would otherwise hide a client that takes nothing).
+// The time between two looks counts as waiting only when the client has not caught up with
+// what waited at the first (the kernel's bytes unacknowledged, our write not moved on): a
+// client that takes each response at once is never slow, however long it then stays idle.
 template <class Stream>
 bool Connection<Stream>::sending_too_slowly(clock::time_point now) {
   const auto& t = timeouts();
   if (t.min_response_rate <= 0) return false;
   if (!send_waiting_ && !write_in_flight_ && sent_total_ == acknowledged_) return false;
   auto unacked = unacknowledged();
-  if (send_waiting_) send_rate_.waited(now - send_sampled_);
   auto acknowledged = sent_total_ - std::min(unacked, sent_total_);
+  bool caught_up = acknowledged >= waited_for_ && !(writing_at_look_ && sent_total_ == waited_for_);
+  if (send_waiting_ && !caught_up) send_rate_.waited(now - send_sampled_);
   if (acknowledged > acknowledged_) send_rate_.moved(acknowledged - acknowledged_);
   acknowledged_ = std::max(acknowledged_, acknowledged);
   send_sampled_ = now;
   send_waiting_ = write_in_flight_ || unacked > 0;
+  waited_for_ = sent_total_;
+  writing_at_look_ = write_in_flight_;
   auto left = send_rate_.allowance(t.min_response_rate, t.min_rate_grace);
   return send_waiting_ && left && *left <= clock::duration::zero();
 }

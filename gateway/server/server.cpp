@@ -329,6 +329,10 @@ struct Server::Impl {
       auto [ec, socket] = co_await listener.acceptor.async_accept(
           target.context, asio::as_tuple(asio::use_awaitable));
       if (stopping) {
+        // A connection accepted just before the acceptor closed is a client the kernel already
+        // answered: dropping the socket would reset it. It is served like any connection open
+        // when the shutdown began (its request, if it comes soon, gets Connection: close).
+        if (!ec) start_connection(target, std::move(socket), listener);
         spdlog::debug("accept loop on {} stopped", listener.name);
         co_return;
       }

@@ -254,10 +254,12 @@ def test_expect_100_continue_is_answered_by_the_server(start_app, tmp_path, kind
 
 
 def test_http2_slow_upload_does_not_hold_the_only_thread(start_app, tmp_path, h2client):
-    """Over HTTP/2 (h2c), with one WSGI thread and no waiting place: a stream uploading its
-    1000-byte body slowly does not keep a second stream on the same connection from being
-    answered 200; once its body is in, the first gets its echo."""
-    server = start_app(APPS["wsgi"], extra=["--threads", "1", "--backlog", "0"])
+    """Over HTTP/2 (h2c), with one WSGI thread: a stream uploading its 1000-byte body slowly
+    does not keep a second stream on the same connection from being answered 200 (had the
+    upload taken the thread, the second would wait for ever); once its body is in, the first
+    gets its echo. One waiting place, so that a request arriving while the thread is still
+    finishing the one before is queued rather than refused."""
+    server = start_app(APPS["wsgi"], extra=["--threads", "1", "--backlog", "1"])
     marks = tmp_path / "marks"
     body = random.Random(2).randbytes(1000)
     client = h2client(server.address)
