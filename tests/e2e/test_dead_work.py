@@ -11,12 +11,14 @@ beyond a client's socket timeout and bounded polling.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from probe import Prober, probe
 from test_admin_metrics import ADMIN, value, wait_metrics
 from wire import Conn, request
 from wsgi_util import q, read_lines, wait_for_lines
@@ -24,28 +26,34 @@ from wsgi_util import q, read_lines, wait_for_lines
 APPS = {"wsgi": "wsgi:apps.hardening:wsgi", "asgi": "asgi:apps.hardening:asgi"}
 
 
+@contextlib.contextmanager
+def closing_all(conns):
+    try:
+        yield conns
+    finally:
+        for c in conns:
+            c.close()
+
+
 def status_of(server, target: str, timeout: float = 10.0):
     """(status, body) of one GET on a fresh connection, or (None, what went wrong)."""
-    try:
-        with Conn(server.address, timeout=timeout) as c:
-            r = c.roundtrip(request("GET", target))
-            return r.status, r.body
-    except (OSError, EOFError) as e:
-        return None, repr(e)
+    return probe(server, target, timeout)
 
 
 def test_wsgi_requests_whose_clients_left_while_queued_never_run(start_app, tmp_path):
     """--threads 2 --backlog 6: two requests hang in the app for 2 s, holding both threads; six
     clients send a request and leave at once while it waits. A seventh request is then queued
     (not 503: the six places were freed) and answered once the hanging work is done, and the
-    app never ran for the six who left. /metrics counts them in junction_wsgi_dropped_total."""
+    app never ran for the six who left. /metrics counts them in junction_wsgi_dropped_total.
+    Throughout, a probe every second on a new connection gets the health path's 200 within 1 s."""
     server = start_app(APPS["wsgi"], extra=["--threads", "2", "--backlog", "6", "--admin-bind",
                                             "127.0.0.1:0"])
     admin = server.stderr.wait_for(
         lambda lines: next((m.group(1) for l in lines if (m := ADMIN.search(l))), None), 15)
     hangs, ran = tmp_path / "hangs", tmp_path / "ran"
     hanging = [Conn(server.address, timeout=20) for _ in range(2)]
-    try:
+    # The app is full by design; the server itself answers its health path every second.
+    with Prober(server, "/healthz", b"ok") as prober, closing_all(hanging):
         for c in hanging:
             c.send(request("GET", f"/hang?s=2&record={q(hangs)}"))
         assert wait_for_lines(hangs, 2, timeout=10) == ["hang started"] * 2, server.dump()
@@ -61,9 +69,7 @@ def test_wsgi_requests_whose_clients_left_while_queued_never_run(start_app, tmp_
         for c in hanging:
             r = c.read_response()
             assert (r.status, r.body) == (200, b"hung")
-    finally:
-        for c in hanging:
-            c.close()
+    prober.check()
     # The queue is first come, first served: had the six run, they would be before "stayed".
     assert read_lines(ran) == ["ran stayed"], server.dump()
     assert status_of(server, "/quick") == (200, b"quick")
@@ -76,26 +82,27 @@ def test_asgi_slots_held_by_stuck_requests_come_back(start_app, tmp_path):
     """--limit-concurrency 3 --request-timeout 2: three requests whose app never answers fill
     every slot, and their clients leave. Within a few seconds (polled every 0.5 s for up to
     10 s) a new request is answered 200: the request timeout cancelled the stuck tasks and
-    gave their slots back."""
+    gave their slots back. Throughout, a probe every second gets the health path's 200 within
+    1 s."""
     server = start_app(APPS["asgi"], extra=["--limit-concurrency", "3", "--request-timeout", "2"])
     marks = tmp_path / "marks"
     stuck = [Conn(server.address, timeout=10) for _ in range(3)]
-    try:
-        for c in stuck:
-            c.send(request("GET", f"/never?record={q(marks)}"))
-        assert wait_for_lines(marks, 3, timeout=10) == ["never started"] * 3, server.dump()
-    finally:
-        for c in stuck:
-            c.close()
-    seen = []
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        status, _ = status_of(server, "/quick", timeout=5)
-        seen.append(status)
-        if status == 200:
-            break
-        time.sleep(0.5)
+    # Every slot is taken by design; the server itself answers its health path every second.
+    with Prober(server, "/healthz", b"ok") as prober:
+        with closing_all(stuck):
+            for c in stuck:
+                c.send(request("GET", f"/never?record={q(marks)}"))
+            assert wait_for_lines(marks, 3, timeout=10) == ["never started"] * 3, server.dump()
+        seen = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status, _ = status_of(server, "/quick", timeout=5)
+            seen.append(status)
+            if status == 200:
+                break
+            time.sleep(0.5)
     assert seen and seen[-1] == 200, (seen, server.dump())
+    prober.check()
     assert wait_for_lines(marks, 6, timeout=5).count("never cancelled") == 3, server.dump()
 
 
@@ -110,15 +117,18 @@ def leave_mid_upload(address, target: str) -> None:
 def test_clients_leaving_mid_upload_are_quiet(start_app, tmp_path, kind):
     """40 clients start a 1000000-byte upload (more than the request buffer, so it streams to
     the app, which reads it), send 100 KB and leave: the server's log gains at most one line
-    for each, with no traceback, and the server serves on."""
+    for each, with no traceback, and the server serves on: a probe of the app every second gets
+    its 200 within 1 s throughout."""
     server = start_app(APPS[kind])
     marks = tmp_path / "marks"
     assert status_of(server, "/quick") == (200, b"quick")
     before = len(server.stderr.snapshot())
     target = f"/upload?record={q(marks)}"
-    with ThreadPoolExecutor(40) as pool:
-        list(pool.map(lambda _: leave_mid_upload(server.address, target), range(40)))
-    time.sleep(1)  # the server notices the departures (ordering only)
+    with Prober(server) as prober:
+        with ThreadPoolExecutor(40) as pool:
+            list(pool.map(lambda _: leave_mid_upload(server.address, target), range(40)))
+        time.sleep(1)  # the server notices the departures (ordering only)
+    prober.check()
     assert status_of(server, "/quick") == (200, b"quick")
     # The app was reading bodies when their clients left (a WSGI request still waiting for a
     # thread when its client left is dropped, so not necessarily all 40).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import resource
 import socket
 
+from probe import Prober
 from wire import Conn, request
 
 LIMIT = 200
@@ -29,14 +30,18 @@ def test_idle_keep_alive_connections_make_room_for_new_clients(start_server):
     """260 clients, one after another, each served once and then left idle on its keep-alive
     connection, under a limit of 200 descriptors: every one of them is served (the oldest idle
     ones are closed to make room), a new client after them too, and the log says how many idle
-    connections were closed."""
+    connections were closed. Meanwhile a probe on a new connection every second gets its 200
+    within 1 s."""
     server = start_server("--timeout-keep-alive", "120", preexec_fn=low_descriptor_limit)
     conns: list[Conn] = []
     try:
-        for i in range(CLIENTS):
-            conn = Conn(server.address, timeout=10)
-            conns.append(conn)
-            assert served(conn), f"client {i} was not served\n{server.dump()}"
+        # And a client on a new connection every second is served within 1 s throughout.
+        with Prober(server, "/healthz", b"ok") as prober:
+            for i in range(CLIENTS):
+                conn = Conn(server.address, timeout=10)
+                conns.append(conn)
+                assert served(conn), f"client {i} was not served\n{server.dump()}"
+        prober.check()
         with Conn(server.address, timeout=10) as late:
             assert served(late)
         # The first clients' connections were the ones closed: reading them finds the end.
@@ -68,6 +73,11 @@ def test_without_idle_connections_accepting_pauses_and_resumes(start_server):
             s = socket.create_connection(server.address, timeout=10)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             busy.append(s)
+        # Closing them before the server has caught up would let it accept them one by one,
+        # each closed by then, without ever running out: wait for the accept that fails.
+        assert server.stderr.wait_for(
+            lambda lines: any("Too many open files" in l for l in lines), 20
+        ), f"{CLIENTS} connections under a limit of {LIMIT} never exhausted it\n{server.dump()}"
         for s in busy:
             s.close()
         busy.clear()

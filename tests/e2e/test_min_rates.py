@@ -22,6 +22,7 @@ import pytest
 
 from apps.hardening import big_body
 from wire import Conn, request
+from probe import Prober, probe
 from wsgi_util import q, read_lines, wait_for_lines
 
 WSGI = "wsgi:apps.hardening:wsgi"
@@ -34,9 +35,7 @@ def post_head(target: str, length: int) -> bytes:
 
 
 def quick(server, timeout: float = 10.0):
-    with Conn(server.address, timeout=timeout) as c:
-        r = c.roundtrip(request("GET", "/quick"))
-    return r.status, r.body
+    return probe(server, "/quick", timeout)
 
 
 def trickle_until_answered(sock: socket.socket, *, every: float, most: int) -> int:
@@ -167,12 +166,14 @@ def test_a_client_reading_slower_than_the_minimum_is_cut(start_app):
     """--min-rate-grace 2 --min-response-rate 5000 --timeout-send 60: a client that asks for
     8 MiB and takes 100 bytes a second for 10 s has had its connection cut, long before
     --timeout-send: reading on at full speed, it gets what its kernel had received and then
-    the reset, far short of the 8 MiB. The server keeps serving others."""
+    the reset, far short of the 8 MiB. The server keeps serving others: a probe of the app every
+    second gets its 200 within 1 s throughout."""
     server = start_app(WSGI, extra=["--min-rate-grace", "2", "--min-response-rate", "5000",
                                     "--timeout-send", "60"])
-    with slow_reader(server, f"/big?n={8 * MiB}") as s:
+    with Prober(server) as prober, slow_reader(server, f"/big?n={8 * MiB}") as s:
         slow, _ = read_slowly(s, 10)
         rest, how = drain(s, 9 * MiB)
+    prober.check()
     assert how == "reset" and slow + rest < 8 * MiB, (
         f"read {slow} bytes slowly, then {rest} more before the connection was {how}\n"
         + server.dump())

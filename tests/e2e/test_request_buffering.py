@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from probe import probe
 from wire import Conn, request
 from wsgi_util import q, read_lines, wait_for_lines
 
@@ -87,17 +88,6 @@ def close_all(socks: list[socket.socket]) -> None:
             s.close()
         except OSError:
             pass
-
-
-def probe(server, timeout: float = 1.0):
-    """GET /quick on a fresh connection with a `timeout` s socket timeout: (status, body), or
-    (None, what went wrong)."""
-    try:
-        with Conn(server.address, timeout=timeout) as c:
-            r = c.roundtrip(request("GET", "/quick"))
-            return r.status, r.body
-    except (OSError, EOFError) as e:  # socket.timeout is an OSError
-        return None, repr(e)
 
 
 @KINDS
