@@ -1,18 +1,23 @@
-// Reading --config FILE.toml (config_file.hpp) with toml++, header-only: the wheel then needs no
-// libtomlplusplus beside it.
+// Reading --config FILE.toml (config_file.hpp) with toml++ (through toml_guard.hpp), header-only:
+// the wheel then needs no libtomlplusplus beside it.
 #include "gateway/server/config_file.hpp"
 
 #include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "bridge/app_spec.hpp"
 #include "gateway/fields.hpp"
-#include "gateway/server/config.hpp"
+#include "gateway/server/bind_address.hpp"
 #include "gateway/server/shadow_diff.hpp"
+#include "gateway/server/toml_guard.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -748,17 +753,30 @@ std::string ConfigFile::located(const FileSetting& setting, std::string_view mes
 std::optional<ConfigFile> read_config_file(const std::string& path,
                                            const std::vector<FlagShape>& flags,
                                            std::vector<std::string>& errors) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    errors.push_back(fmt::format("{}: cannot be read: it is a directory", path));
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors.push_back(fmt::format("{}: cannot be read: {}", path, std::strerror(errno)));
+    return std::nullopt;
+  }
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return read_config_text(text, path, flags, errors);
+}
+
+std::optional<ConfigFile> read_config_text(std::string_view text, const std::string& path,
+                                           const std::vector<FlagShape>& flags,
+                                           std::vector<std::string>& errors) {
   auto before = errors.size();
   toml::table table;
   try {
-    table = toml::parse_file(path);
+    table = parse_toml(text, path);
   } catch (const toml::parse_error& e) {
     const auto& begin = e.source().begin;
-    if (begin.line == 0)  // not a syntax error: the file could not be read
-      errors.push_back(fmt::format("{}: {}", path, e.description()));
-    else
-      errors.push_back(
-          fmt::format("{}:{}:{}: {}", path, begin.line, begin.column, e.description()));
+    errors.push_back(fmt::format("{}:{}:{}: {}", path, begin.line, begin.column, e.description()));
     return std::nullopt;
   }
   ConfigFile file{path, {}, {}, {}, {}};

@@ -115,6 +115,11 @@ std::optional<ConfigFile> read_config_file(const std::string& path,
                                            const std::vector<FlagShape>& flags,
                                            std::vector<std::string>& errors);
 
+// The same for a file's text, already read; `path` names it in the messages.
+std::optional<ConfigFile> read_config_text(std::string_view text, const std::string& path,
+                                           const std::vector<FlagShape>& flags,
+                                           std::vector<std::string>& errors);
+
 // Of `candidates`, the one nearest to `name` (edit distance), when it is near enough to be what
 // was meant (at most a third of the name's letters differ); empty otherwise.
 std::string nearest_name(std::string_view name, const std::vector<std::string>& candidates);
