@@ -289,7 +289,9 @@ void PythonRuntime::start_lifespan() {
       spdlog::error("{}", text);
   });
   for (std::size_t i = 0; i < impl.asgi_apps.size(); ++i) {
-    const auto& [app, imported_as, mode] = impl.asgi_apps[i];
+    const auto& app = impl.asgi_apps[i].app;
+    const auto& mode = impl.asgi_apps[i].lifespan;
+    py::handle imported_as = impl.asgi_apps[i].imported;
     bool twin =
         std::any_of(impl.asgi_apps.begin(), impl.asgi_apps.begin() + i,
                     [&](const Impl::LoadedAsgi& other) { return other.imported.is(imported_as); });

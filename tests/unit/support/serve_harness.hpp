@@ -39,21 +39,30 @@ class ServeHarness final : public gateway::ConnectionRegistry {
 
   // Accepts a connection: its client's end.
   std::shared_ptr<MemoryPeer> open() {
+    auto peer = std::make_shared<MemoryPeer>(io);
+    accept(MemoryStream(peer), nullptr);
+    return peer;
+  }
+
+  // Accepts `socket` as a listener with the TLS certificates `contexts` (null: plain text)
+  // would. TLS needs a socket with a descriptor (async_serve_connection): gateway::Socket, for
+  // which the libraries instantiate the connections; the in-memory stream serves plain text.
+  template <class Socket>
+  void accept(Socket socket, std::shared_ptr<const tls::ServerContexts> contexts) {
     if (!context_) {
       context_.emplace(gateway::ConnectionContext{limits, timeouts, router, nullptr});
       serve_.emplace(gateway::ServeContext{*context_, options, mode, gateway::seconds_d(10)});
     }
-    auto peer = std::make_shared<MemoryPeer>(io);
     ++spawned_;
-    asio::co_spawn(io,
-                   gateway::async_serve_connection(
-                       MemoryStream(peer), *serve_, nullptr, gateway::Address{"127.0.0.1", 5555},
-                       gateway::Address{"127.0.0.1", 80}, *this, live_.enter()),
-                   [this](std::exception_ptr e) {
-                     ++finished_;
-                     if (e) failures_.push_back(e);
-                   });
-    return peer;
+    asio::co_spawn(
+        io,
+        gateway::async_serve_connection(std::move(socket), *serve_, std::move(contexts),
+                                        gateway::Address{"127.0.0.1", 5555},
+                                        gateway::Address{"127.0.0.1", 80}, *this, live_.enter()),
+        [this](std::exception_ptr e) {
+          ++finished_;
+          if (e) failures_.push_back(e);
+        });
   }
 
   // Runs until `done` holds or `limit` passes; then runs what is ready. Returns done().

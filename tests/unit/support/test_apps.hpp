@@ -11,6 +11,7 @@
 
 #include "gateway/errors.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/websocket.hpp"
 
 namespace junction::test {
 
@@ -247,6 +248,44 @@ class CountedBigApp final : public App {
   Ledger& ledger_;
   std::size_t pieces_;
   std::size_t size_;
+};
+
+// Accepts a WebSocket and echoes every message until the connection is over (a request that
+// is not a WebSocket handshake gets 400). "close" as a text message makes it close with 1000.
+// Every handler is counted in the ledger.
+class CountedWebSocketEchoApp final : public App {
+ public:
+  explicit CountedWebSocketEchoApp(Ledger& ledger) : ledger_(ledger) {}
+
+  void handle(std::shared_ptr<Exchange> exchange) override {
+    ledger_.add(exchange);
+    if (!exchange->request().websocket) {
+      exchange->start({400, {{"Content-Type", "text/plain"}}});
+      exchange->async_write("not a WebSocket", true, ledger_.track([](error_code) {}));
+      return;
+    }
+    exchange->async_accept_websocket(
+        {}, ledger_.track([this](error_code ec, std::shared_ptr<gateway::WebSocket> socket) {
+          if (!ec) receive(std::move(socket));
+        }));
+  }
+
+ private:
+  void receive(std::shared_ptr<gateway::WebSocket> socket) {
+    auto& s = *socket;
+    s.async_receive(ledger_.track([this, socket](error_code ec, gateway::WebSocketMessage message) {
+      if (ec) return;
+      if (message.text && message.data == "close") {
+        socket->async_close(1000, "bye", ledger_.track([](error_code) {}));
+        return receive(socket);
+      }
+      socket->async_send(std::move(message), ledger_.track([this, socket](error_code send_ec) {
+        if (!send_ec) receive(socket);
+      }));
+    }));
+  }
+
+  Ledger& ledger_;
 };
 
 }  // namespace junction::test
