@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine for Junction: the build packages, a .venv with the test
 # requirements, and Junction itself pip-installed into it (the `junction` command, `python -m
-# junction`), built in build/release together with the C++ unit tests. Idempotent: a second run
-# skips what is already done (apt when every package is installed, pip when the requirements
-# have not changed) and the build directory is kept, so Ninja rebuilds only what changed.
+# junction`), built in build/release (the C++ unit tests are built with --asan, in build/asan).
+# Idempotent: a second run skips what is already done (apt when every package is installed, pip
+# when the requirements have not changed) and the build directory is kept, so Ninja rebuilds
+# only what changed.
 #
 #   bash scripts/setup.sh            # packages, .venv, build/release
 #   bash scripts/setup.sh --asan     # also .venv-asan with an AddressSanitizer/UBSan build
-#                                    # (build/asan); it runs with libasan preloaded
+#                                    # (build/asan, with the unit tests); it runs with libasan
+#                                    # preloaded
 #   JUNCTION_ASAN=1 bash scripts/setup.sh   # same as --asan
 set -euo pipefail
 
@@ -18,7 +20,7 @@ for arg in "$@"; do
   case "$arg" in
     --asan) asan=1 ;;
     -h | --help)
-      sed -n '2,9p' "$0"
+      sed -n '2,14p' "$0"
       exit 0
       ;;
     *)
@@ -38,6 +40,7 @@ packages=(
   catch2 libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   curl nghttp2-client wrk nginx-light golang-go testssl.sh openssl
   clang-format util-linux procps
+  clang-14 libfuzzer-14-dev
   chromium chromium-driver prometheus systemd
 )
 
@@ -106,16 +109,19 @@ fi
 # --- Build and install -------------------------------------------------------------------
 # pip builds the package with scikit-build-core in a build directory that persists (so Ninja
 # rebuilds only what changed), without an isolated environment (its build requirements are in
-# the venv), and with the C++ unit tests, which ctest then runs from the same directory.
+# the venv). The C++ unit tests are built in the sanitizer build (build/asan), where ctest runs
+# them; the release build is the product alone (compiling the tests with link-time optimisation
+# would double its time).
 install_junction() {
-  local venv="$1" dir="$2"
-  shift 2
+  local venv="$1" dir="$2" tests="$3"
+  shift 3
   log "building $dir and installing junction into $venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
-    --config-settings build-dir="$dir" --config-settings cmake.define.JUNCTION_BUILD_TESTS=ON "$@" .
+    --config-settings build-dir="$dir" --config-settings cmake.define.JUNCTION_BUILD_TESTS="$tests" \
+    "$@" .
 }
 
-install_junction .venv build/release
+install_junction .venv build/release OFF
 if [[ "$asan" == 1 ]]; then
   # A venv of the same Python for the sanitizer build, which sees .venv's packages (the test
   # apps' Django, FastAPI, ...) through a .pth file; its own junction comes first.
@@ -126,7 +132,7 @@ if [[ "$asan" == 1 ]]; then
   site="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
   asan_site="$(.venv-asan/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
   echo "$site" >"$asan_site/junction-test-requirements.pth"
-  install_junction .venv-asan build/asan --config-settings cmake.build-type=Debug \
+  install_junction .venv-asan build/asan ON --config-settings cmake.build-type=Debug \
     --config-settings cmake.define.JUNCTION_SANITIZE=ON
 fi
 log "setup done"

@@ -79,7 +79,7 @@ if ((${#pythons[@]} == 0)); then
   rm -f dist/junction-*.whl
   log "building the wheel from build/release with $(.venv/bin/python -c 'import sys; print(sys.executable)')"
   .venv/bin/python -m pip wheel -q --disable-pip-version-check --no-build-isolation --no-deps \
-    --config-settings build-dir=build/release --config-settings cmake.define.JUNCTION_BUILD_TESTS=ON -w dist . >&2
+    --config-settings build-dir=build/release --config-settings cmake.define.JUNCTION_BUILD_TESTS=OFF -w dist . >&2
   wheel="$(repair "$(ls dist/junction-*.whl)")"
   report "$wheel"
   exit 0

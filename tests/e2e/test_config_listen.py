@@ -11,7 +11,7 @@ import subprocess
 import httpx
 import pytest
 
-from conftest import E2E_DIR
+from conftest import E2E_DIR, server_environment
 from tls_util import TlsConn, client_context
 from wire import Conn, request
 
@@ -117,7 +117,7 @@ def test_bind_on_the_command_line_replaces_the_files_listeners(start_server, tmp
 
 def test_check_config_lists_listeners_and_reports_their_errors(binary, tmp_path, tls_pki):
     good = subprocess.run([str(binary), "check-config", str(config(tmp_path, tls_pki))],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, env=server_environment())
     assert good.returncode == 0, good.stderr
     assert "listeners:\n  127.0.0.1:0 (plain, HTTP/1.1)\n" in good.stdout, good.stdout
     assert "  127.0.0.1:0 (plain, HTTP/2)\n" in good.stdout
@@ -138,7 +138,7 @@ tls = true
 bind = "nowhere"
 """)
     result = subprocess.run([str(binary), "check-config", str(bad)], capture_output=True,
-                            text=True, timeout=30)
+                            text=True, timeout=30, env=server_environment())
     assert result.returncode == 2
     found = [re.fullmatch(r"junction: .*?:(\d+):(\d+): (.*)", line)
              for line in result.stderr.splitlines()]
