@@ -117,8 +117,12 @@ ensure_bench_junction() {
     mapfile -t build_requirements < <(sed 's/#.*//; /^[[:space:]]*$/d' "$root/requirements-build.txt")
     ensure_bench_venv .spec-junction-build "${build_requirements[@]}"
     log "installing this checkout's junction into $venv (build in build/bench)"
+    # The symbol table is kept (not debug information: the code is the release build's), so
+    # that perf names the functions (bench/observability.sh).
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
-      --config-settings build-dir="$root/build/bench" "$root" >&2 || die "could not install junction into $venv"
+      --config-settings build-dir="$root/build/bench" --config-settings install.strip=false \
+      --config-settings cmake.define.JUNCTION_KEEP_SYMBOLS=ON "$root" >&2 ||
+      die "could not install junction into $venv"
     junction="$venv/bin/junction"
   fi
   junction_python="$(dirname "$junction")/python"

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -30,7 +31,7 @@ int open_log(const std::string& path, std::string& error) {
 }  // namespace
 
 AccessLog::AccessLog(const AccessLogOptions& options)
-    : options_(options), format_(compile(options.format)) {
+    : options_(options), format_(compile(options.format)), pid_(static_cast<int>(::getpid())) {
   if (!options_.file.empty()) {
     std::string error;
     fd_ = open_log(options_.file, error);
@@ -65,28 +66,30 @@ void AccessLog::set_routes(std::vector<RouteLabel> routes) {
 void AccessLog::write(const RequestHead& request, int status, std::uint64_t body_bytes,
                       std::chrono::steady_clock::duration duration, std::size_t route) {
   if (!options_.exclude.empty() && excluded(request)) return;
-  // Formatted outside the lock, into a buffer each I/O thread keeps.
-  thread_local fmt::memory_buffer line;
-  line.clear();
   auto now = format_.needs_time() ? std::chrono::system_clock::now()
                                   : std::chrono::system_clock::time_point{};
   const auto* routes = routes_.load(std::memory_order_acquire);
   const RouteLabel* label = routes && route < routes->size() ? &(*routes)[route] : nullptr;
-  format_.write({request, status, body_bytes, duration, now, label}, line);
   bool wake = false;
   {
+    // Formatted straight into the shared buffer, under its lock: a line takes a few hundred
+    // nanoseconds, the writer holds the lock only to take the buffer, and a buffer per thread
+    // would cost a copy and a thread-local lookup (__tls_get_addr, in a module Python loads)
+    // per line, which perf showed to cost more than the lock (docs/benchmarks.md).
     std::lock_guard lock(mutex_);
-    if (pending_.size() + line.size() > kMaxPendingBytes) {
+    if (pending_.size() >= kMaxPendingBytes) {
       ++dropped_;
       return;
     }
-    pending_.append(line.data(), line.size());
+    format_.write({request, status, body_bytes, duration, now, label, pid_}, pending_);
     wake = pending_.size() >= kBatchBytes;
   }
   if (wake) wake_.notify_one();
 }
 
 void AccessLog::run_writer() {
+  // Named, so that top -H and perf (bench/observability.sh) tell its time from the I/O threads'.
+  ::pthread_setname_np(::pthread_self(), "junction-log");
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     wake_.wait_for(lock, kBatchDelay,
@@ -101,25 +104,26 @@ void AccessLog::run_writer() {
 // order their lines were logged whoever writes them (the writer thread, flush(), reopen()).
 void AccessLog::flush() {
   std::lock_guard writing(write_mutex_);
-  std::string batch;
+  fmt::memory_buffer batch;
   std::uint64_t dropped = 0;
   {
     std::lock_guard lock(mutex_);
-    if (pending_.empty() && dropped_ == 0) return;  // the writer's idle tick
-    batch.swap(pending_);
+    if (pending_.size() == 0 && dropped_ == 0) return;  // the writer's idle tick
+    batch = std::move(pending_);
+    pending_.clear();  // a moved-from fmt buffer that was inline keeps its bytes
     pending_.reserve(kBatchBytes);
     std::swap(dropped, dropped_);
   }
   if (dropped > 0)
     spdlog::warn("access log: {} line(s) dropped, {} bytes were waiting to be written", dropped,
                  kMaxPendingBytes);
-  if (!batch.empty()) write_out(batch);
+  if (batch.size() > 0) write_out(batch.data(), batch.size());
 }
 
-void AccessLog::write_out(const std::string& bytes) {
+void AccessLog::write_out(const char* bytes, std::size_t size) {
   std::size_t done = 0;
-  while (done < bytes.size()) {
-    auto n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+  while (done < size) {
+    auto n = ::write(fd_, bytes + done, size - done);
     if (n >= 0) {
       done += static_cast<std::size_t>(n);
       continue;
@@ -129,8 +133,7 @@ void AccessLog::write_out(const std::string& bytes) {
       pollfd writable{fd_, POLLOUT, 0};
       if (::poll(&writable, 1, 1000) > 0) continue;
     }
-    spdlog::error("access log: writing {} bytes failed: {}", bytes.size() - done,
-                  std::strerror(errno));
+    spdlog::error("access log: writing {} bytes failed: {}", size - done, std::strerror(errno));
     return;
   }
 }
@@ -140,13 +143,15 @@ bool AccessLog::reopen(std::string& error) {
   std::lock_guard writing(write_mutex_);
   int fresh = open_log(options_.file, error);
   if (fresh < 0) return false;
-  std::string batch;
+  fmt::memory_buffer batch;
   {
     std::lock_guard lock(mutex_);
-    batch.swap(pending_);
+    batch = std::move(pending_);
+    pending_.clear();  // a moved-from fmt buffer that was inline keeps its bytes
+    pending_.reserve(kBatchBytes);
   }
   // What was logged before the signal goes to the old file, which logrotate has renamed.
-  if (!batch.empty()) write_out(batch);
+  if (batch.size() > 0) write_out(batch.data(), batch.size());
   ::close(fd_);
   fd_ = fresh;
   return true;

@@ -1,7 +1,8 @@
 // The access log: one line per completed request, in the --access-log-format, to stdout or
 // --access-log-file. Lines are formatted on the I/O thread that finished the request into a
 // shared buffer, which one writer thread hands to the file in batches (every 100 ms, or sooner
-// once 64 KiB are waiting): a request costs no system call of its own.
+// once 64 KiB are waiting): a request costs no system call of its own. It is opened in the
+// process that serves (a worker: after the fork), whose pid is {pid}.
 #pragma once
 
 #include <atomic>
@@ -62,7 +63,7 @@ class AccessLog {
 
  private:
   void run_writer();
-  void write_out(const std::string& bytes);
+  void write_out(const char* bytes, std::size_t size);
   bool excluded(const RequestHead& request) const noexcept;
 
   AccessLogOptions options_;
@@ -71,9 +72,10 @@ class AccessLog {
   std::deque<std::vector<RouteLabel>> route_tables_;  // guarded by mutex_
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::string pending_;        // guarded by mutex_
-  std::uint64_t dropped_ = 0;  // lines dropped over kMaxPendingBytes; guarded
+  fmt::memory_buffer pending_;  // guarded by mutex_
+  std::uint64_t dropped_ = 0;   // lines dropped over kMaxPendingBytes; guarded
   bool stopping_ = false;
+  int pid_;
   int fd_ = 1;              // stdout, or the file; replaced under mutex_ by reopen()
   std::mutex write_mutex_;  // held while a batch is written: reopen swaps the descriptor under it
   std::thread writer_;

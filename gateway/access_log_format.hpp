@@ -5,8 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,7 @@ struct AccessRecord {
   std::chrono::steady_clock::duration duration{};
   std::chrono::system_clock::time_point time;  // when the response ended
   const RouteLabel* route = nullptr;           // the route that answered; null: not known
+  int pid = 0;                                 // the process that served it; 0: getpid()
 };
 
 class AccessLogFormat {
@@ -36,7 +39,8 @@ class AccessLogFormat {
   // unknown atom or the stray brace, when it is none of these.
   static std::optional<AccessLogFormat> parse(std::string_view text, std::string& error);
 
-  // Appends one line, with its '\n'.
+  // Appends one line, with its '\n'. Not for two threads at once: the time's text is cached
+  // for the second it is in (AccessLog calls it under its lock).
   void write(const AccessRecord& record, fmt::memory_buffer& out) const;
 
   // Whether a line says when it was written ({time}, {time_clf}): only then is the clock read.
@@ -69,18 +73,30 @@ class AccessLogFormat {
     app,          // the app that answered (its MODULE:ATTR; static, health, none: /metrics' app)
     route,        // its route: the mount prefix, "-" for none
   };
+  // An atom and the literal text before it, so that a line is one step per atom (the last
+  // piece is the literal after the last atom and the '\n').
   struct Piece {
     Atom atom = Atom::literal;
-    std::string text;  // the literal, or the header name
+    std::string text;    // the literal, or the header name
+    std::string prefix;  // the literal before the atom
   };
   enum class Escape { text, json };
 
+  // The UTC time in the two forms, for the second `clock_` holds.
+  struct Clock {
+    std::time_t second = -1;
+    std::array<char, 32> iso{};  // 2026-12-06T09:18:28 (the milliseconds are added per line)
+    std::array<char, 32> clf{};  // 06/Dec/2026:09:18:28 +0000
+  };
+
   void write_piece(const Piece& piece, const AccessRecord& record, fmt::memory_buffer& out,
                    Escape escape) const;
+  const Clock& clock_for(std::time_t second) const;
 
   std::vector<Piece> pieces_;
   bool json_ = false;  // the json format: values are JSON, the literals its keys
   bool needs_time_ = false;
+  mutable Clock clock_;
 };
 
 // Writes `value` as the contents of a JSON string (RFC 8259 §7; bytes from 0x80 up as their

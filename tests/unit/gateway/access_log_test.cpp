@@ -108,6 +108,11 @@ TEST_CASE("access log: templates of atoms", "[access_log]") {
              head) == "GET /shop/cart q=item=7 200 1234 a, b {literal} http\n");
   CHECK(line("{time} {client_host} {tls_version} {bytes_clf}", head, 200, 0) ==
         "2026-12-06T09:18:28.123Z 203.0.113.7 - -\n");
+  // Atoms side by side, literal text only, and text on both sides of the atoms.
+  CHECK(line("{status}{bytes}{method}", head) == "2001234GET\n");
+  CHECK(line("plain text, no atom", head) == "plain text, no atom\n");
+  CHECK(line("", head) == "\n");
+  CHECK(line("<{{{status}}}>", head) == "<{200}>\n");
   // The route that answered, by its /metrics labels; "-" when not known or empty.
   RouteLabel api{"main:app", "/api"}, none{"none", ""};
   fmt::memory_buffer out;
