@@ -100,6 +100,13 @@ void AccessLog::run_writer() {
   }
 }
 
+fmt::memory_buffer AccessLog::take_pending() {
+  fmt::memory_buffer batch = std::move(pending_);
+  pending_.clear();  // a moved-from fmt buffer that was inline keeps its bytes
+  pending_.reserve(kBatchBytes);
+  return batch;
+}
+
 // The batch is taken and written under write_mutex_, so that batches reach the file in the
 // order their lines were logged whoever writes them (the writer thread, flush(), reopen()).
 void AccessLog::flush() {
@@ -109,9 +116,7 @@ void AccessLog::flush() {
   {
     std::lock_guard lock(mutex_);
     if (pending_.size() == 0 && dropped_ == 0) return;  // the writer's idle tick
-    batch = std::move(pending_);
-    pending_.clear();  // a moved-from fmt buffer that was inline keeps its bytes
-    pending_.reserve(kBatchBytes);
+    batch = take_pending();
     std::swap(dropped, dropped_);
   }
   if (dropped > 0)
@@ -146,9 +151,7 @@ bool AccessLog::reopen(std::string& error) {
   fmt::memory_buffer batch;
   {
     std::lock_guard lock(mutex_);
-    batch = std::move(pending_);
-    pending_.clear();  // a moved-from fmt buffer that was inline keeps its bytes
-    pending_.reserve(kBatchBytes);
+    batch = take_pending();
   }
   // What was logged before the signal goes to the old file, which logrotate has renamed.
   if (batch.size() > 0) write_out(batch.data(), batch.size());

@@ -64,6 +64,8 @@ class AccessLog {
  private:
   void run_writer();
   void write_out(const char* bytes, std::size_t size);
+  // The lines waiting, leaving an empty buffer of kBatchBytes in their place; mutex_ held.
+  fmt::memory_buffer take_pending();
   bool excluded(const RequestHead& request) const noexcept;
 
   AccessLogOptions options_;
