@@ -330,3 +330,4 @@ model="$(cpu_model)"
   fi
   warn_wrk_errors "$results"
 } | tee "$results/summary.md"
+write_rows_tsv "$interface-hello"

@@ -47,6 +47,14 @@ UVICORN_VERSION=0.54.0
 HTTPTOOLS_VERSION=0.9.0
 HYPERCORN_VERSION=0.18.0
 UVLOOP_VERSION=0.23.0
+# The frameworks of bench/real_apps.sh (Django 5.2 is the last line for Python 3.11; starlette
+# is FastAPI's, pinned because its speed is most of FastAPI's).
+DJANGO_VERSION=5.2.20
+FLASK_VERSION=3.1.3
+FASTAPI_VERSION=0.165.0
+STARLETTE_VERSION=1.10.0
+PYDANTIC_VERSION=2.14.4
+MATPLOTLIB_VERSION=3.11.2 # bench/plot.py, for bench/all.sh
 
 venv="$root/.tools/bench-venv"                  # the peers' venv, shared by every script here
 peer_python="${BENCH_PYTHON:-/usr/bin/python3}" # the interpreter it is made with
@@ -237,12 +245,22 @@ busy_percent() { # % of all CPUs not idle over one second (before the runs: anyt
     printf "%.0f", (busy + idle > 0) ? busy * 100 / (busy + idle) : 0 }'
 }
 
+# P FILE: wrk --latency's P% latency in FILE, in milliseconds ("647.00us" -> 0.647).
+wrk_percentile() {
+  awk -v p="$1%" '$1 == p {
+    v = $2; unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+    print v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1); exit }' "$2"
+}
+
 # NAME SECONDS OUTFILE [PATH]: wrk -t1 -c$connections on CPU $client_cpu against the server NAME,
-# GET PATH (default /). Sets last_rps and, per request, last_cpu (server CPU µs, user + kernel),
-# last_sys (kernel µs) and last_csw (context switches); last_util is the server's CPU time as %
-# of the run's wall time (well under 100: something else took the core).
+# GET PATH (default /), or what the Lua script $wrk_script makes of it when the caller sets that
+# (wrk -s: another method, a body). Sets last_rps and, per request, last_cpu (server CPU µs, user
+# + kernel), last_sys (kernel µs) and last_csw (context switches); last_util is the server's CPU
+# time as % of the run's wall time (well under 100: something else took the core), last_p50 and
+# last_p99 wrk's latency percentiles (ms).
 run_wrk() {
-  local name="$1" seconds="$2" out="$3" path="${4:-/}" before after reqs probe=""
+  local name="$1" seconds="$2" out="$3" path="${4:-/}" before after reqs probe="" script=()
+  [[ -z "${wrk_script:-}" ]] || script=(-s "$wrk_script")
   before="$(counters "${pid[$name]}")"
   # A caller may define wrk_probe NAME SECONDS OUTFILE, run beside each wrk to look at the
   # server under load (bench/workers.sh: how the connections spread over the workers).
@@ -251,13 +269,14 @@ run_wrk() {
     probe=$!
   fi
   taskset -c "$client_cpu" timeout $((seconds + 15)) \
-    wrk -t1 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:${port[$name]}$path" >"$out" ||
+    wrk -t1 -c"$connections" -d"${seconds}s" --latency "${script[@]}" "http://127.0.0.1:${port[$name]}$path" >"$out" ||
     die "wrk against $name failed (output: $out)"
   [[ -z "$probe" ]] || wait "$probe" || true
   after="$(counters "${pid[$name]}")"
   kill -0 "${pid[$name]}" 2>/dev/null || die "$name died during the run (log: $results/$name.log)"
   reqs="$(awk '/ requests in / { print $1 }' "$out")"
   last_rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
+  last_p50="$(wrk_percentile 50 "$out")" last_p99="$(wrk_percentile 99 "$out")"
   [[ -n "$last_rps" && "$reqs" -gt 0 ]] || die "no requests counted in $out"
   read -r last_cpu last_sys last_csw last_util < <(awk -v a="$before" -v b="$after" -v n="$reqs" \
     -v hz="$clk_tck" -v s="$seconds" 'BEGIN { split(a, x, " "); split(b, y, " ");
@@ -267,7 +286,8 @@ run_wrk() {
 
 # PATH: a warm-up run of $warmup s for each server in `servers`, then $runs rounds of $duration s
 # going round them (junction, peer, ..., junction, ...) so drift on this noisy VM hits all alike;
-# each measured run (wrk, GET PATH) appends its figures to rps, cpu, sys, csw and util.
+# each measured run (wrk, GET PATH) appends its figures to rps, cpu, sys, csw, util, p50 and
+# p99 (declared here, so that callers that do not report latency need not).
 wrk_rounds() {
   local name i
   for name in "${servers[@]}"; do
@@ -280,11 +300,30 @@ wrk_rounds() {
       run_wrk "$name" "$duration" "$results/$name-$i.txt" "$1"
       rps["$name"]+="$last_rps " cpu["$name"]+="$last_cpu " sys["$name"]+="$last_sys "
       csw["$name"]+="$last_csw " util["$name"]+="$last_util "
+      p50["$name"]+="$last_p50 " p99["$name"]+="$last_p99 "
     done
   done
 }
 
+declare -A p50=() p99=()
+
 # --- the report -----------------------------------------------------------------------------
+# ROW [NAME...]: appends the medians of the servers NAME... (default: all of `servers`) to
+# $results/rows.tsv, one line each, for bench/plot.py: row, server, requests/s, p50 and p99
+# latency (ms), CPU µs per request, context switches per request. ROW names what was measured
+# ("wsgi-hello", "django-template"); the header line is written with the file.
+write_rows_tsv() {
+  local row="$1" name file="$results/rows.tsv"
+  shift
+  (($# > 0)) || set -- "${servers[@]}"
+  [[ -s "$file" ]] || printf 'row\tserver\trps\tp50_ms\tp99_ms\tcpu_us\tswitches\n' >"$file"
+  for name in "$@"; do
+    [[ -n "${rps[$name]:-}" ]] || continue
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$name" "$(median <<<"${rps[$name]}")" \
+      "$(median <<<"${p50[$name]:-}")" "$(median <<<"${p99[$name]:-}")" \
+      "$(median <<<"${cpu[$name]:-}")" "$(median <<<"${csw[$name]:-}")" >>"$file"
+  done
+}
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 ratio_line() { # A B [DECIMALS]: "**A / B = x.xx**" of the medians med[A] and med[B], when both ran

@@ -201,3 +201,5 @@ for name in "${servers[@]}"; do med[$name]="$(median <<<"${rps[$name]}")"; done
     echo "Warning: before the runs the machine was already ${busy_before}% busy (other processes); the numbers are suspect."
   fi
 } | tee "$results/summary.md"
+write_rows_tsv h2-asgi-hello junction-asgi granian-asgi hypercorn-asgi
+write_rows_tsv h2-wsgi-hello junction-wsgi granian-wsgi
