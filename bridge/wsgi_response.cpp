@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <string_view>
 
@@ -133,6 +134,23 @@ void WsgiResponse::send_head() {
   exchange_->start(std::move(head_));  // not needed here once sent
 }
 
+// The head, when it has not gone yet, and the piece reach the connection in one hop. Each hop
+// may wake the I/O thread: on one core it then preempts this thread, and Asio wakes it while
+// holding its scheduler's lock, which the woken thread blocks on at once (docs/benchmarks.md,
+// "WSGI apps that take a while"). Apps that answer in one piece make a single hop a request.
+void WsgiResponse::write_to_connection(std::string chunk, bool last,
+                                       gateway::Exchange::Handler handler) {
+  if (head_sent_) return exchange_->async_write(std::move(chunk), last, std::move(handler));
+  head_sent_ = true;
+  // On the connection's thread, start() and async_write() run inline, in this order.
+  boost::asio::post(exchange_->executor(),
+                    [exchange = exchange_, head = std::move(head_), chunk = std::move(chunk), last,
+                     handler = std::move(handler)]() mutable {
+                      exchange->start(std::move(head));
+                      exchange->async_write(std::move(chunk), last, std::move(handler));
+                    });
+}
+
 bool WsgiResponse::send_chunk(std::string chunk, bool last) {
   if (client_gone_) return false;
   if (complete_) {
@@ -152,18 +170,17 @@ bool WsgiResponse::send_chunk(std::string chunk, bool last) {
     }
     if (chunk.size() == left) last = true;
   }
-  send_head();
   sent_ += chunk.size();
   if (last) {
     complete_ = true;
-    exchange_->async_write(std::move(chunk), true, nullptr);
+    write_to_connection(std::move(chunk), true, nullptr);
     return true;
   }
   BlockingCall call;
   gateway::error_code ec;
   {
     py::gil_scoped_release release;
-    exchange_->async_write(std::move(chunk), false, call.handler());
+    write_to_connection(std::move(chunk), false, call.handler());
     ec = call.wait();
   }
   if (ec) {

@@ -48,6 +48,7 @@ class WsgiResponse {
  private:
   // Sends one chunk; `last` ends the body. Returns false once the response cannot continue.
   bool send_chunk(std::string chunk, bool last);
+  void write_to_connection(std::string chunk, bool last, gateway::Exchange::Handler handler);
   bool send_file(pybind11::handle wrapper);
   void send_head();
   void require_started() const;
