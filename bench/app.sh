@@ -308,26 +308,6 @@ model="$(cpu_model)"
   echo "CPU µs/req: the server's CPU time (all processes and threads, user + kernel; kernel in"
   echo "brackets) per request; switches/req: its threads' context switches per request; core use:"
   echo "its CPU time over the run's wall time. Medians over the runs."
-  if want junction && ((${#servers[@]} > 1)); then
-    echo
-    for name in "${servers[@]}"; do
-      [[ "$name" == junction || "$name" == junction-baseline ]] || ratio_line junction "$name"
-    done
-    ratio_line junction junction-baseline
-  fi
-  if ((busy_before > 10)); then
-    echo
-    echo "Warning: before the runs the machine was already ${busy_before}% busy (other processes); the numbers are suspect."
-  fi
-  low=""
-  for name in "${servers[@]}"; do
-    least="$(tr ' ' '\n' <<<"${util[$name]}" | grep . | sort -n | head -1)"
-    ((least >= 85)) || low+="$name $least%, "
-  done
-  if [[ -n "$low" ]]; then
-    echo
-    echo "Warning: a server used under 85% of CPU $server_cpu in some run (least: ${low%, }): something else took the core, or the server was not the bottleneck."
-  fi
-  warn_wrk_errors "$results"
+  report_tail "the runs"
 } | tee "$results/summary.md"
 write_rows_tsv "$interface-hello"

@@ -336,6 +336,34 @@ row() { printf '| %s ' "$@"; printf '|\n'; }         # a markdown table row
 runs_header() { seq "$runs" | awk '{ printf "| run %s ", $1 }'; } # the table's "| run 1 | run 2 ..."
 runs_rule() { seq "$runs" | awk '{ printf "| ---: " }'; }          # and their rule
 
+# WHEN ("the runs", "this row"): the end of a wrk_rounds report for the servers in `servers`:
+# junction's ratio to each other server and to its baseline, then warnings for a machine busy
+# ($busy_before % before WHEN), a server under 85 % of CPU $server_cpu in some run, and wrk
+# errors in $results.
+report_tail() {
+  local when="$1" name least low=""
+  if [[ " ${servers[*]} " == *" junction "* ]] && ((${#servers[@]} > 1)); then
+    echo
+    for name in "${servers[@]}"; do
+      [[ "$name" == junction || "$name" == junction-baseline ]] || ratio_line junction "$name"
+    done
+    ratio_line junction junction-baseline
+  fi
+  if ((busy_before > 10)); then
+    echo
+    echo "Warning: before $when the machine was already ${busy_before}% busy (other processes); the numbers are suspect."
+  fi
+  for name in "${servers[@]}"; do
+    least="$(tr ' ' '\n' <<<"${util[$name]}" | grep . | sort -n | head -1)"
+    ((least >= 85)) || low+="$name $least%, "
+  done
+  if [[ -n "$low" ]]; then
+    echo
+    echo "Warning: a server used under 85% of CPU $server_cpu in some run (least: ${low%, }): something else took the core, or the server was not the bottleneck."
+  fi
+  warn_wrk_errors "$results"
+}
+
 # wrk prints "Non-2xx" and "Socket errors" lines only when something went wrong (read errors:
 # the server closed connections, i.e. no keep-alive); a clean run has none. Prints a warning for
 # each run file in $1 that has them.

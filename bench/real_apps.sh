@@ -336,27 +336,7 @@ for row_name in "${rows[@]}"; do
         "$(median <<<"${p99[$name]}")" "$(median <<<"${cpu[$name]}") ($(median <<<"${sys[$name]}"))" \
         "$(median <<<"${csw[$name]}")" "$(median <<<"${util[$name]}")%"
     done
-    if [[ " ${servers[*]} " == *" junction "* ]] && ((${#servers[@]} > 1)); then
-      echo
-      for name in "${servers[@]}"; do
-        [[ "$name" == junction || "$name" == junction-baseline ]] || ratio_line junction "$name"
-      done
-      ratio_line junction junction-baseline
-    fi
-    if ((busy_before > 10)); then
-      echo
-      echo "Warning: before this row the machine was already ${busy_before}% busy (other processes); the numbers are suspect."
-    fi
-    low=""
-    for name in "${servers[@]}"; do
-      least="$(tr ' ' '\n' <<<"${util[$name]}" | grep . | sort -n | head -1)"
-      ((least >= 85)) || low+="$name $least%, "
-    done
-    if [[ -n "$low" ]]; then
-      echo
-      echo "Warning: a server used under 85% of CPU $server_cpu in some run (least: ${low%, }): something else took the core, or the server was not the bottleneck."
-    fi
-    warn_wrk_errors "$results"
+    report_tail "this row"
   } | tee -a "$out/summary.md"
   results="$out" write_rows_tsv "$row_name"
 done
