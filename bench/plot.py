@@ -99,6 +99,13 @@ def grid(count: int) -> tuple[plt.Figure, list[plt.Axes]]:
     return fig, flat[:count]
 
 
+def save(fig: plt.Figure, out: pathlib.Path) -> bool:
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def headline(rows, out: pathlib.Path) -> bool:
     entries = []
     for row, servers in rows.items():
@@ -125,10 +132,7 @@ def headline(rows, out: pathlib.Path) -> bool:
     ax.set_xlim(0, max(max(ratios), max(e[3] for e in entries)) * 1.2)
     ax.set_xlabel("Junction's requests/s over the best peer's (black tick: the goal)")
     ax.set_title("Junction against the fastest other server, row by row")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return save(fig, out)
 
 
 def throughput(rows, out: pathlib.Path) -> bool:
@@ -148,10 +152,7 @@ def throughput(rows, out: pathlib.Path) -> bool:
         ax.set_ylim(0, max(values) * 1.15)
         ax.tick_params(axis="x", labelsize=8, rotation=20)
     fig.suptitle("Requests per second (median of the runs; one core for the server)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return save(fig, out)
 
 
 def latency(rows, out: pathlib.Path) -> bool:
@@ -174,10 +175,7 @@ def latency(rows, out: pathlib.Path) -> bool:
         ax.legend(handles=[Patch(color="#adb5bd", label="p50"), Patch(color="#343a40", label="p99")],
                   fontsize=8)
     fig.suptitle("Latency under the same load: p50 (light) and p99 (dark)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return save(fig, out)
 
 
 def main() -> int:
