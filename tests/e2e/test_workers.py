@@ -65,7 +65,9 @@ def test_each_worker_says_how_many_requests_it_served(start_server):
     for line in server.stderr.snapshot():
         if m := re.search(r"worker (\d+): served (\d+) requests", line):
             logged[int(m.group(1))] = int(m.group(2))
-    assert logged == answered, server.dump()
+    # Every worker says it, even one the accept queue happened to hand nothing to ("served 0").
+    assert len(logged) == 2, server.dump()
+    assert {pid: n for pid, n in logged.items() if n} == answered, server.dump()
 
 
 def test_a_killed_worker_is_replaced_and_nothing_is_refused(start_server):
