@@ -63,16 +63,17 @@ void WorkerPool::wake() {
 
 void WorkerPool::wake_locked(std::unique_lock<std::mutex>& lock) {
   if (queue_.empty()) return;
-  if (running_ + waking_ == 0 && idle_ > 0) {
-    ++waking_;
-    lock.unlock();
-    work_ready_.notify_one();
-  } else if (monitor_idle_) {
-    // A running thread will most likely take the job; the monitor checks that it does.
-    monitor_idle_ = false;
-    lock.unlock();
-    monitor_ready_.notify_one();
-  }
+  bool wake_thread = running_ + waking_ == 0 && idle_ > 0;
+  if (wake_thread) ++waking_;
+  // Jobs the woken thread does not take at once (a burst submitted with one wake), or any job
+  // while a thread runs: that thread will most likely take them, and the monitor checks that
+  // one starts. Without it, a burst of slow requests would run one after another on one
+  // thread while the others sleep.
+  bool arm_monitor = (!wake_thread || queue_.size() > 1) && monitor_idle_;
+  if (arm_monitor) monitor_idle_ = false;
+  lock.unlock();
+  if (wake_thread) work_ready_.notify_one();
+  if (arm_monitor) monitor_ready_.notify_one();
 }
 
 void WorkerPool::run_monitor() {

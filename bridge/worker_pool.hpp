@@ -10,7 +10,8 @@
 // holds the GIL, so a sleeping thread is woken only when no thread is running. If the running ones
 // are stuck (in time.sleep, a database call), a monitor thread that looks every millisecond while
 // jobs wait sees that none started and wakes one more; threads are added one per millisecond until
-// the queue moves or every thread is busy.
+// the queue moves or every thread is busy. The same holds for a burst woken as one: one thread is
+// woken, and the monitor watches the jobs it has not taken.
 #pragma once
 
 #include <atomic>

@@ -162,6 +162,33 @@ TEST_CASE("WorkerPool: N threads run N jobs at the same time", "[worker_pool][py
   CHECK(met == kThreads);
 }
 
+// An I/O thread submits the requests of one burst with defer_wake and wakes the pool once. One
+// thread is woken; if its job is slow (a sleep, a query) the others must still be started, or the
+// burst runs one request after another. Each job here waits for all of them to start.
+TEST_CASE("WorkerPool: a burst submitted with one wake runs on as many threads as it needs",
+          "[worker_pool][python]") {
+  test::ensure_python();
+  constexpr int kThreads = 3;
+  Counter started;
+  Counter done;
+  std::atomic<int> met{0};
+  WorkerPool pool(kThreads, kThreads);
+  std::this_thread::sleep_for(50ms);  // every thread asleep, the monitor idle
+  for (int i = 0; i < kThreads; ++i) {
+    CHECK(pool.try_submit(
+        [&] {
+          started.add();
+          if (started.reaches(kThreads)) ++met;
+          done.add();
+        },
+        true));
+  }
+  pool.wake();
+  CHECK(done.reaches(kThreads));
+  CHECK(pool.stop(10s));
+  CHECK(met == kThreads);
+}
+
 TEST_CASE("WorkerPool: one thread, backlog 1: one runs, one waits, the next is refused",
           "[worker_pool][python]") {
   test::ensure_python();
