@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# TLS termination benchmark: Junction against nginx (front end only) and granian (WSGI), every
-# server on one core, all with the same certificate, in one run.
+# TLS termination benchmark: Junction against nginx (front end only) and granian (WSGI and
+# ASGI), every server on one core, all with the same certificate, in one run.
 #
 #   bash bench/tls.sh                       # 3 runs of 10 s per test and target (about 7 min)
 #   bash bench/tls.sh --quick               # smoke check: 1 run of 3 s each (about 1 min)
@@ -15,7 +15,9 @@
 #   * junction-wsgi / granian: GET / of examples/hello/app.py (14 bytes, as bench/app.sh
 #     --interface wsgi) on Junction and on granian (Rust: hyper + rustls), both with 8 Python
 #     threads.
-# Junction is one process serving both of its targets (--health-path /healthz and the app).
+#   * junction-asgi / granian-asgi: GET / of examples/hello/asgi_app.py (as bench/app.sh
+#     --interface asgi) on a second Junction process and on granian, both on uvloop.
+# Junction is one process serving both of its WSGI-side targets (--health-path /healthz and the app).
 # With JUNCTION_BASELINE_BIN (an older Junction build), a second process, junction-baseline,
 # runs that binary with the same flags and serves the twin targets junction-health-baseline and
 # junction-wsgi-baseline, each right after its twin in every round; the report adds the ratios
@@ -35,9 +37,12 @@
 #     http2` (or `http2 on` from nginx 1.25.1), ssl_protocols TLSv1.2 TLSv1.3,
 #     ssl_session_tickets on, keepalive_requests unbounded, config, pid and temp paths in the
 #     results directory (it does not read /etc/nginx).
+#   * junction-asgi: the same flags, with --loop uvloop asgi:asgi_app:app instead of the WSGI
+#     app and --threads.
 #   * granian (pinned in bench/common.sh, in .tools/bench-venv): --interface wsgi --http auto
 #     (ALPN h2 and http/1.1) --workers 1 --runtime-threads 1 --blocking-threads 8
 #     --ssl-certificate --ssl-keyfile --ssl-protocol-min tls1.2 (its default is 1.3 only).
+#     granian-asgi: --interface asgi --loop uvloop and the same TLS flags.
 #
 # Tests (load generator on `taskset -c $BENCH_CLIENT_CPU`, each run $BENCH_DURATION s):
 #   1. handshake: full TLS handshakes per second, one request per connection. wrk with
@@ -68,12 +73,14 @@
 # Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 3), BENCH_RUNS (3),
 # BENCH_CONNECTIONS (50), BENCH_STREAMS (10), BENCH_THREADS (8), BENCH_TESTS (default
 # "handshake keepalive h2"), BENCH_TARGETS (default "junction-health nginx junction-wsgi
-# granian"), BENCH_TLS_KEY (rsa | ec), BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1), JUNCTION_BIN
+# granian junction-asgi granian-asgi"), BENCH_TLS_KEY (rsa | ec), BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1), JUNCTION_BIN
 # (another installed `junction` to measure; by default this checkout is pip-installed into
 # .tools/bench-venv beside granian, see bench/common.sh), JUNCTION_BASELINE_BIN (see above; never
 # built), JUNCTION_BASELINE_ARGS (extra flags for it), BENCH_PYTHON (granian's and Junction's
 # interpreter, default /usr/bin/python3). Raw outputs, server logs and
-# configs, the certificate and summary.md go to bench/results/tls-<timestamp>/ (not committed).
+# configs, the certificate and summary.md go to bench/results/tls-<timestamp>/ (not committed),
+# with rows.tsv for bench/plot.py: tls-handshake (junction-health against nginx),
+# tls-wsgi-keepalive and tls-asgi-keepalive (against granian), tls-wsgi-h2 and tls-asgi-h2.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -88,7 +95,7 @@ threads="${BENCH_THREADS:-8}"
 key_type="${BENCH_TLS_KEY:-rsa}"
 case "$key_type" in rsa | ec) ;; *) die "BENCH_TLS_KEY must be rsa or ec, not '$key_type'" ;; esac
 all_tests="handshake keepalive h2"
-all_targets="junction-health nginx junction-wsgi granian"
+all_targets="junction-health nginx junction-wsgi granian junction-asgi granian-asgi"
 read -r -a tests <<<"${BENCH_TESTS:-$all_tests}"
 read -r -a targets <<<"${BENCH_TARGETS:-$all_targets}"
 ((${#tests[@]})) || die "BENCH_TESTS is empty"
@@ -97,21 +104,25 @@ for t in "${tests[@]}"; do [[ " $all_tests " == *" $t "* ]] || die "unknown test
 for t in "${targets[@]}"; do [[ " $all_targets " == *" $t "* ]] || die "unknown target '$t' in BENCH_TARGETS"; done
 want() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 want_test() { [[ " ${tests[*]} " == *" $1 "* ]]; }
-want_junction() { want junction-health || want junction-wsgi; }
+want_junction() { want junction-health || want junction-wsgi || want junction-asgi; }
 add_baselines targets junction-health junction-wsgi
 app_dir="$root/examples/hello"
 
 # The server process behind each target, its path and the body it must answer.
-declare -A server_of=([junction-health]=junction [junction-wsgi]=junction [nginx]=nginx [granian]=granian)
-declare -A path_of=([junction-health]=/healthz [junction-wsgi]=/ [nginx]=/healthz [granian]=/)
-declare -A body_of=([junction-health]=ok [junction-wsgi]="Hello, world!" [nginx]=ok [granian]="Hello, world!")
+declare -A server_of=([junction-health]=junction [junction-wsgi]=junction [nginx]=nginx [granian]=granian
+  [junction-asgi]=junction-asgi [granian-asgi]=granian-asgi)
+declare -A path_of=([junction-health]=/healthz [junction-wsgi]=/ [nginx]=/healthz [granian]=/
+  [junction-asgi]=/ [granian-asgi]=/)
+declare -A body_of=([junction-health]=ok [junction-wsgi]="Hello, world!" [nginx]=ok [granian]="Hello, world!"
+  [junction-asgi]="Hello, world!" [granian-asgi]="Hello, world!")
 for target in junction-health junction-wsgi; do
   server_of[$target-baseline]=junction-baseline path_of[$target-baseline]="${path_of[$target]}"
   body_of[$target-baseline]="${body_of[$target]}"
 done
 # The Junction processes to start: junction, and junction-baseline with JUNCTION_BASELINE_BIN.
 junctions=()
-if want_junction; then junctions+=(junction); fi
+if want junction-health || want junction-wsgi; then junctions+=(junction); fi
+if want junction-asgi; then junctions+=(junction-asgi); fi
 if want junction-health-baseline || want junction-wsgi-baseline; then junctions+=(junction-baseline); fi
 declare -A binary_of=([junction-baseline]="${baseline:-}")
 
@@ -120,17 +131,19 @@ packages=(wrk curl util-linux openssl)
 want nginx && packages+=(nginx-light)
 want_test h2 && packages+=(nghttp2-client)
 want_test handshake && packages+=(golang-go)
-want granian && packages+=(python3-venv)
+{ want granian || want granian-asgi; } && packages+=(python3-venv)
 # shellcheck source=scripts/debian_packages.sh
 source scripts/debian_packages.sh
 ensure_debian_packages "${packages[@]}"
 for tool in wrk curl openssl taskset setsid; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 want_test h2 && { command -v h2load >/dev/null || die "h2load is missing"; }
 want nginx && { command -v nginx >/dev/null || die "nginx is missing"; }
-if want granian; then ensure_bench_venv .spec-tls "granian==$GRANIAN_VERSION"; fi
+if want granian || want granian-asgi || want junction-asgi; then
+  ensure_bench_venv .spec-tls "granian==$GRANIAN_VERSION" "uvloop==$UVLOOP_VERSION"
+fi
 if want_junction; then
   ensure_bench_junction
-  binary_of[junction]="$junction"
+  binary_of[junction]="$junction" binary_of[junction-asgi]="$junction"
 fi
 for server in "${junctions[@]}"; do
   bin="${binary_of[$server]}"
@@ -281,15 +294,17 @@ grep -q 'BEGIN PRIVATE KEY' "$key" || die "$key is not PKCS#8 (granian needs PKC
 for server in "${junctions[@]}"; do port[$server]="$(free_port)"; done
 want nginx && port[nginx]="$(free_port)"
 want granian && port[granian]="$(free_port)"
+want granian-asgi && port[granian-asgi]="$(free_port)"
 
 for server in "${junctions[@]}"; do
-  extra=()
-  [[ "$server" == junction ]] || extra=("${baseline_args[@]}")
-  start_server "$server" "$server (1 I/O thread, $threads WSGI threads)" "$app_dir" \
+  extra=() app=(--threads "$threads" --backlog $((connections * streams * 2)) app:app)
+  what="$threads WSGI threads"
+  [[ "$server" != junction-baseline ]] || extra=("${baseline_args[@]}")
+  [[ "$server" != junction-asgi ]] || app=(--loop uvloop asgi:asgi_app:app) what="ASGI on uvloop"
+  start_server "$server" "$server (1 I/O thread, $what)" "$app_dir" \
     env -u VIRTUAL_ENV "${binary_of[$server]}" --bind "127.0.0.1:${port[$server]}" "${extra[@]}" --tls-cert "$cert" \
-    --tls-key "$key" --http auto --io-threads 1 --threads "$threads" \
-    --backlog $((connections * streams * 2)) --health-path /healthz --no-access-log \
-    --log-level warning --chdir "$app_dir" app:app
+    --tls-key "$key" --http auto --io-threads 1 --health-path /healthz --no-access-log \
+    --log-level warning --chdir "$app_dir" "${app[@]}"
 done
 if want nginx; then
   ng="$results/nginx"
@@ -333,6 +348,13 @@ if want granian; then
     --log-level warning --ssl-certificate "$cert" --ssl-keyfile "$key" --ssl-protocol-min tls1.2 \
     --working-dir "$app_dir" app:app
 fi
+if want granian-asgi; then
+  start_server granian-asgi "granian $GRANIAN_VERSION (asgi, 1 worker, uvloop)" "$app_dir" \
+    "$venv/bin/granian" --interface asgi --host 127.0.0.1 --port "${port[granian-asgi]}" --http auto \
+    --workers 1 --runtime-threads 1 --loop uvloop --no-access-log \
+    --log-level warning --ssl-certificate "$cert" --ssl-keyfile "$key" --ssl-protocol-min tls1.2 \
+    --working-dir "$app_dir" asgi_app:app
+fi
 
 url_of() { echo "https://127.0.0.1:${port[${server_of[$1]}]}${path_of[$1]}"; }
 for target in "${targets[@]}"; do
@@ -361,7 +383,7 @@ for target in "${targets[@]}"; do
 done
 
 # --- runs -----------------------------------------------------------------------------------
-declare -A rate=() cpu=() util=()
+declare -A rate=() cpu=() util=() lat50=() lat99=() switches=()
 failures="" disturbed=""
 cpu_busy() { awk -v c="cpu$server_cpu" '$1 == c { print $2 + $3 + $4 }' /proc/stat; } # user, nice, system ticks
 # TEST TARGET SECONDS OUTFILE: sets last_rate (per second), last_cpu (server CPU µs per request
@@ -371,6 +393,7 @@ run_load() {
   local test="$1" target="$2" seconds="$3" out="$4" server="${server_of[$2]}" url before after ok=0 bad=0
   local busy_a busy_b
   url="$(url_of "$target")"
+  last_p50="" last_p99=""
   before="$(counters "${pid[$server]}")"
   busy_a="$(cpu_busy)"
   case "$test" in
@@ -387,6 +410,7 @@ run_load() {
       ok="$(awk '/ requests in / { print $1 }' "$out")"
       bad="$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")"
       last_rate="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
+      last_p50="$(wrk_percentile 50 "$out")" last_p99="$(wrk_percentile 99 "$out")"
       ;;
     h2)
       taskset -c "$client_cpu" timeout $((seconds + 30)) h2load -t1 -c"$connections" -m"$streams" \
@@ -406,10 +430,10 @@ run_load() {
     log "warning: $test $target: $bad failed, errored or non-2xx ($out)"
     failures+="$test $target $bad ($(basename "$out")), "
   fi
-  read -r last_cpu last_util last_other < <(awk -v a="$before" -v b="$after" -v n="$ok" -v hz="$clk_tck" \
+  read -r last_cpu last_util last_other last_csw < <(awk -v a="$before" -v b="$after" -v n="$ok" -v hz="$clk_tck" \
     -v s="$seconds" -v busy=$((busy_b - busy_a)) 'BEGIN { split(a, x, " "); split(b, y, " ");
       t = (y[1] - x[1] + y[2] - x[2]) / hz; o = busy / hz - t;
-      printf "%.1f %.0f %.0f\n", t * 1e6 / n, t / s * 100, (o > 0) ? o / s * 100 : 0 }')
+      printf "%.1f %.0f %.0f %.2f\n", t * 1e6 / n, t / s * 100, (o > 0) ? o / s * 100 : 0, (y[3] - x[3]) / n }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$target" "$(basename "$out" .txt)" "$last_rate" "$last_cpu" \
     "$last_util" "$last_other" >>"$results/runs.tsv"
 }
@@ -430,6 +454,7 @@ for i in $(seq "$runs"); do
       log "run $i/$runs: $test $target (${duration}s)"
       run_load "$test" "$target" "$duration" "$results/$test-$target-$i.txt"
       rate[$test/$target]+="$last_rate " cpu[$test/$target]+="$last_cpu " util[$test/$target]+="$last_util "
+      switches[$test/$target]+="$last_csw " lat50[$test/$target]+="$last_p50 " lat99[$test/$target]+="$last_p99 "
       ((last_other <= 5)) || disturbed+="$test $target run $i ${last_other}%, "
     done
   done
@@ -453,6 +478,7 @@ target_desc() {
   case "$1" in
     junction-health) echo "junction health path" ;;
     junction-wsgi) echo "junction WSGI hello" ;;
+    junction-asgi) echo "junction ASGI hello" ;;
     junction-health-baseline) echo "junction-baseline health path" ;;
     junction-wsgi-baseline) echo "junction-baseline WSGI hello" ;;
     *) echo "${desc[$1]}" ;;
@@ -500,7 +526,7 @@ ratio() { # TEST A B: "A / B = x.xx (CPU per request: y.yy)" when both ran
     versions+=("$server $(junction_version "$bin") (${where}libssl: ${jssl:-not linked})")
   done
   want nginx && versions+=("nginx $nginx_version")
-  want granian && versions+=("granian $GRANIAN_VERSION")
+  { want granian || want granian-asgi; } && versions+=("granian $GRANIAN_VERSION")
   versions+=("$(openssl version | awk '{ print $1, $2 }')")
   versions+=("wrk $({ wrk -v 2>&1 || true; } | head -1 | awk '{ print $2 }')")
   want_test h2 && versions+=("$({ h2load --version 2>&1 || true; } | head -1)")
@@ -508,7 +534,7 @@ ratio() { # TEST A B: "A / B = x.xx (CPU per request: y.yy)" when both ran
   joined="$(printf '%s; ' "${versions[@]}")"
   echo "Versions: ${joined%; }."
   echo "Certificate: self-signed $key_desc, the same for every server. Negotiated:$(for t in "${tests[@]}"; do printf ' %s %s;' "$t" "$(negotiated "$t")"; done | sed 's/;$//')."
-  echo "Load: ${duration}s runs, ${warmup}s warm-up each; handshake: bench/tls.sh's Go client, $connections connections at a time, no session resumption, one GET with Connection: close each; keepalive: wrk -t1 -c$connections; h2: h2load -t1 -c$connections -m$streams. Paths: /healthz (junction health path, nginx), / (WSGI hello, 14 bytes)."
+  echo "Load: ${duration}s runs, ${warmup}s warm-up each; handshake: bench/tls.sh's Go client, $connections connections at a time, no session resumption, one GET with Connection: close each; keepalive: wrk -t1 -c$connections; h2: h2load -t1 -c$connections -m$streams. Paths: /healthz (junction health path, nginx), / (WSGI and ASGI hello, 14 bytes)."
   echo
   echo "| test | server $(runs_header)| median | CPU µs/req | core use |"
   echo "| --- | --- $(runs_rule)| ---: | ---: | ---: |"
@@ -527,6 +553,7 @@ ratio() { # TEST A B: "A / B = x.xx (CPU per request: y.yy)" when both ran
   for test in "${tests[@]}"; do
     ratio "$test" junction-health nginx
     ratio "$test" junction-wsgi granian
+    ratio "$test" junction-asgi granian-asgi
     ratio "$test" junction-health junction-health-baseline
     ratio "$test" junction-wsgi junction-wsgi-baseline
   done
@@ -560,3 +587,30 @@ ratio() { # TEST A B: "A / B = x.xx (CPU per request: y.yy)" when both ran
     echo "Warning: a server used under 85% of CPU $server_cpu in some run (least: ${low%, }): the client was the limit, or something else took the core."
   fi
 } | tee "$results/summary.md"
+
+# --- rows.tsv for bench/plot.py -------------------------------------------------------------
+# ROW TEST NAME=TARGET...: TEST's medians for each TARGET that ran, under the server NAME.
+tsv_rows() {
+  local row="$1" test="$2" pair name target names=() figures=()
+  shift 2
+  for pair in "$@"; do
+    name="${pair%%=*}" target="${pair#*=}"
+    [[ -n "${rate[$test/$target]:-}" ]] || continue
+    names+=("$name")
+    figures+=("${rate[$test/$target]}|${lat50[$test/$target]}|${lat99[$test/$target]}|${cpu[$test/$target]}|${switches[$test/$target]}")
+  done
+  ((${#names[@]})) || return 0
+  # write_rows_tsv (bench/common.sh) reads these arrays by server name.
+  local -A rps=() p50=() p99=() cpu=() csw=()
+  local i
+  for i in "${!names[@]}"; do
+    name="${names[$i]}"
+    IFS='|' read -r "rps[$name]" "p50[$name]" "p99[$name]" "cpu[$name]" "csw[$name]" <<<"${figures[$i]}"
+  done
+  write_rows_tsv "$row" "${names[@]}"
+}
+tsv_rows tls-handshake handshake junction=junction-health nginx=nginx
+tsv_rows tls-wsgi-keepalive keepalive junction=junction-wsgi granian=granian
+tsv_rows tls-asgi-keepalive keepalive junction=junction-asgi granian=granian-asgi
+tsv_rows tls-wsgi-h2 h2 junction=junction-wsgi granian=granian
+tsv_rows tls-asgi-h2 h2 junction=junction-asgi granian=granian-asgi
