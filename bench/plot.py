@@ -5,17 +5,20 @@
     python bench/plot.py --out /tmp/charts    # somewhere else than docs/img
 
 Each bench script writes rows.tsv beside its summary.md (bench/common.sh, write_rows_tsv): one
-line per server per row, with the medians of its runs. When several runs measured the same row
-and server, the newest file wins, so a chart always shows one run of each row, and a row's
-servers come from the same run whenever that run measured them all.
+line per server per row, with the medians of its runs; bench/memory.sh writes memory.tsv
+instead (a line per server per row: RSS before and after, KiB per connection). When several
+runs measured the same row and server, the newest file wins, so a chart always shows one run of
+each row, and a row's servers come from the same run whenever that run measured them all.
 
-Three charts:
+Four charts (a chart without figures is skipped, with a note on stderr):
   * bench-headline.png: for each row, Junction's requests/s over the best peer's (the README's
     chart); the goals of the performance issue are marked;
   * bench-throughput.png: requests/s of every server, a panel per row (their scales differ a
     hundredfold: a hello world against a Django page);
   * bench-latency.png: p50 and p99 latency of every server, a panel per row (rows measured with
-    h2load, which gives no percentiles, are left out).
+    h2load, which gives no percentiles, are left out);
+  * bench-memory.png: KiB of RSS per idle keep-alive connection and per idle WebSocket of every
+    server, a panel per row of memory.tsv (the issue's goal: Junction at most granian).
 Needs matplotlib (bench/all.sh installs it into the bench venv).
 """
 
@@ -40,6 +43,11 @@ GOALS = {
     "asgi-hello": 1.2,
     "h2-wsgi-hello": 1.5,
     "h2-asgi-hello": 1.5,
+    "tls-handshake": 1.0,  # against nginx
+    "tls-wsgi-keepalive": 1.0,
+    "tls-asgi-keepalive": 1.0,
+    "tls-wsgi-h2": 1.5,  # the HTTP/2 goal, over TLS too
+    "tls-asgi-h2": 1.5,
 }
 REAL_APP_GOAL = 1.05  # every other row: Junction against the best peer
 JUNCTION_COLOR = "#d9480f"
@@ -75,6 +83,22 @@ def load(files: list[pathlib.Path]) -> dict[str, dict[str, dict[str, float]]]:
                         figures[key] = 0.0
                 if figures["rps"] > 0:
                     rows.setdefault(record["row"], {})[server] = figures
+    return rows
+
+
+def load_memory(files: list[pathlib.Path]) -> dict[str, dict[str, float]]:
+    """row -> server -> KiB per connection, from memory.tsv files oldest first (newer wins)."""
+    rows: dict[str, dict[str, float]] = {}
+    for path in sorted(files, key=lambda p: p.stat().st_mtime):
+        with path.open(newline="") as f:
+            for record in csv.DictReader(f, delimiter="\t"):
+                server = server_name(record["server"])
+                if server.endswith("-baseline"):
+                    continue
+                try:
+                    rows.setdefault(record["row"], {})[server] = float(record["kib_per_conn"])
+                except (KeyError, TypeError, ValueError):
+                    continue
     return rows
 
 
@@ -178,6 +202,29 @@ def latency(rows, out: pathlib.Path) -> bool:
     return save(fig, out)
 
 
+def memory(rows: dict[str, dict[str, float]], out: pathlib.Path) -> bool:
+    if not rows:
+        return False
+    fig, axes = grid(len(rows))
+    for ax, row in zip(axes, sorted(rows)):
+        servers = rows[row]
+        peers = sorted(s for s in servers if not is_junction(s))  # by name: one colour each
+        names = (["junction"] if "junction" in servers else []) + peers
+        values = [servers[n] for n in names]
+        ax.bar(names, values, color=colors(names))
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+        title = row
+        if "junction" in servers and servers.get("granian", 0) > 0:
+            title += f"\njunction / granian = {servers['junction'] / servers['granian']:.2f}"
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("KiB per connection")
+        ax.set_ylim(0, max(max(values), 1e-9) * 1.18)
+        ax.tick_params(axis="x", labelsize=8, rotation=20)
+    fig.suptitle("RSS per idle connection (lower is better; the goal: Junction at most granian)")
+    return save(fig, out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", nargs="*", type=pathlib.Path,
@@ -186,24 +233,34 @@ def main() -> int:
                         help="where the PNG files go (default: docs/img)")
     args = parser.parse_args()
     if args.results:
-        files = []
+        files, memory_files = [], []
         for directory in args.results:
-            path = directory / "rows.tsv"
-            if not path.is_file():
-                print(f"plot.py: no rows.tsv in {directory}", file=sys.stderr)
+            found = False
+            for name, into in (("rows.tsv", files), ("memory.tsv", memory_files)):
+                if (directory / name).is_file():
+                    into.append(directory / name)
+                    found = True
+            if not found:
+                print(f"plot.py: no rows.tsv or memory.tsv in {directory}", file=sys.stderr)
                 return 1
-            files.append(path)
     else:
         files = list((ROOT / "bench" / "results").glob("*/rows.tsv"))
+        memory_files = list((ROOT / "bench" / "results").glob("*/memory.tsv"))
     rows = load(files)
-    if not rows:
+    memory_rows = load_memory(memory_files)
+    if not rows and not memory_rows:
         print("plot.py: no results to draw (run a bench script first)", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, draw in (("bench-headline.png", headline), ("bench-throughput.png", throughput),
-                       ("bench-latency.png", latency)):
-        if draw(rows, args.out / name):
+    charts = (("bench-headline.png", headline, rows), ("bench-throughput.png", throughput, rows),
+              ("bench-latency.png", latency, rows), ("bench-memory.png", memory, memory_rows))
+    for name, draw, figures in charts:
+        if draw(figures, args.out / name):
             print(f"wrote {args.out / name}")
+        else:
+            source = "memory.tsv (bench/memory.sh)" if draw is memory else "rows.tsv"
+            print(f"plot.py: {name} skipped: no figures for it in the {source} files given",
+                  file=sys.stderr)
     return 0
 
 
