@@ -5,11 +5,17 @@
 #   * bench/http2.sh: hello world over h2c against granian and hypercorn (and nginx);
 #   * bench/real_apps.sh: a Django page from a template and a SQLite query, a Flask JSON
 #     endpoint, a FastAPI endpoint validating a pydantic body, a 1 MiB streamed response;
-#   * bench/plot.py: docs/img/bench-headline.png (the README's chart), bench-throughput.png and
-#     bench-latency.png, from the rows.tsv each script wrote in this run.
+#   * bench/tls.sh: full TLS handshakes against nginx, and WSGI and ASGI hello over TLS
+#     (HTTP/1.1 keep-alive and HTTP/2) against granian;
+#   * bench/memory.sh: RSS per idle keep-alive connection and per idle WebSocket (10,000 of
+#     each) against granian and uvicorn;
+#   * bench/plot.py: docs/img/bench-headline.png (the README's chart), bench-throughput.png,
+#     bench-latency.png and bench-memory.png, from the rows.tsv (memory.tsv) each script wrote
+#     in this run.
 #
-#   bash bench/all.sh            # about 35 min on the 2-core VM of docs/benchmarks.md
-#   bash bench/all.sh --quick    # smoke check: one 3 s run per server and row (about 5 min)
+#   bash bench/all.sh            # about 50 min on the 2-core VM of docs/benchmarks.md
+#   bash bench/all.sh --quick    # smoke check: one 3 s run per server and row, 1,000
+#                                # connections for memory (about 8 min)
 #   BENCH_SCRIPTS="app-wsgi real-apps" bash bench/all.sh   # some of them only
 #   BENCH_CHARTS=/tmp/charts bash bench/all.sh              # charts elsewhere than docs/img
 #
@@ -35,11 +41,11 @@ for arg in "$@"; do
     *) die "unknown argument '$arg' (try --help)" ;;
   esac
 done
-read -r -a scripts <<<"${BENCH_SCRIPTS:-app-wsgi app-asgi http2 real-apps}"
+read -r -a scripts <<<"${BENCH_SCRIPTS:-app-wsgi app-asgi http2 real-apps tls memory}"
 for script in "${scripts[@]}"; do
   case "$script" in
-    app-wsgi | app-asgi | http2 | real-apps) ;;
-    *) die "BENCH_SCRIPTS: '$script' is not app-wsgi, app-asgi, http2 or real-apps" ;;
+    app-wsgi | app-asgi | http2 | real-apps | tls | memory) ;;
+    *) die "BENCH_SCRIPTS: '$script' is not app-wsgi, app-asgi, http2, real-apps, tls or memory" ;;
   esac
 done
 ensure_bench_venv .spec-plot "matplotlib==$MATPLOTLIB_VERSION"
@@ -54,13 +60,17 @@ for script in "${scripts[@]}"; do
     app-asgi) bash bench/app.sh --interface asgi "${quick[@]}" ;;
     http2) bash bench/http2.sh "${quick[@]}" ;;
     real-apps) bash bench/real_apps.sh "${quick[@]}" ;;
+    tls) bash bench/tls.sh "${quick[@]}" ;;
+    memory) bash bench/memory.sh "${quick[@]}" ;;
   esac
   # The directory the script made: the one that was not there before it ran.
   while read -r dir; do
-    [[ -n "$dir" && -s "$dir/rows.tsv" ]] && done_dirs+=("${dir%/}")
+    if [[ -n "$dir" ]] && [[ -s "$dir/rows.tsv" || -s "$dir/memory.tsv" ]]; then
+      done_dirs+=("${dir%/}")
+    fi
   done < <(comm -13 <(sort <<<"$before") <(ls -1d bench/results/*/ | sort))
 done
-((${#done_dirs[@]})) || die "no script left a rows.tsv"
+((${#done_dirs[@]})) || die "no script left a rows.tsv or memory.tsv"
 "$venv/bin/python" bench/plot.py --out "${BENCH_CHARTS:-$root/docs/img}" "${done_dirs[@]}"
 echo
 echo "Results:"

@@ -182,15 +182,7 @@ if [[ "$interface" == wsgi ]]; then
   junction_args=(--io-threads 1 --threads "$threads" --no-access-log --log-level warning
     --chdir "$app_dir" "$app_module:$app_attr")
 else
-  # Junction's loop: uvloop when it imports in the venv Junction runs in (as for the peers).
-  junction_loop=asyncio
-  if want junction; then
-    if "$junction_python" -c 'import uvloop' 2>/dev/null; then
-      junction_loop=uvloop
-    else
-      log "warning: uvloop does not import with $junction_python; Junction runs on asyncio's loop"
-    fi
-  fi
+  pick_junction_loop
   junction_desc="1 I/O thread, $junction_loop"
   junction_args=(--io-threads 1 --no-access-log --log-level warning --loop "$junction_loop"
     --chdir "$app_dir" "asgi:$app_module:$app_attr")

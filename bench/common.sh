@@ -37,6 +37,37 @@ bench_options() {
   done
 }
 
+# --- rows and servers -------------------------------------------------------------------------
+# ALL_ROWS ALL_SERVERS (space-separated): sets the arrays `rows` and `wanted` from BENCH_ROWS
+# and BENCH_SERVERS (default: all of them), and dies on a name not in the lists. want NAME: is
+# that server in the run (a script with another list defines its own want).
+pick_rows_and_servers() {
+  local all_rows="$1" all_servers="$2" r s
+  read -r -a rows <<<"${BENCH_ROWS:-$all_rows}"
+  read -r -a wanted <<<"${BENCH_SERVERS:-$all_servers}"
+  ((${#rows[@]})) || die "BENCH_ROWS is empty"
+  ((${#wanted[@]})) || die "BENCH_SERVERS is empty"
+  for r in "${rows[@]}"; do
+    [[ " $all_rows " == *" $r "* ]] || die "unknown row '$r' in BENCH_ROWS (the rows: $all_rows)"
+  done
+  for s in "${wanted[@]}"; do
+    [[ " $all_servers " == *" $s "* ]] || die "unknown server '$s' in BENCH_SERVERS (the servers: $all_servers)"
+  done
+}
+want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
+
+# Sets `junction_loop`, Junction's ASGI loop: uvloop when it imports in the venv Junction runs
+# in (as for the peers), else asyncio's, with a warning. Needs ensure_bench_junction first.
+pick_junction_loop() {
+  junction_loop=asyncio
+  want junction || return 0
+  if "$junction_python" -c 'import uvloop' 2>/dev/null; then
+    junction_loop=uvloop
+  else
+    log "warning: uvloop does not import with $junction_python; Junction runs on asyncio's loop"
+  fi
+}
+
 # --- the peers ------------------------------------------------------------------------------
 # Pinned peer versions (PyPI), the same for every script here; bump deliberately and note it in
 # docs/benchmarks.md.
@@ -47,6 +78,7 @@ UVICORN_VERSION=0.54.0
 HTTPTOOLS_VERSION=0.9.0
 HYPERCORN_VERSION=0.18.0
 UVLOOP_VERSION=0.23.0
+WEBSOCKETS_VERSION=17.4 # uvicorn's WebSockets (bench/memory.sh)
 # The frameworks of bench/real_apps.sh (Django 5.2 is the last line for Python 3.11; starlette
 # is FastAPI's, pinned because its speed is most of FastAPI's).
 DJANGO_VERSION=5.2.20

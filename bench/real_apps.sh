@@ -103,17 +103,7 @@ apps="$root/bench/apps"
 threads="${BENCH_THREADS:-8}"
 all_rows="django-template flask-json fastapi-pydantic wsgi-stream-1mib asgi-stream-1mib"
 all_servers="junction granian gunicorn uvicorn"
-read -r -a rows <<<"${BENCH_ROWS:-$all_rows}"
-read -r -a wanted <<<"${BENCH_SERVERS:-$all_servers}"
-((${#rows[@]})) || die "BENCH_ROWS is empty"
-((${#wanted[@]})) || die "BENCH_SERVERS is empty"
-for r in "${rows[@]}"; do
-  [[ " $all_rows " == *" $r "* ]] || die "unknown row '$r' in BENCH_ROWS (the rows: $all_rows)"
-done
-for s in "${wanted[@]}"; do
-  [[ " $all_servers " == *" $s "* ]] || die "unknown server '$s' in BENCH_SERVERS (the servers: $all_servers)"
-done
-want() { [[ " ${wanted[*]} " == *" $1 "* ]]; } # NAME: is this server in the run?
+pick_rows_and_servers "$all_rows" "$all_servers"
 
 # ROW: sets what the row runs and checks: interface, target (MODULE:ATTR in bench/apps), path,
 # wrk_script (empty: GET), connections, curl_args (the same request for the check), expect (a
@@ -169,15 +159,7 @@ mkdir -p "$out"
   'import django_app, flask_app, fastapi_app, stream_app, uvloop, httptools') ||
   die "$venv cannot import the apps of $apps"
 
-# Junction's ASGI loop: uvloop when it imports in the venv Junction runs in (as for the peers).
-junction_loop=asyncio
-if want junction; then
-  if "$junction_python" -c 'import uvloop' 2>/dev/null; then
-    junction_loop=uvloop
-  else
-    log "warning: uvloop does not import with $junction_python; Junction runs on asyncio's loop"
-  fi
-fi
+pick_junction_loop
 
 # --- servers --------------------------------------------------------------------------------
 declare -A pid=() port=() desc=()
