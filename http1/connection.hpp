@@ -24,8 +24,8 @@
 #include <concepts>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -305,7 +305,9 @@ class Connection final : public gateway::Closable,
   // order, each after its `before` bytes.
   std::string out_;
   std::string writing_;
-  std::deque<FilePiece> files_;
+  // A list, not a deque: an empty std::deque allocates (a map and a 512-byte node), and every
+  // idle connection holds this queue empty (docs/benchmarks.md, memory per idle connection).
+  std::list<FilePiece> files_;
   bool write_in_flight_ = false;
   clock::time_point write_started_;  // the write in flight began or last made progress
   std::size_t write_progress_ = 0;   // bytes of writing_ the kernel has taken
