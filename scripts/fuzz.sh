@@ -34,7 +34,9 @@ done
 log() { printf '==> %s\n' "$*"; }
 # shellcheck source=scripts/debian_packages.sh
 source scripts/debian_packages.sh
-ensure_debian_packages clang-14 libfuzzer-14-dev
+# libclang-rt-14-dev holds the sanitizer and libFuzzer runtimes (libclang_rt.*.a); clang-14
+# only recommends it, and recommends are not installed here.
+ensure_debian_packages clang-14 libfuzzer-14-dev libclang-rt-14-dev
 if [[ ! -x .venv/bin/python ]]; then
   echo "fuzz.sh: no .venv: run bash scripts/setup.sh first" >&2
   exit 2

@@ -40,7 +40,7 @@ packages=(
   catch2 libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   curl nghttp2-client wrk nginx-light golang-go testssl.sh openssl
   clang-format util-linux procps
-  clang-14 libfuzzer-14-dev
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev
   chromium chromium-driver prometheus systemd
 )
 
