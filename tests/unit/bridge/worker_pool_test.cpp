@@ -142,24 +142,37 @@ TEST_CASE("WorkerPool: a thread keeps its Python thread state across jobs",
   local = py::object();
 }
 
+// Jobs that each wait for all `n` of them to start: they finish only if `n` threads run them at
+// the same time.
+class AllAtOnce {
+ public:
+  explicit AllAtOnce(int n) : n_(n) {}
+  WorkerPool::Job job() {
+    return [this] {
+      started_.add();
+      if (started_.reaches(n_)) ++met_;
+      done_.add();
+    };
+  }
+  bool all_done() { return done_.reaches(n_); }
+  bool all_met() const { return met_ == n_; }
+
+ private:
+  int n_;
+  Counter started_;
+  Counter done_;
+  std::atomic<int> met_{0};
+};
+
 TEST_CASE("WorkerPool: N threads run N jobs at the same time", "[worker_pool][python]") {
   test::ensure_python();
   constexpr int kThreads = 4;
-  Counter started;
-  Counter done;
-  std::atomic<int> met{0};
+  AllAtOnce jobs(kThreads);
   WorkerPool pool(kThreads, kThreads);
-  for (int i = 0; i < kThreads; ++i) {
-    // Each job waits for all of them to start: with fewer threads than jobs it never would.
-    CHECK(pool.try_submit([&] {
-      started.add();
-      if (started.reaches(kThreads)) ++met;
-      done.add();
-    }));
-  }
-  CHECK(done.reaches(kThreads));
+  for (int i = 0; i < kThreads; ++i) CHECK(pool.try_submit(jobs.job()));
+  CHECK(jobs.all_done());
   CHECK(pool.stop(10s));
-  CHECK(met == kThreads);
+  CHECK(jobs.all_met());
 }
 
 // An I/O thread submits the requests of one burst with defer_wake and wakes the pool once. One
@@ -169,24 +182,14 @@ TEST_CASE("WorkerPool: a burst submitted with one wake runs on as many threads a
           "[worker_pool][python]") {
   test::ensure_python();
   constexpr int kThreads = 3;
-  Counter started;
-  Counter done;
-  std::atomic<int> met{0};
+  AllAtOnce jobs(kThreads);
   WorkerPool pool(kThreads, kThreads);
   std::this_thread::sleep_for(50ms);  // every thread asleep, the monitor idle
-  for (int i = 0; i < kThreads; ++i) {
-    CHECK(pool.try_submit(
-        [&] {
-          started.add();
-          if (started.reaches(kThreads)) ++met;
-          done.add();
-        },
-        true));
-  }
+  for (int i = 0; i < kThreads; ++i) CHECK(pool.try_submit(jobs.job(), true));
   pool.wake();
-  CHECK(done.reaches(kThreads));
+  CHECK(jobs.all_done());
   CHECK(pool.stop(10s));
-  CHECK(met == kThreads);
+  CHECK(jobs.all_met());
 }
 
 TEST_CASE("WorkerPool: one thread, backlog 1: one runs, one waits, the next is refused",
