@@ -1,6 +1,7 @@
 // Small text helpers for protocol parsing: ASCII case folding, OWS trimming, list elements.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -8,6 +9,13 @@ namespace junction::gateway {
 
 constexpr char ascii_lower(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? char(c + 32) : c;
+}
+
+// A copy of `text` in ASCII lower case.
+inline std::string ascii_lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
 }
 
 // Case-insensitive ASCII comparison, as field names and tokens are compared (RFC 9110 §5.1).

@@ -18,6 +18,7 @@
 #include "gateway/server/bind_address.hpp"
 #include "gateway/server/shadow_diff.hpp"
 #include "gateway/server/toml_guard.hpp"
+#include "gateway/text.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -39,11 +40,6 @@ std::optional<std::string> scalar_text(const toml::node& node) {
   if (auto number = node.as_floating_point()) return fmt::format("{}", number->get());
   if (auto boolean = node.as_boolean()) return boolean->get() ? "true" : "false";
   return std::nullopt;
-}
-
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
 }
 
 // HTTP methods are case-sensitive (RFC 9110 §9.1), but every registered one is upper case: a
@@ -380,7 +376,7 @@ class Reader {
                  "host is a name (\"example.com\") or a wildcard (\"*.example.com\"), "
                  "without a port");
           else
-            entry.rule.host = lower(*host);
+            entry.rule.host = ascii_lowered(*host);
         } else if (name == "prefix") {
           auto prefix = value.value<std::string>();
           if (!prefix || !prefix->starts_with('/') ||
@@ -579,7 +575,7 @@ class Reader {
         return true;
       }
       if (name == "shadow_ignore_headers") {
-        for (auto& text : texts) text = lower(text);
+        for (auto& text : texts) text = ascii_lowered(text);
         entry.shadow_ignore_headers = std::move(texts);
       } else if (name == "shadow_methods") {
         for (auto& text : texts) text = upper(text);

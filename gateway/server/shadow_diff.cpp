@@ -21,12 +21,6 @@ constexpr std::string_view kAlwaysIgnored[] = {"date",           "server",      
                                                "content-length", "x-request-id",     "connection",
                                                "keep-alive",     "transfer-encoding"};
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
-
 // Printable ASCII as is; the rest escaped, so that a report is one readable line.
 std::string printable(std::string_view bytes, std::size_t limit = kExcerpt) {
   std::string out;
@@ -48,7 +42,7 @@ std::vector<std::pair<std::string, std::vector<std::string>>> comparable(
     const Headers& headers, const ShadowCompareOptions& options) {
   std::vector<std::pair<std::string, std::vector<std::string>>> out;
   for (const auto& [raw_name, raw_value] : headers) {
-    auto name = lower(raw_name);
+    auto name = ascii_lowered(raw_name);
     if (std::find(std::begin(kAlwaysIgnored), std::end(kAlwaysIgnored), name) !=
             std::end(kAlwaysIgnored) ||
         std::find(options.ignore_headers.begin(), options.ignore_headers.end(), name) !=

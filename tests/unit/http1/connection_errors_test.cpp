@@ -18,8 +18,7 @@ using namespace junction::gateway;
 using test::BadRequest;
 using test::ConnectionHarness;
 using test::describe;
-
-const std::string kGet = "GET /h HTTP/1.1\r\nHost: a\r\n\r\n";
+using test::kGet;
 
 // One refused request: exactly its status, with Connection: close, and the connection closed.
 // An app that reads bodies whole is mounted at "/", so body errors reach the gateway too.

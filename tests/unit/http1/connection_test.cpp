@@ -15,8 +15,7 @@ using namespace junction::gateway;
 
 using test::ConnectionHarness;
 using test::describe;
-
-const std::string kGet = "GET /h HTTP/1.1\r\nHost: a\r\n\r\n";
+using test::kGet;
 
 // The whole output as text, for failure messages.
 std::string wire(const ConnectionHarness& h) {

@@ -321,7 +321,7 @@ class TcpFixture {
   std::atomic<bool> failure_{false};
 };
 
-const std::string kGet = "GET /f HTTP/1.1\r\nHost: a\r\n\r\n";
+const std::string kGetFile = "GET /f HTTP/1.1\r\nHost: a\r\n\r\n";
 const std::string kHead = "HEAD /f HTTP/1.1\r\nHost: a\r\n\r\n";
 constexpr std::size_t kBig = (1 << 20) + 4099;  // past any socket buffer: sendfile meets EAGAIN
 
@@ -350,7 +350,7 @@ TEST_CASE(
   auto app = std::make_shared<FallbackApp>();
   h.router.mount("/f", app);
   h.start();
-  h.peer->send(kGet);
+  h.peer->send(kGetFile);
   REQUIRE(h.run_until_responses(1));
   REQUIRE(app->refused == errc::unsupported);
   REQUIRE(h.run_until([&] { return app->written.has_value(); }));
@@ -374,7 +374,7 @@ TEST_CASE("Http1Connection send_file: a whole file as the last piece gets Conten
   t.serve(app);
   auto expected = length_head(size) + content;
   for (std::size_t round = 0; round < 2; ++round) {  // keep-alive: nothing stray after the first
-    t.send(kGet);
+    t.send(kGetFile);
     if (size == kBig) {
       // The client reads nothing yet: the socket fills, and the handler waits for the kernel
       // to take the whole file.
@@ -400,7 +400,7 @@ TEST_CASE("Http1Connection send_file: the app's own Content-Length frames a piec
                       {{"Content-Length", std::to_string(size)}});
   TcpFixture t;
   t.serve(app);
-  t.send(kGet);
+  t.send(kGetFile);
   CHECK(without_dates(t.read_responses(1)) == length_head(size) + content);
   CHECK(app->results(2) == std::vector<error_code>(2));
 }
@@ -418,7 +418,7 @@ TEST_CASE("Http1Connection send_file: chunked framing around the file, in order"
       wait);
   TcpFixture t;
   t.serve(app);
-  t.send(kGet + kGet);  // pipelined: the second response follows the first's last byte
+  t.send(kGetFile + kGetFile);  // pipelined: the second response follows the first's last byte
   auto received = without_dates(t.read_responses(2));
   auto one = kChunkedHead + chunk("<") + chunk(content) + chunk(">") + chunk(content) + "0\r\n\r\n";
   REQUIRE(received.size() == 2 * one.size());
@@ -432,7 +432,7 @@ TEST_CASE("Http1Connection send_file: HEAD gets the length and no bytes", "[http
   auto app = file_app(file.fd(), {file_step(0, kBig, true)});
   TcpFixture t;
   t.serve(app, false);
-  t.send(kHead + kGet);
+  t.send(kHead + kGetFile);
   auto received = t.read_responses(2, {0});
   CHECK(without_dates(received) == length_head(kBig) + length_head(kBig) + content);
   CHECK(app->results(2) == std::vector<error_code>(2));
@@ -456,7 +456,7 @@ TEST_CASE("Http1Connection send_file: a piece from the middle of the file", "[ht
   }
   TcpFixture t;
   t.serve(app, false);
-  t.send(kGet);
+  t.send(kGetFile);
   CHECK(without_dates(t.read_responses(1)) == expected);
   CHECK(app->results(handlers) == std::vector<error_code>(handlers));
 }
@@ -486,7 +486,7 @@ TEST_CASE("Http1Connection send_file: a file shorter than its count cuts the res
   }
   TcpFixture t;
   t.serve(app);
-  t.send(kGet + kGet);  // the second request is never answered: the connection is cut
+  t.send(kGetFile + kGetFile);  // the second request is never answered: the connection is cut
   auto received = without_dates(t.read_to_close());
   CHECK(t.eof());
   REQUIRE(received.size() == expected.size());
@@ -516,7 +516,7 @@ TEST_CASE("Http1Connection send_file: the app's mistakes", "[http1_send_file]") 
   }
   TcpFixture t;
   t.serve(app, false);
-  t.send(kGet);
+  t.send(kGetFile);
   // The app hears of its mistake and aborts, which closes the connection.
   CHECK(without_dates(t.read_to_close()) == expected);
   auto results = app->results(1);
@@ -532,7 +532,7 @@ TEST_CASE("Http1Connection send_file: clients that leave, stall, or read slowly"
   TcpFixture t;
   t.timeouts.send = seconds_d{0.3};
   t.serve(app);
-  t.send(kGet);
+  t.send(kGetFile);
   SECTION("a client that leaves mid-file fails the handler") {
     auto received = t.read_until([](const std::string& bytes) { return bytes.size() > 100000; });
     REQUIRE(received.size() > 100000);

@@ -158,12 +158,12 @@ class EchoApp final : public App {
 // --- Clients ------------------------------------------------------------------------------------
 
 // A Beast client: connects, shakes hands (offering two subprotocols), and talks.
-struct Client {
+struct WebSocketClient {
   asio::io_context io;
   ws::stream<tcp::socket> socket{io};
   ws::response_type response;
 
-  explicit Client(std::uint16_t port, const std::string& target = "/ws") {
+  explicit WebSocketClient(std::uint16_t port, const std::string& target = "/ws") {
     socket.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
     socket.set_option(ws::stream_base::decorator([](ws::request_type& request) {
       request.set(beast::http::field::sec_websocket_protocol, "chat, superchat");
@@ -256,7 +256,7 @@ TEST_CASE("WebSocket: the 101 carries the app's subprotocol and extra field", "[
     test::TcpServer server;
     auto app = std::make_shared<EchoApp>(WebSocketAccept{"chat", {{"X-Extra", "yes"}}});
     serve(server, app);
-    Client client(server.port());
+    WebSocketClient client(server.port());
     EXPECT(client.response.result_int() == 101);
     EXPECT(client.response[beast::http::field::sec_websocket_protocol] == "chat");
     EXPECT(client.response["X-Extra"] == "yes");
@@ -361,7 +361,7 @@ TEST_CASE("WebSocket: text and binary messages echo with their type; 200 KB whol
     Expect expect;
     test::TcpServer server;
     serve(server, std::make_shared<EchoApp>());
-    Client client(server.port());
+    WebSocketClient client(server.port());
     client.send("héllo", true);
     auto [text, is_text] = client.read();
     EXPECT(text == "héllo");
@@ -385,7 +385,7 @@ TEST_CASE("WebSocket: a ping is answered with a pong", "[websocket]") {
     Expect expect;
     test::TcpServer server;
     serve(server, std::make_shared<EchoApp>());
-    Client client(server.port());
+    WebSocketClient client(server.port());
     std::string pong;
     client.socket.control_callback([&](ws::frame_type kind, beast::string_view payload) {
       if (kind == ws::frame_type::pong) pong = std::string(payload);
@@ -407,7 +407,7 @@ TEST_CASE("WebSocket: a message past ws_max_message_size closes with 1009", "[we
     server.limits.ws_max_message_size = 1000;
     auto app = std::make_shared<EchoApp>();
     serve(server, app);
-    Client client(server.port());
+    WebSocketClient client(server.port());
     client.send(std::string(1000, 'a'), false);  // at the limit: fine
     EXPECT(client.read().first.size() == 1000);
     client.send(std::string(1001, 'a'), false);
@@ -427,7 +427,7 @@ TEST_CASE("WebSocket: the HTTP timeouts do not cut a quiet WebSocket", "[websock
     server.timeouts.keep_alive = server.timeouts.request_header = seconds_d{0.05};
     server.timeouts.request_body = server.timeouts.send = seconds_d{0.05};
     serve(server, std::make_shared<EchoApp>());
-    Client client(server.port());
+    WebSocketClient client(server.port());
     // Quiet for several times every HTTP timeout.
     std::this_thread::sleep_for(300ms);
     client.send("still here", true);
@@ -445,7 +445,7 @@ TEST_CASE("WebSocket: the server's close code and reason reach the client", "[we
     test::TcpServer server;
     auto app = std::make_shared<EchoApp>();
     serve(server, app);
-    Client client(server.port());
+    WebSocketClient client(server.port());
     client.send("close:server says bye", true);
     EXPECT(client.read_to_end() == ws::error::closed);
     EXPECT(client.socket.reason().code == 4001);
@@ -464,7 +464,7 @@ TEST_CASE("WebSocket: the client's close code and reason reach the app", "[webso
     test::TcpServer server;
     auto app = std::make_shared<EchoApp>();
     serve(server, app);
-    Client client(server.port());
+    WebSocketClient client(server.port());
     client.socket.close({static_cast<ws::close_code>(4002), "client says bye"});
     EXPECT(app->ending.wait());
     EXPECT(app->ending.code == 4002);
@@ -480,7 +480,7 @@ TEST_CASE("WebSocket: a close frame without a code reads as 1005", "[websocket]"
     test::TcpServer server;
     auto app = std::make_shared<EchoApp>();
     serve(server, app);
-    Client client(server.port());
+    WebSocketClient client(server.port());
     client.socket.close(ws::close_reason{});
     EXPECT(app->ending.wait());
     EXPECT(app->ending.code == kCloseNoStatus);
@@ -494,7 +494,7 @@ TEST_CASE("WebSocket: a client that drops the TCP connection ends it with 1006",
     test::TcpServer server;
     auto app = std::make_shared<EchoApp>();
     serve(server, app);
-    Client client(server.port());
+    WebSocketClient client(server.port());
     client.send("one", true);
     EXPECT(client.read().first == "one");
     client.socket.next_layer().close();
@@ -511,8 +511,8 @@ TEST_CASE("WebSocket: server shutdown closes with 1001; terminate cuts", "[webso
     test::TcpServer server;
     auto app = std::make_shared<EchoApp>();
     serve(server, app);
-    Client polite(server.port());
-    Client cut(server.port());
+    WebSocketClient polite(server.port());
+    WebSocketClient cut(server.port());
     polite.send("x", true);
     EXPECT(polite.read().first == "x");
     cut.send("y", true);

@@ -15,10 +15,6 @@ namespace {
 
 using gateway::errc;
 
-void guarded(const std::function<bool()>& scenario) {
-  CHECK(to_string(run_guarded(scenario, 20s)) == std::string("passed"));
-}
-
 std::string pattern(std::size_t size) {
   std::string out(size, '\0');
   std::uint32_t x = 12345;

@@ -17,10 +17,6 @@ namespace {
 
 using http2::Session;
 
-void guarded(const std::function<bool()>& scenario) {
-  CHECK(to_string(run_guarded(scenario, 20s)) == std::string("passed"));
-}
-
 // The client preface and an empty SETTINGS frame: a raw client's opening.
 std::string raw_opening() {
   return std::string(http1::kHttp2Preface) + h2_frame(NGHTTP2_SETTINGS, 0, 0, {});

@@ -20,7 +20,7 @@ namespace junction::test {
 namespace {
 
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-constexpr std::string_view kSwitching = "HTTP/1.1 101 Switching Protocols";
+constexpr std::string_view kSwitchingLine = "HTTP/1.1 101 Switching Protocols";
 
 std::string upgrade_request() {
   H2Client client;
@@ -42,7 +42,7 @@ enum class Cut {
 };
 constexpr int kCuts = 8;
 
-struct Client {
+struct BurstClient {
   std::shared_ptr<MemoryPeer> peer;
   Cut cut;
   bool sent_rest = false;
@@ -63,7 +63,7 @@ class Burst {
     return serve.run_until(
         [this] {
           return serve.live() == 0 && std::all_of(clients.begin(), clients.end(),
-                                                  [](const Client& c) { return c.ended; });
+                                                  [](const BurstClient& c) { return c.ended; });
         },
         limit,
         [this] {
@@ -72,13 +72,13 @@ class Burst {
   }
 
   ServeHarness serve;
-  std::vector<Client> clients;
+  std::vector<BurstClient> clients;
 
  private:
-  static void act(Client& c) {
+  static void act(BurstClient& c) {
     if (c.ended) return;
     const auto& out = c.peer->output();
-    bool switched = out.find(kSwitching) != std::string::npos;
+    bool switched = out.find(kSwitchingLine) != std::string::npos;
     auto settings = h2_frame(NGHTTP2_SETTINGS, 0, 0, "");
     auto rest = std::string(kPreface) + settings;
     switch (c.cut) {
@@ -121,7 +121,7 @@ class Burst {
     }
   }
 
-  static void end(Client& c) {
+  static void end(BurstClient& c) {
     c.peer->end_input();
     c.ended = true;
   }
@@ -147,7 +147,7 @@ TEST_CASE("h2c upgrade burst: 64 upgrades cut at every step all end, nothing out
         // The clients that waited for it saw the 101.
         for (const auto& client : burst.clients)
           if (client.cut == Cut::after_switch || client.cut == Cut::served)
-            ok = ok && expect(client.peer->output().starts_with(kSwitching), "101");
+            ok = ok && expect(client.peer->output().starts_with(kSwitchingLine), "101");
         return ok;
       },
       std::chrono::seconds(30));

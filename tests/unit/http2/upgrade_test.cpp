@@ -16,10 +16,6 @@
 namespace junction::test {
 namespace {
 
-void guarded(const std::function<bool()>& scenario) {
-  CHECK(to_string(run_guarded(scenario, 20s)) == std::string("passed"));
-}
-
 constexpr std::string_view kSwitching =
     "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
 

@@ -26,6 +26,9 @@ namespace junction::test {
 
 using namespace std::chrono_literals;
 
+// A request for the harness's health app.
+inline const std::string kGet = "GET /h HTTP/1.1\r\nHost: a\r\n\r\n";
+
 class ConnectionHarness {
  public:
   using Connection = http1::Connection<MemoryStream>;

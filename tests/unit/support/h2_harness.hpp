@@ -8,6 +8,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -24,6 +25,7 @@
 #include "gateway/health.hpp"
 #include "gateway/options.hpp"
 #include "gateway/router.hpp"
+#include "support/hang_guard.hpp"
 #include "support/instances.hpp"
 #include "support/memory_stream.hpp"
 
@@ -35,6 +37,11 @@ using namespace std::chrono_literals;
 inline bool expect(bool ok, const char* what) {
   if (!ok) std::fprintf(stderr, "expectation failed: %s\n", what);
   return ok;
+}
+
+// Checks, in the test itself, that `scenario` passes in a child process within 20 s.
+inline void guarded(const std::function<bool()>& scenario) {
+  CHECK(to_string(run_guarded(scenario, 20s)) == std::string("passed"));
 }
 
 // One frame on the wire (RFC 9113 §4.1).

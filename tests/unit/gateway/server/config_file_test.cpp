@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/server/config.hpp"
+#include "support/command_line.hpp"
 
 namespace junction::gateway {
 namespace {
@@ -45,20 +46,6 @@ std::vector<std::string> errors_of(const std::string& text) {
   CHECK_FALSE(read_config_file(file.path(), kFlags, errors));
   for (auto& error : errors) error = error.substr(file.path().size());  // ":LINE:COL: ..."
   return errors;
-}
-
-Config parse(std::vector<const char*> args) {
-  args.insert(args.begin(), "junction");
-  return parse_command_line(static_cast<int>(args.size()), args.data());
-}
-
-CommandLineExit exit_of(std::vector<const char*> args) {
-  try {
-    parse(std::move(args));
-  } catch (const CommandLineExit& e) {
-    return e;
-  }
-  return {-1, "parse_command_line returned"};
 }
 
 TEST_CASE("read_config_file: keys are flags, values as the command line takes them",
@@ -134,7 +121,7 @@ bind = ["http://127.0.0.1:9101", "http://127.0.0.1:9102"]
 no_access_log = true
 threads = 5
 )");
-  auto config = parse({"--config", file.path().c_str()});
+  auto config = parse_args({"--config", file.path().c_str()});
   CHECK(config.workers == 3);
   CHECK(config.health_path == "/from-file");
   REQUIRE(config.binds.size() == 2);
@@ -142,7 +129,7 @@ threads = 5
   CHECK_FALSE(config.access_log);
   CHECK(config.python.threads == 5);
 
-  auto given = parse(
+  auto given = parse_args(
       {"--workers", "2", "--bind", "http://127.0.0.1:9200", ("--config=" + file.path()).c_str()});
   CHECK(given.workers == 2);
   REQUIRE(given.binds.size() == 1);  // the command line's list replaces the file's
@@ -151,7 +138,7 @@ threads = 5
 
   ::setenv("JUNCTION_HEALTH_PATH", "/from-env", 1);
   ::setenv("JUNCTION_CONFIG", file.path().c_str(), 1);
-  auto from_env = parse({});
+  auto from_env = parse_args({});
   ::unsetenv("JUNCTION_HEALTH_PATH");
   ::unsetenv("JUNCTION_CONFIG");
   CHECK(from_env.health_path == "/from-env");
@@ -173,7 +160,7 @@ bind = "unix:/tmp/junction-listen-test.sock"
 proxy_protocol = true
 http = "auto"
 )");
-  auto config = parse({"--config", file.path().c_str()});
+  auto config = parse_args({"--config", file.path().c_str()});
   REQUIRE(config.binds.size() == 3);  // the file's bind, then its [[listen]] tables
   CHECK(config.binds[0].port == 9300);
   CHECK_FALSE(config.binds[0].http);
@@ -184,7 +171,7 @@ http = "auto"
   CHECK(config.binds[2].proxy_protocol == true);
   CHECK(config.binds[2].http == HttpMode::automatic);
 
-  auto given = parse({"--config", file.path().c_str(), "-b", "127.0.0.1:9400"});
+  auto given = parse_args({"--config", file.path().c_str(), "-b", "127.0.0.1:9400"});
   REQUIRE(given.binds.size() == 1);  // --bind replaces every listener of the file
   CHECK(given.binds[0].port == 9400);
 
@@ -192,7 +179,7 @@ http = "auto"
 [[listen]]
 bind = "127.0.0.1:9500"
 )");
-  auto listened = parse({"--config", only.path().c_str()});
+  auto listened = parse_args({"--config", only.path().c_str()});
   REQUIRE(listened.binds.size() == 1);  // no 127.0.0.1:8000 beside it
   CHECK(listened.binds[0].port == 9500);
 }

@@ -12,23 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "support/command_line.hpp"
+
 namespace junction::gateway {
 namespace {
-
-Config parse(std::vector<const char*> args) {
-  args.insert(args.begin(), "junction");
-  return parse_command_line(static_cast<int>(args.size()), args.data());
-}
-
-// The CommandLineExit that parsing `args` throws; exit_code -1 when it throws none.
-CommandLineExit exit_of(std::vector<const char*> args) {
-  try {
-    parse(std::move(args));
-  } catch (const CommandLineExit& e) {
-    return e;
-  }
-  return {-1, "parse_command_line returned"};
-}
 
 std::optional<BindAddress> bind(const std::string& text) {
   std::string error;
@@ -94,16 +81,16 @@ TEST_CASE("parse_bind_address: malformed addresses", "[config]") {
 }
 
 TEST_CASE("parse_command_line: --workers and --pid-file", "[config]") {
-  CHECK(parse({"app:app"}).workers == 1);
-  CHECK(parse({"app:app"}).pid_file.empty());
-  CHECK(parse({"--workers", "4", "app:app"}).workers == 4);
-  CHECK(parse({"-w", "3", "app:app"}).workers == 3);
-  CHECK(parse({"--pid-file", "/run/j.pid", "app:app"}).pid_file == "/run/j.pid");
+  CHECK(parse_args({"app:app"}).workers == 1);
+  CHECK(parse_args({"app:app"}).pid_file.empty());
+  CHECK(parse_args({"--workers", "4", "app:app"}).workers == 4);
+  CHECK(parse_args({"-w", "3", "app:app"}).workers == 3);
+  CHECK(parse_args({"--pid-file", "/run/j.pid", "app:app"}).pid_file == "/run/j.pid");
   // auto: the cores this process may run on, never fewer than one.
   cpu_set_t usable;
   CPU_ZERO(&usable);
   REQUIRE(sched_getaffinity(0, sizeof usable, &usable) == 0);
-  CHECK(parse({"--workers", "auto", "app:app"}).workers ==
+  CHECK(parse_args({"--workers", "auto", "app:app"}).workers ==
         static_cast<unsigned>(CPU_COUNT(&usable)));
   for (const char* bad : {"0", "-1", "many", "2x", "257", ""}) {
     auto e = exit_of({"--workers", bad, "app:app"});
@@ -113,18 +100,19 @@ TEST_CASE("parse_command_line: --workers and --pid-file", "[config]") {
 }
 
 TEST_CASE("parse_command_line: --max-requests and its jitter", "[config]") {
-  auto config = parse({"-w", "2", "--max-requests", "1000", "--max-requests-jitter", "50", "a:b"});
+  auto config =
+      parse_args({"-w", "2", "--max-requests", "1000", "--max-requests-jitter", "50", "a:b"});
   CHECK(config.max_requests == 1000);
   CHECK(config.max_requests_jitter == 50);
-  CHECK(parse({"-w", "2", "a:b"}).max_requests == 0);
+  CHECK(parse_args({"-w", "2", "a:b"}).max_requests == 0);
   // One worker is enough: a master starts the replacement.
-  CHECK(parse({"--max-requests", "10", "a:b"}).supervised());
+  CHECK(parse_args({"--max-requests", "10", "a:b"}).supervised());
   CHECK(exit_of({"-w", "2", "--max-requests-jitter", "5", "a:b"}).exit_code == 2);
   CHECK(exit_of({"-w", "2", "--max-requests", "lots", "a:b"}).exit_code == 2);
 }
 
 TEST_CASE("parse_command_line: supervision options", "[config]") {
-  auto plain = parse({"a:b"});
+  auto plain = parse_args({"a:b"});
   CHECK_FALSE(plain.supervised());  // one process, no master
   CHECK(plain.worker_timeout.count() == 0);
   CHECK(plain.worker_lifetime.count() == 0);
@@ -132,30 +120,30 @@ TEST_CASE("parse_command_line: supervision options", "[config]") {
   CHECK_FALSE(plain.preload);
   CHECK_FALSE(plain.reload);
 
-  auto config = parse({"--worker-timeout", "2.5", "--worker-lifetime", "3600", "--max-rss", "512",
-                       "--preload", "a:b"});
+  auto config = parse_args({"--worker-timeout", "2.5", "--worker-lifetime", "3600", "--max-rss",
+                            "512", "--preload", "a:b"});
   CHECK(config.worker_timeout.count() == 2.5);
   CHECK(config.worker_lifetime.count() == 3600);
   CHECK(config.max_rss_mib == 512);
   CHECK(config.preload);
   CHECK(config.supervised());
-  CHECK(parse({"--worker-timeout", "0", "a:b"}).worker_timeout.count() == 0);  // 0: off
-  CHECK_FALSE(parse({"--worker-timeout", "0", "a:b"}).supervised());
-  CHECK(parse({"--reload", "a:b"}).supervised());
+  CHECK(parse_args({"--worker-timeout", "0", "a:b"}).worker_timeout.count() == 0);  // 0: off
+  CHECK_FALSE(parse_args({"--worker-timeout", "0", "a:b"}).supervised());
+  CHECK(parse_args({"--reload", "a:b"}).supervised());
   CHECK(plain.python.request_timeout.count() == 0);  // off by default
   // The I/O threads are shared out among the workers unless given.
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   CHECK(plain.io_threads == cores);
-  CHECK(parse({"--workers", "2", "a:b"}).io_threads == std::max(1u, cores / 2));
-  CHECK(parse({"--workers", "64", "a:b"}).io_threads == 1);
-  CHECK(parse({"--workers", "2", "--io-threads", "3", "a:b"}).io_threads == 3);
-  auto timed = parse({"--request-timeout", "1.5", "a:b"});
+  CHECK(parse_args({"--workers", "2", "a:b"}).io_threads == std::max(1u, cores / 2));
+  CHECK(parse_args({"--workers", "64", "a:b"}).io_threads == 1);
+  CHECK(parse_args({"--workers", "2", "--io-threads", "3", "a:b"}).io_threads == 3);
+  auto timed = parse_args({"--request-timeout", "1.5", "a:b"});
   CHECK(timed.python.request_timeout.count() == 1.5);
   CHECK(timed.supervised());  // a worker whose WSGI threads are all overdue recycles
-  CHECK_FALSE(parse({"--request-timeout", "0", "a:b"}).supervised());
+  CHECK_FALSE(parse_args({"--request-timeout", "0", "a:b"}).supervised());
   CHECK(exit_of({"--request-timeout", "-2", "a:b"}).exit_code == 2);
-  CHECK(parse({"--reload", "--reload-dir", ".", "--reload-dir", "/", "a:b"}).reload_dirs.size() ==
-        2);
+  CHECK(parse_args({"--reload", "--reload-dir", ".", "--reload-dir", "/", "a:b"})
+            .reload_dirs.size() == 2);
 
   CHECK(exit_of({"--worker-timeout", "-1", "a:b"}).exit_code == 2);
   CHECK(exit_of({"--worker-lifetime", "soon", "a:b"}).exit_code == 2);
@@ -166,11 +154,11 @@ TEST_CASE("parse_command_line: supervision options", "[config]") {
   CHECK(exit_of({"--reload-dir", ".", "a:b"}).exit_code == 2);  // without --reload
   CHECK(exit_of({"--reload", "--reload-dir", "/no/such/dir", "a:b"}).exit_code == 2);
   CHECK(exit_of({"--health-check-app", "a:b"}).exit_code == 2);  // without --health-path
-  CHECK(parse({"--health-path", "/h", "--health-check-app", "a:b"}).health_check_app);
+  CHECK(parse_args({"--health-path", "/h", "--health-check-app", "a:b"}).health_check_app);
 }
 
 TEST_CASE("parse_command_line: defaults", "[config]") {
-  auto config = parse({});
+  auto config = parse_args({});
   REQUIRE(config.binds.size() == 1);
   CHECK(config.binds[0].host == "127.0.0.1");
   CHECK(config.binds[0].port == 8000);
@@ -194,26 +182,27 @@ TEST_CASE("parse_command_line: defaults", "[config]") {
 }
 
 TEST_CASE("parse_command_line: each limit flag", "[config]") {
-  CHECK(parse({"--limit-request-line", "100"}).limits.request_line == 100);
-  CHECK(parse({"--limit-request-fields", "7"}).limits.header_fields == 7);
-  CHECK(parse({"--limit-request-field-size", "1000"}).limits.header_field_size == 1000);
-  CHECK(parse({"--limit-request-header-size", "4096"}).limits.header_block_size == 4096);
-  CHECK(parse({"--max-body-size", "0"}).limits.max_body_size == 0);
-  CHECK(parse({"--max-body-size", "10000000000"}).limits.max_body_size == 10000000000u);
-  CHECK(parse({"--limit-request-line=200"}).limits.request_line == 200);
+  CHECK(parse_args({"--limit-request-line", "100"}).limits.request_line == 100);
+  CHECK(parse_args({"--limit-request-fields", "7"}).limits.header_fields == 7);
+  CHECK(parse_args({"--limit-request-field-size", "1000"}).limits.header_field_size == 1000);
+  CHECK(parse_args({"--limit-request-header-size", "4096"}).limits.header_block_size == 4096);
+  CHECK(parse_args({"--max-body-size", "0"}).limits.max_body_size == 0);
+  CHECK(parse_args({"--max-body-size", "10000000000"}).limits.max_body_size == 10000000000u);
+  CHECK(parse_args({"--limit-request-line=200"}).limits.request_line == 200);
 }
 
 TEST_CASE("parse_command_line: each timeout flag", "[config]") {
-  CHECK(parse({"--timeout-keep-alive", "1.5"}).timeouts.keep_alive == seconds_d(1.5));
-  CHECK(parse({"--timeout-request-header", "0.05"}).timeouts.request_header == seconds_d(0.05));
-  CHECK(parse({"--timeout-request-body", "60"}).timeouts.request_body == seconds_d(60));
-  CHECK(parse({"--graceful-timeout", "2"}).timeouts.graceful == seconds_d(2));
+  CHECK(parse_args({"--timeout-keep-alive", "1.5"}).timeouts.keep_alive == seconds_d(1.5));
+  CHECK(parse_args({"--timeout-request-header", "0.05"}).timeouts.request_header ==
+        seconds_d(0.05));
+  CHECK(parse_args({"--timeout-request-body", "60"}).timeouts.request_body == seconds_d(60));
+  CHECK(parse_args({"--graceful-timeout", "2"}).timeouts.graceful == seconds_d(2));
 }
 
 TEST_CASE("parse_command_line: the other flags", "[config]") {
-  auto config = parse({"--bind", "[::1]:1", "-b", "unix:/tmp/j.sock", "--io-threads", "3",
-                       "--log-level", "debug", "--no-access-log", "--health-path", "/h",
-                       "--diagnostics", "app:application", "/api=api:app"});
+  auto config = parse_args({"--bind", "[::1]:1", "-b", "unix:/tmp/j.sock", "--io-threads", "3",
+                            "--log-level", "debug", "--no-access-log", "--health-path", "/h",
+                            "--diagnostics", "app:application", "/api=api:app"});
   REQUIRE(config.binds.size() == 2);
   CHECK(config.binds[0].host == "::1");
   CHECK(config.binds[1].kind == BindAddress::Kind::unix_socket);
@@ -281,9 +270,10 @@ TEST_CASE("parse_command_line: --version exits 0", "[config]") {
 TEST_CASE("command line: TLS flags come in pairs, and need a certificate", "[config][tls]") {
   // Any existing file does for the parser (this one); the contents are tls/'s business.
   const char* file = __FILE__;
-  auto config = parse({"--tls-cert", file, "--tls-key", file, "--tls-cert", file, "--tls-key", file,
-                       "--tls-client-ca", file, "--tls-client-verify", "optional",
-                       "--tls-min-version", "1.3", "--tls-handshake-timeout", "2.5", "app:app"});
+  auto config =
+      parse_args({"--tls-cert", file, "--tls-key", file, "--tls-cert", file, "--tls-key", file,
+                  "--tls-client-ca", file, "--tls-client-verify", "optional", "--tls-min-version",
+                  "1.3", "--tls-handshake-timeout", "2.5", "app:app"});
   CHECK(config.tls.enabled());
   CHECK(config.tls.certificates.size() == 2);
   CHECK(config.tls.client_verify == tls::Options::ClientVerify::optional);
@@ -291,7 +281,7 @@ TEST_CASE("command line: TLS flags come in pairs, and need a certificate", "[con
   CHECK(config.tls.handshake_timeout.count() == 2.5);
   REQUIRE(config.apps.size() == 1);  // the APP after a file flag is not taken for a file
   CHECK(config.apps[0] == "app:app");
-  CHECK_FALSE(parse({}).tls.enabled());
+  CHECK_FALSE(parse_args({}).tls.enabled());
 
   auto unpaired = exit_of({"--tls-cert", file});
   CHECK(unpaired.exit_code == 2);
@@ -348,7 +338,7 @@ TEST_CASE("parse_command_line: every flag is also JUNCTION_<FLAG>", "[config]") 
       .set("JUNCTION_TIMEOUT_KEEP_ALIVE", "2.5")
       .set("JUNCTION_BIND", "http://127.0.0.1:9001")
       .set("JUNCTION_FORWARDED_HOST", "true");
-  auto config = parse({});
+  auto config = parse_args({});
   CHECK(config.workers == 3);
   CHECK(config.health_path == "/hz");
   CHECK_FALSE(config.access_log);
@@ -358,7 +348,7 @@ TEST_CASE("parse_command_line: every flag is also JUNCTION_<FLAG>", "[config]") 
   CHECK(config.edge.forwarded.forwarded_host);
 
   // The command line wins.
-  auto given = parse({"--workers", "2", "--bind", "127.0.0.1:9002"});
+  auto given = parse_args({"--workers", "2", "--bind", "127.0.0.1:9002"});
   CHECK(given.workers == 2);
   REQUIRE(given.binds.size() == 1);
   CHECK(given.binds[0].port == 9002);
@@ -377,15 +367,15 @@ TEST_CASE("parse_command_line: a bad JUNCTION_ value is one line and exit 2", "[
 TEST_CASE("parse_command_line: FORWARDED_ALLOW_IPS, below the flag and JUNCTION_'s", "[config]") {
   Environment env;
   env.set("FORWARDED_ALLOW_IPS", "10.0.0.0/8");
-  CHECK(parse({}).edge.forwarded.trusted.trusts_ip("10.1.2.3"));
-  CHECK_FALSE(parse({}).edge.forwarded.trusted.trusts_ip("127.0.0.1"));
-  CHECK(
-      parse({"--forwarded-allow-ips", "192.0.2.1"}).edge.forwarded.trusted.trusts_ip("192.0.2.1"));
-  CHECK_FALSE(
-      parse({"--forwarded-allow-ips", "192.0.2.1"}).edge.forwarded.trusted.trusts_ip("10.1.2.3"));
+  CHECK(parse_args({}).edge.forwarded.trusted.trusts_ip("10.1.2.3"));
+  CHECK_FALSE(parse_args({}).edge.forwarded.trusted.trusts_ip("127.0.0.1"));
+  CHECK(parse_args({"--forwarded-allow-ips", "192.0.2.1"})
+            .edge.forwarded.trusted.trusts_ip("192.0.2.1"));
+  CHECK_FALSE(parse_args({"--forwarded-allow-ips", "192.0.2.1"})
+                  .edge.forwarded.trusted.trusts_ip("10.1.2.3"));
   env.set("JUNCTION_FORWARDED_ALLOW_IPS", "172.16.0.0/12");
-  CHECK(parse({}).edge.forwarded.trusted.trusts_ip("172.16.0.9"));
-  CHECK_FALSE(parse({}).edge.forwarded.trusted.trusts_ip("10.1.2.3"));
+  CHECK(parse_args({}).edge.forwarded.trusted.trusts_ip("172.16.0.9"));
+  CHECK_FALSE(parse_args({}).edge.forwarded.trusted.trusts_ip("10.1.2.3"));
 }
 
 TEST_CASE("parse_command_line: --help says that flags come from the environment too", "[config]") {
