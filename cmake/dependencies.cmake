@@ -25,7 +25,8 @@ add_library(llhttp STATIC ${LLHTTP_SOURCE_DIR}/llhttp.c ${LLHTTP_SOURCE_DIR}/api
 target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
 # Strict mode: llhttp's stricter state machine (e.g. CR must be followed by LF everywhere).
 target_compile_definitions(llhttp PUBLIC LLHTTP_STRICT_MODE=1)
-set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
+# Its three files are compiled as they ship, not batched.
+set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99 UNITY_BUILD OFF)
 
 find_package(PkgConfig QUIET)
 junction_require(PkgConfig_FOUND "pkg-config" pkg-config)

@@ -28,9 +28,6 @@ constexpr const char* kGroups = "X25519:P-256:P-384";
 constexpr long kSessionSeconds = 3600;
 constexpr unsigned char kSessionIdContext[] = "junction";
 
-struct CtxDeleter {
-  void operator()(SSL_CTX* ctx) const noexcept { SSL_CTX_free(ctx); }
-};
 struct BioDeleter {
   void operator()(BIO* bio) const noexcept { BIO_free(bio); }
 };
@@ -98,7 +95,13 @@ int accept_any_certificate(int, X509_STORE_CTX*) {
 
 }  // namespace
 
+// Its deleter is its own, not the file's anonymous namespace's: a class with external linkage
+// whose member's type has internal linkage is a warning when this file is compiled in a batch
+// (a unity build; -Wsubobject-linkage).
 struct ServerContexts::Entry {
+  struct CtxDeleter {
+    void operator()(SSL_CTX* ctx) const noexcept { SSL_CTX_free(ctx); }
+  };
   std::unique_ptr<SSL_CTX, CtxDeleter> ctx;
   std::string cert_file;
   std::string pem;                 // the leaf certificate, for the ASGI TLS extension
