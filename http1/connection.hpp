@@ -9,8 +9,10 @@
 // buffer and are answered in order, so the pipeline depth is bounded by the buffer. Body bytes
 // are read from the socket only while the app has a read outstanding (backpressure). Responses
 // are written by a callback chain with one write in flight; output queued past a high-water mark
-// holds back the app's write handlers. A file piece of a body (async_send_file) takes its place
-// in that output queue and leaves by sendfile(2), straight from the page cache to the socket.
+// holds back the app's write handlers. A large body piece is queued as the app handed it over
+// and leaves in one gathered write (writev(2)) with the bytes around it, never copied into the
+// output string; a file piece of a body (async_send_file) takes its place in that output queue
+// and leaves by sendfile(2), straight from the page cache to the socket.
 // Timeouts come from one watchdog timer per connection whose deadline moves as the connection
 // changes phase, so a request costs no timer operations.
 //
@@ -18,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <chrono>
@@ -76,6 +79,10 @@ class Connection final : public gateway::Closable,
   // File bytes one turn of the I/O thread hands to sendfile(2) before it lets the other
   // connections run: a fast client on loopback would otherwise never make it return EAGAIN.
   static constexpr std::uint64_t kFileTurnBytes = 1 << 20;
+  // A body piece this large is queued as it came and written with the bytes around it in one
+  // gathered write; a smaller one is copied into the output string, which costs less than a
+  // queue entry and a buffer of its own.
+  static constexpr std::size_t kGatherMin = 16 * 1024;
   // Only a plain socket can take a file with sendfile(2): it has a file descriptor (a TLS
   // stream's native handle is an SSL*) and waits for writability.
   static constexpr bool kCanSendFile = requires(Stream & stream, gateway::error_code& ec) {
@@ -196,7 +203,7 @@ class Connection final : public gateway::Closable,
   gateway::error_code check_writable(const ExchangeImpl* exchange) const noexcept;
   gateway::error_code send_head(std::optional<std::uint64_t> known_length);
   std::uint64_t frame_body(std::uint64_t size, gateway::error_code& ec);
-  gateway::error_code append_body(std::string_view chunk);
+  gateway::error_code append_body(std::string&& chunk);
   void end_body(const gateway::Headers& trailers);
   void complete_write(gateway::error_code ec, gateway::Exchange::Handler handler);
   void queue_error(int status, std::string_view detail);
@@ -207,13 +214,16 @@ class Connection final : public gateway::Closable,
   bool output_queued() const noexcept;
   static void append_chunk_size(std::string& out, std::uint64_t size);
   void flush();
+  void write_gathered();
+  template <class Buffers>
+  void start_write(const Buffers& buffers);
   void on_written(gateway::error_code ec);
   void send_file();
   void on_file_writable(gateway::error_code ec);
   static bool file_error(gateway::error_code ec) noexcept;
   void file_sent();
   void cut_file(gateway::error_code ec);
-  std::uint64_t drop_files(gateway::error_code ec);
+  std::uint64_t drop_pieces(gateway::error_code ec);
   void watch_send();
   void release_write_waiters(gateway::error_code ec);
   // --response-buffer-total: whether the output queued now may stay queued without the app
@@ -288,10 +298,13 @@ class Connection final : public gateway::Closable,
   std::weak_ptr<WebSocketSession<Stream>> websocket_;
   bool websocket_over_ = false;
 
-  // A body piece read from a file by sendfile(2), in the output queue: `before` (the output
-  // queued ahead of it) goes first. The fd is the app's, open until the handler runs.
-  struct FilePiece {
+  // A body piece in the output queue, after `before` (the output queued ahead of it): either
+  // bytes the app handed over (`data`, at least kGatherMin), or a file's bytes for sendfile(2)
+  // (`data` empty), whose fd is the app's, open until the handler runs (and may be a bad one:
+  // sendfile(2) says so).
+  struct Piece {
     std::string before;
+    std::string data;
     int fd = -1;
     std::uint64_t offset = 0;
     std::uint64_t left = 0;
@@ -299,18 +312,27 @@ class Connection final : public gateway::Closable,
     bool last = false;           // ends the body once sent
     gateway::error_code result;  // what the handler hears once the bytes are sent
     gateway::Exchange::Handler handler;
+    bool is_file() const noexcept { return data.empty(); }
+  };
+  // A gathered write in flight: the strings it sends, in order, and their buffers.
+  struct Gathered {
+    std::vector<std::string> parts;
+    std::vector<asio::const_buffer> buffers;
+    std::uint64_t bytes = 0;
   };
 
-  // Output: `out_` collects, `writing_` is on the wire; file pieces queued before `out_`, in
-  // order, each after its `before` bytes.
+  // Output: `out_` collects, `writing_` (or `gathered_`) is on the wire; pieces queued before
+  // `out_`, in order, each after its `before` bytes.
   std::string out_;
   std::string writing_;
+  // Allocated by the first gathered write; an idle connection that never had one holds none.
+  std::unique_ptr<Gathered> gathered_;
   // A list, not a deque: an empty std::deque allocates (a map and a 512-byte node), and every
   // idle connection holds this queue empty (docs/benchmarks.md, memory per idle connection).
-  std::list<FilePiece> files_;
+  std::list<Piece> pieces_;
   bool write_in_flight_ = false;
   clock::time_point write_started_;  // the write in flight began or last made progress
-  std::size_t write_progress_ = 0;   // bytes of writing_ the kernel has taken
+  std::size_t write_progress_ = 0;   // bytes of the write in flight the kernel has taken
   std::uint64_t sent_total_ = 0;     // bytes the kernel has taken, over the connection's life
   // --min-response-rate, over the connection's life: bytes the client acknowledged, and the
   // time it had bytes of ours waiting, as sampled at the watchdog's wake-ups.

@@ -1,4 +1,5 @@
-// One HTTP/1.1 connection: the output queue, one write in flight, and file pieces by sendfile(2).
+// One HTTP/1.1 connection: the output queue, one write in flight (gathered around the body pieces
+// queued as they came), and file pieces by sendfile(2).
 // Part of Connection<Stream> (connection.hpp); included by instances.cpp and the unit tests'
 // instantiations only.
 #pragma once
@@ -24,14 +25,14 @@ namespace junction::http1 {
 // Output queued and not yet with the kernel, file pieces included.
 template <class Stream>
 std::uint64_t Connection<Stream>::pending_output() const noexcept {
-  std::uint64_t n = out_.size() + writing_.size();
-  for (const auto& file : files_) n += file.before.size() + file.left;
+  std::uint64_t n = out_.size() + writing_.size() + (gathered_ ? gathered_->bytes : 0);
+  for (const auto& piece : pieces_) n += piece.before.size() + piece.data.size() + piece.left;
   return n;
 }
 
 template <class Stream>
 bool Connection<Stream>::output_queued() const noexcept {
-  return write_in_flight_ || !out_.empty() || !files_.empty();
+  return write_in_flight_ || !out_.empty() || !pieces_.empty();
 }
 
 template <class Stream>
@@ -42,27 +43,57 @@ void Connection<Stream>::append_chunk_size(std::string& out, std::uint64_t size)
   out.append("\r\n");
 }
 
-// Starts the next write: the bytes ahead of the first file piece, that piece, or `out_`.
+// Starts the next write: a file piece, the body pieces at the front with what surrounds them,
+// the bytes ahead of the first file piece, or `out_`.
 template <class Stream>
 void Connection<Stream>::flush() {
   if (write_in_flight_ || closed_) return;
-  if (!files_.empty() && files_.front().before.empty()) {
+  if (!pieces_.empty() && !pieces_.front().is_file()) return write_gathered();
+  if (!pieces_.empty() && pieces_.front().before.empty()) {
     write_in_flight_ = true;
     write_started_ = clock::now();
     send_file();
     watch_send();
     return;
   }
-  auto& next = files_.empty() ? out_ : files_.front().before;
+  auto& next = pieces_.empty() ? out_ : pieces_.front().before;
   if (next.empty()) return;
   writing_.swap(next);
   next.clear();
+  start_write(asio::buffer(writing_));
+}
+
+// One write (writev(2)) for the body pieces at the front of the queue, each after its `before`,
+// and the bytes that follow the last of them: the next file piece's `before`, or `out_`.
+template <class Stream>
+void Connection<Stream>::write_gathered() {
+  if (!gathered_) gathered_ = std::make_unique<Gathered>();
+  auto& g = *gathered_;
+  auto take = [&g](std::string& part) {
+    if (part.empty()) return;
+    g.bytes += part.size();
+    g.parts.push_back(std::move(part));
+    part.clear();
+  };
+  while (!pieces_.empty() && !pieces_.front().is_file()) {
+    take(pieces_.front().before);
+    take(pieces_.front().data);
+    pieces_.pop_front();
+  }
+  take(pieces_.empty() ? out_ : pieces_.front().before);
+  for (const auto& part : g.parts) g.buffers.emplace_back(part.data(), part.size());
+  start_write(g.buffers);
+}
+
+template <class Stream>
+template <class Buffers>
+void Connection<Stream>::start_write(const Buffers& buffers) {
   write_in_flight_ = true;
   write_progress_ = 0;
   // The completion condition sees each partial write: progress for --timeout-send and
   // --min-response-rate, with asio's own transfer_all steps otherwise.
   asio::async_write(
-      stream_, asio::buffer(writing_),
+      stream_, buffers,
       [self = this->shared_from_this()](const gateway::error_code& ec, std::size_t total) {
         if (total > self->write_progress_)
           self->note_sent(total - std::exchange(self->write_progress_, total));
@@ -145,11 +176,16 @@ template <class Stream>
 void Connection<Stream>::on_written(gateway::error_code ec) {
   write_in_flight_ = false;
   writing_.clear();
+  if (gathered_) {
+    gathered_->parts.clear();
+    gathered_->buffers.clear();
+    gathered_->bytes = 0;
+  }
   settle_output_budget();
   if (ec) {
     write_failed_ = true;
     out_.clear();
-    drop_files(gateway::errc::client_gone);
+    drop_pieces(gateway::errc::client_gone);
     lose_client();
     release_write_waiters(gateway::errc::client_gone);
     // Nobody takes what we would answer: a read waiting for the next request ends too.
@@ -170,7 +206,7 @@ void Connection<Stream>::on_written(gateway::error_code ec) {
 template <class Stream>
 void Connection<Stream>::send_file() {
   if constexpr (kCanSendFile) {
-    auto& file = files_.front();
+    auto& file = pieces_.front();
     gateway::error_code ec;
     if (!stream_.native_non_blocking()) stream_.native_non_blocking(true, ec);
     if (ec) return on_written(ec);
@@ -236,8 +272,8 @@ bool Connection<Stream>::file_error(gateway::error_code ec) noexcept {
 template <class Stream>
 void Connection<Stream>::file_sent() {
   write_in_flight_ = false;
-  auto file = std::move(files_.front());
-  files_.pop_front();
+  auto file = std::move(pieces_.front());
+  pieces_.pop_front();
   if (file.last && exchange_ && requests_ == file.exchange && !state_.response_done) end_body({});
   settle_output_budget();
   bool drained = pending_output() <= kOutputHighWater;
@@ -261,10 +297,10 @@ void Connection<Stream>::file_sent() {
 template <class Stream>
 void Connection<Stream>::cut_file(gateway::error_code ec) {
   write_in_flight_ = false;
-  auto file = std::move(files_.front());
-  files_.pop_front();
+  auto file = std::move(pieces_.front());
+  pieces_.pop_front();
   out_.clear();
-  auto unsent = file.left + drop_files(ec);
+  auto unsent = file.left + drop_pieces(ec);
   gateway::ExchangeState::complete_write(get_executor(), std::move(file.handler), ec);
   if (exchange_ && requests_ == file.exchange && !state_.response_done) {
     state_.body_bytes -= std::min(unsent, state_.body_bytes);
@@ -279,15 +315,16 @@ void Connection<Stream>::cut_file(gateway::error_code ec) {
   notify();
 }
 
-// Fails every queued file piece; returns the file bytes they would have sent.
+// Drops every queued piece, failing the file pieces' handlers (a body piece's write has
+// completed already); returns the file bytes they would have sent.
 template <class Stream>
-std::uint64_t Connection<Stream>::drop_files(gateway::error_code ec) {
-  auto files = std::move(files_);
-  files_.clear();
+std::uint64_t Connection<Stream>::drop_pieces(gateway::error_code ec) {
+  auto pieces = std::move(pieces_);
+  pieces_.clear();
   std::uint64_t unsent = 0;
-  for (auto& file : files) {
-    unsent += file.left;
-    gateway::ExchangeState::complete_write(get_executor(), std::move(file.handler), ec);
+  for (auto& piece : pieces) {
+    unsent += piece.left;
+    gateway::ExchangeState::complete_write(get_executor(), std::move(piece.handler), ec);
   }
   return unsent;
 }

@@ -42,13 +42,13 @@ void Connection<Stream>::do_write(const ExchangeImpl* exchange, std::string chun
                                   gateway::Exchange::Handler handler) {
   gateway::error_code ec = check_writable(exchange);
   if (!ec && !state_.head_sent) ec = send_head(last ? std::optional(chunk.size()) : std::nullopt);
-  if (!ec) ec = append_body(chunk);
+  if (!ec) ec = append_body(std::move(chunk));
   if (!ec && last) end_body({});
   complete_write(ec, std::move(handler));
 }
 
 // A file piece of the body: framed like a write (chunk-size line, CRLF; nothing for HEAD or a
-// bodiless status; never past the declared length), its bytes queued as a FilePiece that
+// bodiless status; never past the declared length), its bytes queued as a Piece that
 // flush() hands to sendfile(2) in turn. The handler runs once they are with the kernel, and
 // a `last` piece ends the body then: a file that turns out short can still cut the response.
 template <class Stream>
@@ -70,8 +70,8 @@ void Connection<Stream>::do_send_file(const ExchangeImpl* exchange, int fd, std:
       return complete_write(ec, std::move(handler));
     }
     if (framing_.kind == Framing::Kind::chunked) append_chunk_size(out_, size);
-    files_.push_back({std::exchange(out_, {}), fd, offset, size, requests_, last && !ec, ec,
-                      std::move(handler)});
+    pieces_.push_back({std::exchange(out_, {}), {}, fd, offset, size, requests_, last && !ec, ec,
+                       std::move(handler)});
     if (framing_.kind == Framing::Kind::chunked) out_.append("\r\n");
     // Nothing may follow a last piece: the body ends once its bytes have gone.
     if (last && !ec) state_.body_ended = true;
@@ -216,16 +216,27 @@ std::uint64_t Connection<Stream>::frame_body(std::uint64_t size, gateway::error_
   return is_head_request_ ? 0 : size;
 }
 
+// A piece of kGatherMin or more joins the output queue as it is (moved, its framing around it
+// in `out_`); a smaller one is copied into `out_` with its framing.
 template <class Stream>
-gateway::error_code Connection<Stream>::append_body(std::string_view chunk) {
+gateway::error_code Connection<Stream>::append_body(std::string&& chunk) {
   gateway::error_code ec;
-  chunk = chunk.substr(0, frame_body(chunk.size(), ec));
-  if (chunk.empty()) return ec;
-  if (framing_.kind == Framing::Kind::chunked) {
-    append_chunk(out_, chunk);
-  } else {
-    out_.append(chunk);
+  auto size = frame_body(chunk.size(), ec);
+  if (size == 0) return ec;
+  bool chunked = framing_.kind == Framing::Kind::chunked;
+  if (size < kGatherMin) {
+    auto bytes = std::string_view(chunk).substr(0, size);
+    if (chunked) {
+      append_chunk(out_, bytes);
+    } else {
+      out_.append(bytes);
+    }
+    return ec;
   }
+  chunk.resize(size);
+  if (chunked) append_chunk_size(out_, size);
+  pieces_.push_back({std::exchange(out_, {}), std::move(chunk)});
+  if (chunked) out_.append("\r\n");
   return ec;
 }
 
