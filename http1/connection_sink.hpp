@@ -70,7 +70,14 @@ void Connection<Stream>::do_send_file(const ExchangeImpl* exchange, int fd, std:
       return complete_write(ec, std::move(handler));
     }
     if (framing_.kind == Framing::Kind::chunked) append_chunk_size(out_, size);
-    pieces_.push_back({std::exchange(out_, {}), {}, fd, offset, size, requests_, last && !ec, ec,
+    pieces_.push_back({std::exchange(out_, {}),
+                       {},
+                       fd,
+                       offset,
+                       size,
+                       requests_,
+                       last && !ec,
+                       ec,
                        std::move(handler)});
     if (framing_.kind == Framing::Kind::chunked) out_.append("\r\n");
     // Nothing may follow a last piece: the body ends once its bytes have gone.
