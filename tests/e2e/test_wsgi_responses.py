@@ -12,10 +12,12 @@ import hashlib
 import os
 import random
 import socket
+import subprocess
 import time
 
 import pytest
 
+from apps.responses import pieces
 from wire import Conn, chunked, request
 from wsgi_util import assert_serves, get, log_has, q, read_lines, wait_for_lines
 
@@ -268,6 +270,95 @@ def test_close_called_once_after_graceful_client_close_mid_stream(server, tmp_pa
     assert wait_for_lines(rec, timeout=5) == ["closed 1"], "close() not called after disconnect"
     time.sleep(0.3)
     assert read_lines(rec) == ["closed 1"]
+    assert_serves(server)
+
+
+# --- streamed pieces (docs/wsgi.md, "Streaming") ----------------------------------------------
+# Every byte in order whatever the pieces' sizes, the app held back by a client that does not
+# read, and the iteration stopped when the client goes.
+
+MIB = 1 << 20
+
+
+def progress_of(path) -> int:
+    try:
+        return int(path.read_text() or 0)
+    except FileNotFoundError:
+        return 0
+
+
+def wait_until_still(path, quiet: float = 1.0, limit: float = 20.0) -> int:
+    """Poll the app's progress file until it has not moved for `quiet` seconds."""
+    deadline = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = progress_of(path)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+        time.sleep(0.05)
+    raise AssertionError(f"the app kept going: {last} bytes after {limit}s")
+
+
+@pytest.mark.parametrize("via", ["yield", "write"])
+@pytest.mark.parametrize("sizes", ["65536", "1,100,16383,16384,16385,200000", "300000,7"])
+def test_streamed_pieces_arrive_whole_and_in_order(server, via, sizes):
+    """Pieces below, at and above the gathered-write threshold (16 KiB), yielded or written: the
+    body is the app's bytes in order, and the connection stays usable."""
+    total = 6 * MIB + 3
+    with Conn(server.address, timeout=30) as c:
+        r = c.roundtrip(request("GET", f"/pieces?sizes={sizes}&total={total}&via={via}"))
+        assert r.status == 200
+        assert r.chunked
+        assert len(r.body) == total
+        assert r.body == pieces(total)
+        assert c.roundtrip(request("GET", "/list?n=1")).body == b"item 0;"
+
+
+def test_streamed_pieces_over_http2(server, tmp_path):
+    """The same over an HTTP/2 stream (h2c, curl)."""
+    total = 5 * MIB + 11
+    out = tmp_path / "body.bin"
+    subprocess.run(["curl", "-sS", "--fail", "--http2-prior-knowledge", "-o", str(out),
+                    f"{server.base_url}/pieces?sizes=65536,1000&total={total}"],
+                   check=True, timeout=60)
+    assert out.read_bytes() == pieces(total)
+
+
+def test_client_that_reads_nothing_holds_the_app_back(start_app, tmp_path):
+    """A client that reads nothing stops the app's iteration within a bound: the connection's
+    output (4 MiB at most past its 64 KiB mark), the piece the app is waiting on and the kernel's
+    socket buffers (up to about 10 MiB on loopback); then it reads all 48 MiB, intact. (--min-response-rate 0: by default a client that
+    takes nothing for a while is cut, test_min_rates.py.)"""
+    server = start_app(APP, extra=["--min-response-rate", "0"])
+    total = 48 * MIB
+    progress = tmp_path / "progress"
+    with Conn(server.address, timeout=30) as c:
+        c.send(request("GET", f"/pieces?sizes=65536&total={total}&progress={q(progress)}"))
+        held = wait_until_still(progress)
+        assert 0 < held < 24 * MIB, f"the app was not held back: {held} bytes handed over"
+        r = c.read_response()
+        assert r.status == 200
+        assert r.body == pieces(total)
+    assert progress_of(progress) == total
+    assert_serves(server)
+
+
+@pytest.mark.parametrize("via", ["yield", "write"])
+def test_streamed_pieces_stop_when_the_client_resets(server, tmp_path, via):
+    """The client reads 1 MiB of 64 MiB and resets: the failure reaches the app at its next
+    piece, its iteration stops far short of the end, and the server still serves."""
+    total = 64 * MIB
+    progress = tmp_path / "progress"
+    c = Conn(server.address, timeout=30)
+    c.send(request("GET", f"/pieces?sizes=65536&total={total}&via={via}&progress={q(progress)}"))
+    assert c.read_head().status == 200
+    c.read_exact(MIB)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    c.close()
+    stopped = wait_until_still(progress)
+    assert stopped < total // 2, f"the app went on after the reset: {stopped} bytes"
     assert_serves(server)
 
 

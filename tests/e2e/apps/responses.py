@@ -22,6 +22,10 @@ response iterable (so a test can count the calls):
                        S seconds between chunks (runs up to 60 s, for disconnect tests)
   /file?path=P&cl=N    wsgi.file_wrapper(open(P)); Content-Length N when given (-1: file size)
   /filelike?size=N     wsgi.file_wrapper over an object without fileno() (records close)
+  /pieces?sizes=A,B,..&total=N&via=yield|write&progress=P
+                       N bytes of pieces(N) (a seeded random stream) in pieces of the sizes
+                       A, B, ... in turn, yielded or through write(); with P, the bytes handed
+                       over so far are written to the file P after each piece
   /read-body?marker=P  writes P (if given), then reads the body: "LENGTH SHA256"
   /errors              writes two lines to wsgi.errors
 """
@@ -29,6 +33,7 @@ response iterable (so a test can count the calls):
 import hashlib
 import io
 import os
+import random
 import sys
 import time
 
@@ -79,6 +84,24 @@ class RecordingBytesIO(io.BytesIO):
         if not self.closed:
             record(self.record_path, "filelike closed")
         super().close()
+
+
+def pieces(n: int) -> bytes:
+    """The body /pieces sends: the same bytes for the same length, in the test and the app."""
+    return random.Random(n).randbytes(n)
+
+
+def piece_stream(data, sizes, progress):
+    sent = 0
+    turn = 0
+    while sent < len(data):
+        piece = data[sent:sent + sizes[turn % len(sizes)]]
+        turn += 1
+        yield piece
+        sent += len(piece)
+        if progress:
+            with open(progress, "w") as f:
+                f.write(str(sent))
 
 
 def body_of(n: int) -> bytes:
@@ -193,6 +216,16 @@ def app(environ, start_response):
         data = body_of(int(q.get("size", "100000")))
         start_response("200 OK", TEXT)
         return environ["wsgi.file_wrapper"](RecordingBytesIO(data, rec), 4096)
+    if path == "/pieces":
+        data = pieces(int(q["total"]))
+        sizes = [int(size) for size in q["sizes"].split(",")]
+        stream = piece_stream(data, sizes, q.get("progress", ""))
+        write = start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        if q.get("via") == "write":
+            for piece in stream:
+                write(piece)
+            return []
+        return stream
     if path == "/read-body":
         record(q.get("marker", ""), "reading")
         if "delay" in q:
