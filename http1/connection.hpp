@@ -212,7 +212,6 @@ class Connection final : public gateway::Closable,
   // The output queue and sendfile(2) (connection_output.hpp).
   std::uint64_t pending_output() const noexcept;
   bool output_queued() const noexcept;
-  static void append_chunk_size(std::string& out, std::uint64_t size);
   void flush();
   void write_gathered();
   template <class Buffers>

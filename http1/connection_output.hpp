@@ -12,7 +12,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
-#include <charconv>
 
 #include "http1/connection.hpp"
 #include "http1/exchange.hpp"
@@ -33,14 +32,6 @@ std::uint64_t Connection<Stream>::pending_output() const noexcept {
 template <class Stream>
 bool Connection<Stream>::output_queued() const noexcept {
   return write_in_flight_ || !out_.empty() || !pieces_.empty();
-}
-
-template <class Stream>
-void Connection<Stream>::append_chunk_size(std::string& out, std::uint64_t size) {
-  char digits[16];
-  auto end = std::to_chars(digits, digits + sizeof digits, size, 16).ptr;
-  out.append(digits, end);
-  out.append("\r\n");
 }
 
 // Starts the next write: a file piece, the body pieces at the front with what surrounds them,

@@ -1,7 +1,5 @@
 #include "http1/response.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <charconv>
 
@@ -165,9 +163,16 @@ void append_response_head(std::string& out, gateway::HttpVersion version, int st
   out.append("\r\n");
 }
 
+void append_chunk_size(std::string& out, std::uint64_t size) {
+  char digits[16];
+  auto end = std::to_chars(digits, digits + sizeof digits, size, 16).ptr;
+  out.append(digits, end);
+  out.append("\r\n");
+}
+
 void append_chunk(std::string& out, std::string_view data) {
   if (data.empty()) return;  // an empty chunk would end the body
-  fmt::format_to(std::back_inserter(out), "{:x}\r\n", data.size());
+  append_chunk_size(out, data.size());
   out.append(data);
   out.append("\r\n");
 }

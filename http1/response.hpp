@@ -34,6 +34,9 @@ void append_response_head(std::string& out, gateway::HttpVersion version, int st
                           std::string_view hsts = {},
                           std::pair<std::string_view, std::string_view> request_id = {});
 
+// A chunk's size line (RFC 9112 §7.1): the size in hex and CRLF. The bytes and their CRLF follow.
+void append_chunk_size(std::string& out, std::uint64_t size);
+// A whole chunk: its size line, `data` and CRLF; nothing for empty data (it would end the body).
 void append_chunk(std::string& out, std::string_view data);
 void append_last_chunk(std::string& out, const gateway::Headers& trailers);
 

@@ -105,6 +105,13 @@ TEST_CASE("append_chunk and append_last_chunk", "[http1_response]") {
   append_chunk(out, std::string(26, 'x'));
   CHECK(out == "5\r\nhello\r\n1a\r\n" + std::string(26, 'x') + "\r\n");
 
+  // The size line alone, as a gathered or file piece gets it (lower-case hex, no padding).
+  std::string line;
+  append_chunk_size(line, 0x10000);
+  append_chunk_size(line, 16383);
+  append_chunk_size(line, UINT64_MAX);
+  CHECK(line == "10000\r\n3fff\r\nffffffffffffffff\r\n");
+
   std::string last;
   append_last_chunk(last, {});
   CHECK(last == "0\r\n\r\n");
