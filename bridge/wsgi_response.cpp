@@ -171,28 +171,46 @@ bool WsgiResponse::send_chunk(std::string chunk, bool last) {
     if (chunk.size() == left) last = true;
   }
   sent_ += chunk.size();
+  if (credit_) {
+    // A piece the connection took earlier failed: nothing more goes after it.
+    if (auto ec = credit_->failure()) return write_failed(ec);
+  }
   if (last) {
     complete_ = true;
     write_to_connection(std::move(chunk), true, nullptr);
     return true;
   }
-  BlockingCall call;
   gateway::error_code ec;
-  {
+  if (auto size = chunk.size(); size < kSmallPiece) {
+    if (!credit_) credit_.emplace();
+    write_to_connection(std::move(chunk), false, credit_->take(size));
+    if (credit_->in_flight() <= kSendCredit) return true;
     py::gil_scoped_release release;
-    write_to_connection(std::move(chunk), false, call.handler());
-    ec = call.wait();
+    ec = credit_->wait_until_at_most(kSendCredit);
+  } else {
+    // After the small pieces before it, a large piece waits as BlockingCall does: its atomic
+    // wait spins before it sleeps, and the connection usually takes a piece in that time (a
+    // condition variable here, which always sleeps, made the 1 MiB stream 23 % slower).
+    BlockingCall call;
+    py::gil_scoped_release release;
+    if (credit_ && credit_->in_flight() > 0) ec = credit_->wait_until_at_most(0);
+    if (!ec) {
+      write_to_connection(std::move(chunk), false, call.handler());
+      ec = call.wait();
+    }
   }
-  if (ec) {
-    if (ec == gateway::errc::client_gone)
-      client_gone_ = true;
-    else
-      spdlog::warn("{}: response write failed: {}", gateway::LogTag{exchange_->request()},
-                   ec.message());
-    complete_ = true;
-    return false;
-  }
+  if (ec) return write_failed(ec);
   return true;
+}
+
+bool WsgiResponse::write_failed(gateway::error_code ec) {
+  if (ec == gateway::errc::client_gone)
+    client_gone_ = true;
+  else
+    spdlog::warn("{}: response write failed: {}", gateway::LogTag{exchange_->request()},
+                 ec.message());
+  complete_ = true;
+  return false;
 }
 
 bool WsgiResponse::send_file(py::handle wrapper) {
@@ -271,6 +289,12 @@ void WsgiResponse::send(py::handle result, py::handle file_wrapper_type) {
   }
   if (complete_) return;
   require_started();
+  if (credit_) {
+    if (auto ec = credit_->failure()) {
+      write_failed(ec);
+      return;
+    }
+  }
   send_head();
   complete_ = true;
   exchange_->async_finish({}, nullptr);

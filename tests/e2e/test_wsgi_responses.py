@@ -274,8 +274,9 @@ def test_close_called_once_after_graceful_client_close_mid_stream(server, tmp_pa
 
 
 # --- streamed pieces (docs/wsgi.md, "Streaming") ----------------------------------------------
-# Every byte in order whatever the pieces' sizes, the app held back by a client that does not
-# read, and the iteration stopped when the client goes.
+# Pieces under 16 KiB go on without waiting while up to 64 KiB are on their way; larger ones
+# wait until the connection took them. Either way: every byte in order, the app held back by a
+# client that does not read, and the iteration stopped when the client goes.
 
 MIB = 1 << 20
 
@@ -326,16 +327,18 @@ def test_streamed_pieces_over_http2(server, tmp_path):
     assert out.read_bytes() == pieces(total)
 
 
-def test_client_that_reads_nothing_holds_the_app_back(start_app, tmp_path):
+@pytest.mark.parametrize("piece", [65536, 4000])
+def test_client_that_reads_nothing_holds_the_app_back(start_app, tmp_path, piece):
     """A client that reads nothing stops the app's iteration within a bound: the connection's
-    output (4 MiB at most past its 64 KiB mark), the piece the app is waiting on and the kernel's
-    socket buffers (up to about 10 MiB on loopback); then it reads all 48 MiB, intact. (--min-response-rate 0: by default a client that
+    output (4 MiB at most past its 64 KiB mark), what the app's thread has on its way (a large
+    piece, or 64 KiB of small ones) and the kernel's socket buffers (up to about 10 MiB on
+    loopback); then it reads all 48 MiB, intact. (--min-response-rate 0: by default a client that
     takes nothing for a while is cut, test_min_rates.py.)"""
     server = start_app(APP, extra=["--min-response-rate", "0"])
     total = 48 * MIB
     progress = tmp_path / "progress"
     with Conn(server.address, timeout=30) as c:
-        c.send(request("GET", f"/pieces?sizes=65536&total={total}&progress={q(progress)}"))
+        c.send(request("GET", f"/pieces?sizes={piece}&total={total}&progress={q(progress)}"))
         held = wait_until_still(progress)
         assert 0 < held < 24 * MIB, f"the app was not held back: {held} bytes handed over"
         r = c.read_response()
@@ -346,13 +349,14 @@ def test_client_that_reads_nothing_holds_the_app_back(start_app, tmp_path):
 
 
 @pytest.mark.parametrize("via", ["yield", "write"])
-def test_streamed_pieces_stop_when_the_client_resets(server, tmp_path, via):
+@pytest.mark.parametrize("piece", [65536, 4000])
+def test_streamed_pieces_stop_when_the_client_resets(server, tmp_path, via, piece):
     """The client reads 1 MiB of 64 MiB and resets: the failure reaches the app at its next
     piece, its iteration stops far short of the end, and the server still serves."""
     total = 64 * MIB
     progress = tmp_path / "progress"
     c = Conn(server.address, timeout=30)
-    c.send(request("GET", f"/pieces?sizes=65536&total={total}&via={via}&progress={q(progress)}"))
+    c.send(request("GET", f"/pieces?sizes={piece}&total={total}&via={via}&progress={q(progress)}"))
     assert c.read_head().status == 200
     c.read_exact(MIB)
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
