@@ -24,13 +24,13 @@ class WsgiResponse {
  public:
   // Small pieces (a template rendered in parts, CSV rows) cost a round trip through both
   // threads each when the pool thread waits for every one: 64 pieces of 200 bytes took
-  // 770 µs of CPU a response. They go on without waiting up to this many bytes in flight.
+  // 730 µs of CPU a response. They go on without waiting up to this many bytes in flight.
   static constexpr std::size_t kSendCredit = 64 * 1024;
   // A piece this large or larger waits until the connection took it, and all before it. The
   // HTTP/1 connection queues such a piece as it is (http1's kGatherMin, 16 KiB) instead of
   // copying it; letting a pool thread run ahead with 64 KiB pieces piled their copies up in the
   // queue, and glibc's trimming and refaulting of that memory made the 1 MiB stream 16 % slower
-  // (docs/benchmarks.md, "ASGI streaming").
+  // (docs/benchmarks.md, "Every row in one command", the streaming entry).
   static constexpr std::size_t kSmallPiece = 16 * 1024;
 
   explicit WsgiResponse(std::shared_ptr<gateway::Exchange> exchange);
