@@ -40,6 +40,17 @@ std::string native_string(py::handle value, const char* what) {
   return out;
 }
 
+// Runs `op` on the exchange's I/O thread. Every call the response makes goes this way, so that
+// the exchange sees them in the app's order even while earlier writes are still on their way
+// (small pieces do not wait: WsgiResponse::kSendCredit): an exchange that decides on the first
+// write, as the fall-through does, must see the head's start() before it. On that thread the
+// HTTP/1 and HTTP/2 exchanges run the call inline, so this is the one hop the call made anyway.
+template <class Op>
+void post_to(const std::shared_ptr<gateway::Exchange>& exchange, Op op) {
+  boost::asio::post(exchange->executor(),
+                    [exchange, op = std::move(op)]() mutable { op(*exchange); });
+}
+
 }  // namespace
 
 WsgiResponse::WsgiResponse(std::shared_ptr<gateway::Exchange> exchange)
@@ -131,7 +142,9 @@ void WsgiResponse::write(py::object data) {
 void WsgiResponse::send_head() {
   if (head_sent_) return;
   head_sent_ = true;
-  exchange_->start(std::move(head_));  // not needed here once sent
+  post_to(exchange_, [head = std::move(head_)](gateway::Exchange& exchange) mutable {
+    exchange.start(std::move(head));  // not needed here once sent
+  });
 }
 
 // The head, when it has not gone yet, and the piece reach the connection in one hop. Each hop
@@ -140,15 +153,14 @@ void WsgiResponse::send_head() {
 // "WSGI apps that take a while"). Apps that answer in one piece make a single hop a request.
 void WsgiResponse::write_to_connection(std::string chunk, bool last,
                                        gateway::Exchange::Handler handler) {
-  if (head_sent_) return exchange_->async_write(std::move(chunk), last, std::move(handler));
+  std::optional<gateway::ResponseHead> head;
+  if (!head_sent_) head = std::move(head_);
   head_sent_ = true;
-  // On the connection's thread, start() and async_write() run inline, in this order.
-  boost::asio::post(exchange_->executor(),
-                    [exchange = exchange_, head = std::move(head_), chunk = std::move(chunk), last,
-                     handler = std::move(handler)]() mutable {
-                      exchange->start(std::move(head));
-                      exchange->async_write(std::move(chunk), last, std::move(handler));
-                    });
+  post_to(exchange_, [head = std::move(head), chunk = std::move(chunk), last,
+                      handler = std::move(handler)](gateway::Exchange& exchange) mutable {
+    if (head) exchange.start(std::move(*head));
+    exchange.async_write(std::move(chunk), last, std::move(handler));
+  });
 }
 
 bool WsgiResponse::send_chunk(std::string chunk, bool last) {
@@ -238,7 +250,10 @@ bool WsgiResponse::send_file(py::handle wrapper) {
   gateway::error_code ec;
   {
     py::gil_scoped_release release;
-    exchange_->async_send_file(fd, offset, count, true, call.handler());
+    post_to(exchange_,
+            [fd, offset, count, handler = call.handler()](gateway::Exchange& exchange) mutable {
+              exchange.async_send_file(fd, offset, count, true, std::move(handler));
+            });
     ec = call.wait();
   }
   if (ec == gateway::errc::unsupported) return false;
@@ -297,7 +312,7 @@ void WsgiResponse::send(py::handle result, py::handle file_wrapper_type) {
   }
   send_head();
   complete_ = true;
-  exchange_->async_finish({}, nullptr);
+  post_to(exchange_, [](gateway::Exchange& exchange) { exchange.async_finish({}, nullptr); });
 }
 
 void WsgiResponse::fail() {
@@ -305,7 +320,7 @@ void WsgiResponse::fail() {
   // response already complete stays as it is: the sink ignores the abort, which it sees after
   // the last write.
   complete_ = true;
-  exchange_->abort();
+  post_to(exchange_, [](gateway::Exchange& exchange) { exchange.abort(); });
 }
 
 }  // namespace junction::bridge
