@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/body_piece.hpp"
+
 namespace junction::gateway {
 
 using error_code = boost::system::error_code;
@@ -112,9 +114,10 @@ class Exchange {
   virtual void start(ResponseHead head) = 0;
 
   // Queues a body chunk; `last` ends the body (no trailers). The handler runs once the bytes are
-  // accepted within the connection's output bound: that is the backpressure. Errors:
-  // errc::client_gone, errc::invalid_response, errc::length_mismatch, errc::response_state.
-  virtual void async_write(std::string chunk, bool last, Handler handler) = 0;
+  // accepted within the connection's output bound: that is the backpressure, and a borrowed
+  // chunk's owner may be kept past it, until its bytes are sent. Errors: errc::client_gone,
+  // errc::invalid_response, errc::length_mismatch, errc::response_state.
+  virtual void async_write(BodyPiece chunk, bool last, Handler handler) = 0;
 
   // Sends `count` bytes of the open file `fd` from `offset` as the next piece of the body,
   // zero-copy (sendfile(2)) where the transport allows; `last` ends the body, as for

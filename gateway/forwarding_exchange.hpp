@@ -21,7 +21,7 @@ class ForwardingExchange : public Exchange {
     inner_->async_read_body(into, std::move(handler));
   }
   void start(ResponseHead head) override { inner_->start(std::move(head)); }
-  void async_write(std::string chunk, bool last, Handler handler) override {
+  void async_write(BodyPiece chunk, bool last, Handler handler) override {
     inner_->async_write(std::move(chunk), last, std::move(handler));
   }
   void async_send_file(int fd, std::uint64_t offset, std::uint64_t count, bool last,

@@ -112,7 +112,7 @@ void TimedExchange::start(ResponseHead head) {
   inner_->start(std::move(head));  // after the first write: the inner exchange's rules apply
 }
 
-void TimedExchange::async_write(std::string chunk, bool last, Handler handler) {
+void TimedExchange::async_write(BodyPiece chunk, bool last, Handler handler) {
   if (!begin_response()) return refuse(handler);
   inner_->async_write(std::move(chunk), last, std::move(handler));
 }

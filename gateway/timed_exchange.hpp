@@ -53,7 +53,7 @@ class TimedExchange final : public Exchange, public std::enable_shared_from_this
   boost::asio::any_io_executor executor() const override { return inner_->executor(); }
   void async_read_body(std::span<char> into, ReadHandler handler) override;
   void start(ResponseHead head) override;
-  void async_write(std::string chunk, bool last, Handler handler) override;
+  void async_write(BodyPiece chunk, bool last, Handler handler) override;
   void async_send_file(int fd, std::uint64_t offset, std::uint64_t count, bool last,
                        Handler handler) override;
   void async_finish(Headers trailers, Handler handler) override;

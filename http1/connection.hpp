@@ -190,7 +190,7 @@ class Connection final : public gateway::Closable,
   void do_read_body(const ExchangeImpl* exchange, std::span<char> into,
                     gateway::Exchange::ReadHandler handler);
   void do_start(const ExchangeImpl* exchange, gateway::ResponseHead head);
-  void do_write(const ExchangeImpl* exchange, std::string chunk, bool last,
+  void do_write(const ExchangeImpl* exchange, gateway::BodyPiece chunk, bool last,
                 gateway::Exchange::Handler handler);
   void do_send_file(const ExchangeImpl* exchange, int fd, std::uint64_t offset, std::uint64_t count,
                     bool last, gateway::Exchange::Handler handler);
@@ -203,7 +203,7 @@ class Connection final : public gateway::Closable,
   gateway::error_code check_writable(const ExchangeImpl* exchange) const noexcept;
   gateway::error_code send_head(std::optional<std::uint64_t> known_length);
   std::uint64_t frame_body(std::uint64_t size, gateway::error_code& ec);
-  gateway::error_code append_body(std::string&& chunk);
+  gateway::error_code append_body(gateway::BodyPiece&& chunk);
   void end_body(const gateway::Headers& trailers);
   void complete_write(gateway::error_code ec, gateway::Exchange::Handler handler);
   void queue_error(int status, std::string_view detail);
@@ -303,7 +303,7 @@ class Connection final : public gateway::Closable,
   // sendfile(2) says so).
   struct Piece {
     std::string before;
-    std::string data;
+    gateway::BodyPiece data;
     int fd = -1;
     std::uint64_t offset = 0;
     std::uint64_t left = 0;
@@ -313,9 +313,9 @@ class Connection final : public gateway::Closable,
     gateway::Exchange::Handler handler;
     bool is_file() const noexcept { return data.empty(); }
   };
-  // A gathered write in flight: the strings it sends, in order, and their buffers.
+  // A gathered write in flight: the bytes it sends, in order, and their buffers.
   struct Gathered {
-    std::vector<std::string> parts;
+    std::vector<gateway::BodyPiece> parts;
     std::vector<asio::const_buffer> buffers;
     std::uint64_t bytes = 0;
   };

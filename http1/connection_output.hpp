@@ -60,11 +60,11 @@ template <class Stream>
 void Connection<Stream>::write_gathered() {
   if (!gathered_) gathered_ = std::make_unique<Gathered>();
   auto& g = *gathered_;
-  auto take = [&g](std::string& part) {
+  auto take = [&g]<class Part>(Part& part) {
     if (part.empty()) return;
     g.bytes += part.size();
-    g.parts.push_back(std::move(part));
-    part.clear();
+    g.parts.emplace_back(std::move(part));
+    part = Part();
   };
   while (!pieces_.empty() && !pieces_.front().is_file()) {
     take(pieces_.front().before);

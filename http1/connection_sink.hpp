@@ -38,7 +38,7 @@ void Connection<Stream>::do_start(const ExchangeImpl* exchange, gateway::Respons
 }
 
 template <class Stream>
-void Connection<Stream>::do_write(const ExchangeImpl* exchange, std::string chunk, bool last,
+void Connection<Stream>::do_write(const ExchangeImpl* exchange, gateway::BodyPiece chunk, bool last,
                                   gateway::Exchange::Handler handler) {
   gateway::error_code ec = check_writable(exchange);
   if (!ec && !state_.head_sent) ec = send_head(last ? std::optional(chunk.size()) : std::nullopt);
@@ -226,13 +226,13 @@ std::uint64_t Connection<Stream>::frame_body(std::uint64_t size, gateway::error_
 // A piece of kGatherMin or more joins the output queue as it is (moved, its framing around it
 // in `out_`); a smaller one is copied into `out_` with its framing.
 template <class Stream>
-gateway::error_code Connection<Stream>::append_body(std::string&& chunk) {
+gateway::error_code Connection<Stream>::append_body(gateway::BodyPiece&& chunk) {
   gateway::error_code ec;
   auto size = frame_body(chunk.size(), ec);
   if (size == 0) return ec;
   bool chunked = framing_.kind == Framing::Kind::chunked;
   if (size < kGatherMin) {
-    auto bytes = std::string_view(chunk).substr(0, size);
+    auto bytes = chunk.view().substr(0, size);
     if (chunked) {
       append_chunk(out_, bytes);
     } else {
@@ -240,7 +240,7 @@ gateway::error_code Connection<Stream>::append_body(std::string&& chunk) {
     }
     return ec;
   }
-  chunk.resize(size);
+  chunk.truncate(size);
   if (chunked) append_chunk_size(out_, size);
   pieces_.push_back({std::exchange(out_, {}), std::move(chunk)});
   if (chunked) out_.append("\r\n");

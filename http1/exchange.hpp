@@ -37,7 +37,7 @@ class Connection<Stream>::ExchangeImpl final : public gateway::Exchange,
       c.do_start(self, std::move(head));
     });
   }
-  void async_write(std::string chunk, bool last, Handler handler) override {
+  void async_write(gateway::BodyPiece chunk, bool last, Handler handler) override {
     run([chunk = std::move(chunk), last, h = std::move(handler)](Connection& c,
                                                                  ExchangeImpl* self) mutable {
       c.do_write(self, std::move(chunk), last, std::move(h));

@@ -129,7 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool no_body = false;  // HEAD request or a bodiless status: writes are dropped
     bool has_trailers = false;
     gateway::Headers trailers;
-    std::deque<std::string> out;  // queued body bytes; out_offset into the front
+    std::deque<gateway::BodyPiece> out;  // queued body bytes; out_offset into the front
     std::size_t out_offset = 0;
     std::size_t queued = 0;
     clock::time_point last_progress;    // the client last took bytes of this stream
@@ -195,7 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void read_body(const std::shared_ptr<Stream>& stream, std::span<char> into,
                  gateway::Exchange::ReadHandler handler);
   void start_response(const std::shared_ptr<Stream>& stream, gateway::ResponseHead head);
-  void write(const std::shared_ptr<Stream>& stream, std::string chunk, bool last,
+  void write(const std::shared_ptr<Stream>& stream, gateway::BodyPiece chunk, bool last,
              gateway::Exchange::Handler handler);
   void finish(const std::shared_ptr<Stream>& stream, gateway::Headers trailers,
               gateway::Exchange::Handler handler);

@@ -187,14 +187,14 @@ error_code Session::writable(const Stream& stream) const noexcept {
   return {};
 }
 
-void Session::write(const std::shared_ptr<Stream>& stream, std::string chunk, bool last,
+void Session::write(const std::shared_ptr<Stream>& stream, gw::BodyPiece chunk, bool last,
                     gw::Exchange::Handler handler) {
   auto ec = writable(*stream);
   if (!ec && !stream->state.head_sent)
     ec = submit_head(*stream, last ? std::optional<std::uint64_t>(chunk.size()) : std::nullopt,
                      last && chunk.empty());
   if (!ec) {
-    chunk.resize(stream->state.take_body(chunk.size(), ec));
+    chunk.truncate(stream->state.take_body(chunk.size(), ec));
     if (!stream->no_body && !chunk.empty()) {
       if (stream->queued == 0) stream->last_progress = clock::now();
       stream->queued += chunk.size();

@@ -31,7 +31,7 @@ class StreamExchange final : public gateway::Exchange,
       s.start_response(stream, std::move(head));
     });
   }
-  void async_write(std::string chunk, bool last, Handler handler) override {
+  void async_write(gateway::BodyPiece chunk, bool last, Handler handler) override {
     run([chunk = std::move(chunk), last, h = std::move(handler)](Session& s, auto& stream) mutable {
       s.write(stream, std::move(chunk), last, std::move(h));
     });

@@ -75,7 +75,7 @@ class FallthroughExchange final : public Exchange,
     inner_->start(std::move(head));
   }
 
-  void async_write(std::string chunk, bool last, Handler handler) override {
+  void async_write(BodyPiece chunk, bool last, Handler handler) override {
     if (commit()) return inner_->async_write(std::move(chunk), last, std::move(handler));
     swallow(std::move(handler));
   }

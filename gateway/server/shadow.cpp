@@ -96,7 +96,7 @@ class ShadowExchange final : public Exchange, public std::enable_shared_from_thi
     answer_.status = head.status;
     answer_.headers = std::move(head.headers);
   }
-  void async_write(std::string chunk, bool last, Handler handler) override {
+  void async_write(BodyPiece chunk, bool last, Handler handler) override {
     {
       std::lock_guard lock(mutex_);
       written_ = true;
@@ -104,7 +104,7 @@ class ShadowExchange final : public Exchange, public std::enable_shared_from_thi
         over_ = true;
         std::string().swap(answer_.body);
       }
-      if (!over_) answer_.body += chunk;
+      if (!over_) answer_.body += chunk.view();
     }
     post(std::move(handler), error_code{});
     if (last) finish(false);
@@ -224,8 +224,8 @@ class ShadowTap final : public ForwardingExchange, public std::enable_shared_fro
     }
     ForwardingExchange::start(std::move(head));
   }
-  void async_write(std::string chunk, bool last, Handler handler) override {
-    keep(chunk);
+  void async_write(BodyPiece chunk, bool last, Handler handler) override {
+    keep(chunk.view());
     ForwardingExchange::async_write(std::move(chunk), last, std::move(handler));
     if (last) launch();
   }
@@ -251,7 +251,7 @@ class ShadowTap final : public ForwardingExchange, public std::enable_shared_fro
   }
 
  private:
-  void keep(const std::string& chunk) {
+  void keep(std::string_view chunk) {
     std::lock_guard lock(case_->mutex);
     auto& body = case_->primary.body;
     if (case_->primary_over) return;

@@ -180,7 +180,7 @@ class HeadOnlyExchange final : public Exchange {
   boost::asio::any_io_executor executor() const override { return {}; }
   void async_read_body(std::span<char>, ReadHandler) override {}
   void start(ResponseHead) override {}
-  void async_write(std::string, bool, Handler) override {}
+  void async_write(BodyPiece, bool, Handler) override {}
   void async_finish(Headers, Handler) override {}
   void abort() override {}
   void on_client_gone(std::function<void()>) override {}

@@ -182,5 +182,61 @@ TEST_CASE("gathered writes: a client that resets fails the app's next write",
   CHECK(app->results.size() < pieces.size());
 }
 
+// Writes pieces borrowed from its own strings (BodyPiece with an owner, as a bridge hands over a
+// Python bytes object), one after another; counts the owners let go of.
+class BorrowingApp final : public App {
+ public:
+  explicit BorrowingApp(std::vector<std::string> pieces) : sources(std::move(pieces)) {}
+
+  void handle(std::shared_ptr<Exchange> exchange) override {
+    exchange->start({200, {}});
+    write(std::move(exchange), 0);
+  }
+
+  std::vector<std::string> sources;
+  std::vector<error_code> results;
+  int released = 0;
+
+ private:
+  void write(std::shared_ptr<Exchange> exchange, std::size_t i) {
+    if (i == sources.size()) {
+      exchange->async_finish({}, nullptr);
+      return;
+    }
+    BodyPiece::Owner owner(this, [](BorrowingApp* app) { ++app->released; });
+    auto& e = *exchange;
+    e.async_write(BodyPiece(sources[i], std::move(owner)), false,
+                  [this, exchange = std::move(exchange), i](error_code ec) mutable {
+                    results.push_back(ec);
+                    if (!ec) write(std::move(exchange), i + 1);
+                  });
+  }
+};
+
+TEST_CASE("gathered writes: a borrowed piece is sent from its owner's bytes, kept until sent",
+          "[http1_connection][gather]") {
+  auto app = std::make_shared<BorrowingApp>(
+      std::vector<std::string>{std::string(kGatherMin, 'a'), std::string(kGatherMin, 'b')});
+  ConnectionHarness h;
+  h.router.mount("/pieces", app);
+  h.start();
+  h.peer->hold_writes();  // a client that takes nothing yet
+  h.peer->send("GET /pieces HTTP/1.1\r\nHost: a\r\n\r\n");
+  REQUIRE(h.run_until([&] { return h.peer->write_pending() && app->results.size() == 2; }));
+  // Both writes were accepted (under the high-water mark), none has left: the connection
+  // still holds both owners.
+  CHECK(app->released == 0);
+  // The second piece waits in the queue as the app handed it over, not as a copy: what the
+  // owner's bytes say when they leave is what the client gets.
+  app->sources[1].assign(kGatherMin, 'Z');
+  h.peer->release_writes();
+  REQUIRE(h.run_until_responses(1));
+  auto parsed = h.responses();
+  INFO(parsed.error);
+  REQUIRE(parsed.responses.size() == 1);
+  CHECK(parsed.responses[0].body == std::string(kGatherMin, 'a') + std::string(kGatherMin, 'Z'));
+  CHECK(app->released == 2);
+}
+
 }  // namespace
 }  // namespace junction::http1

@@ -178,12 +178,12 @@ class FakeExchange final : public gateway::Exchange {
     ++starts;
     response = std::move(head);
   }
-  void async_write(std::string chunk, bool last, Handler handler) override {
+  void async_write(gateway::BodyPiece chunk, bool last, Handler handler) override {
     if (in_flight > 0) ++overlapping;  // a write before the previous one was accepted
     ++writes;
     largest_write = std::max(largest_write, chunk.size());
     if (gone) return complete(std::move(handler), gateway::errc::client_gone);
-    body += chunk;
+    body += chunk.view();
     ended = ended || last;
     if (gone_after_writes && writes >= gone_after_writes) gone = true;
     complete(std::move(handler), {});
