@@ -9,6 +9,7 @@
 
 #include "bridge/asgi_app.hpp"
 #include "bridge/asgi_messages.hpp"
+#include "bridge/borrowed_bytes.hpp"
 #include "gateway/errors.hpp"
 #include "gateway/log_tag.hpp"
 
@@ -239,7 +240,13 @@ void HttpCycle::to_connection(std::function<void(gateway::Exchange&)> op) {
 py::object HttpCycle::send_body(py::handle message) {
   const auto& s = app_.support();
   py::object body = message_get(message, s.body);
-  std::string chunk = body ? byte_string(body, "http.response.body 'body'") : std::string();
+  // bytes, the usual body, are sent as they are (borrowed); bytearray and memoryview may
+  // change after send() returns, so they are copied.
+  gateway::BodyPiece chunk;
+  if (body && PyBytes_Check(body.ptr()))
+    chunk = body_piece(body.ptr());
+  else if (body)
+    chunk = byte_string(body, "http.response.body 'body'");
   bool more = truthy(message_get(message, s.more_body));
   std::optional<gateway::ResponseHead> head;
   if (response_ == Response::started) {

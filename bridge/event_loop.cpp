@@ -13,6 +13,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "bridge/borrowed_bytes.hpp"
+
 namespace py = pybind11;
 
 namespace junction::bridge {
@@ -129,6 +131,7 @@ void EventLoop::drain() {
     event.target.reset();
   }
   running_.clear();
+  release_deferred();  // the app bytes the I/O threads have sent since
 }
 
 py::object EventLoop::run(py::object coroutine, std::chrono::milliseconds timeout) {

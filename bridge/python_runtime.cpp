@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "bridge/asgi_app.hpp"
+#include "bridge/borrowed_bytes.hpp"
 #include "bridge/event_loop.hpp"
 #include "bridge/python_module.hpp"
 #include "bridge/worker_pool.hpp"
@@ -184,6 +185,8 @@ PythonRuntime::~PythonRuntime() {
   impl_->loop.reset();
   impl_->support = py::object();
   impl_->pools.clear();
+  // Connections may still hold app bytes (bridge/borrowed_bytes.hpp): nobody will give them back.
+  stop_deferred_release();
 }
 
 py::object PythonRuntime::Impl::import_app(const AppSpec& spec) {

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <iterator>
 
+#include "bridge/borrowed_bytes.hpp"
+
 namespace junction::bridge {
 
 namespace {
@@ -133,7 +135,8 @@ void WorkerPool::run_thread() {
     PyEval_RestoreThread(state);
     while (true) {
       job();
-      job = nullptr;  // what the job captured goes now, with the GIL held
+      job = nullptr;       // what the job captured goes now, with the GIL held
+      release_deferred();  // and the app bytes the I/O threads have sent since
       // Under load the next request is often already queued: take it while still holding the
       // GIL rather than dropping it and contending for it again (a context switch each time).
       lock.lock();

@@ -3,10 +3,10 @@
 // PEP 3333 ("Buffering and Streaming") lets a server keep sending a block while the app
 // produces the next: it must not delay a block, but it need not have sent it before the app
 // goes on. Waiting for each piece of a streamed WSGI body makes every piece a round trip through
-// both threads, which for small pieces costs more than the piece (docs/benchmarks.md, "Every row
-// in one command", the streaming entry). The pool thread takes a handler for each write and waits
-// only until no more than a given number of bytes are unacknowledged; the I/O thread wakes it only
-// then.
+// both threads, which costs more than a small piece and most of a large one's time
+// (docs/benchmarks.md, "Every row in one command", the streaming entry). The pool thread takes a
+// handler for each write and waits only until no more than a given number of bytes are
+// unacknowledged; the I/O thread wakes it only then.
 //
 // A handler dropped without being called (the connection's io_context went away with the write
 // queued) gives its bytes back with errc::client_gone, as BlockingCall does, so nobody waits

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "bridge/blocking_call.hpp"
+#include "bridge/borrowed_bytes.hpp"
 #include "gateway/errors.hpp"
 #include "gateway/fields.hpp"
 #include "gateway/log_tag.hpp"
@@ -42,9 +43,9 @@ std::string native_string(py::handle value, const char* what) {
 
 // Runs `op` on the exchange's I/O thread. Every call the response makes goes this way, so that
 // the exchange sees them in the app's order even while earlier writes are still on their way
-// (small pieces do not wait: WsgiResponse::kSendCredit): an exchange that decides on the first
-// write, as the fall-through does, must see the head's start() before it. On that thread the
-// HTTP/1 and HTTP/2 exchanges run the call inline, so this is the one hop the call made anyway.
+// (pieces do not wait for the connection: WsgiResponse::kSendCredit): an exchange that decides on
+// the first write, as the fall-through does, must see the head's start() before it. On that thread
+// the HTTP/1 and HTTP/2 exchanges run the call inline, so this is the one hop the call made anyway.
 template <class Op>
 void post_to(const std::shared_ptr<gateway::Exchange>& exchange, Op op) {
   boost::asio::post(exchange->executor(),
@@ -132,10 +133,8 @@ void WsgiResponse::write(py::object data) {
   if (!PyBytes_Check(data.ptr()))
     raise(PyExc_TypeError,
           fmt::format("write() takes bytes, not {}", Py_TYPE(data.ptr())->tp_name));
-  std::string chunk(PyBytes_AS_STRING(data.ptr()),
-                    static_cast<std::size_t>(PyBytes_GET_SIZE(data.ptr())));
   send_head();
-  if (!send_chunk(std::move(chunk), false) && client_gone_)
+  if (!send_chunk(body_piece(data.ptr()), false) && client_gone_)
     raise(PyExc_OSError, "the client went away");
 }
 
@@ -151,7 +150,7 @@ void WsgiResponse::send_head() {
 // may wake the I/O thread: on one core it then preempts this thread, and Asio wakes it while
 // holding its scheduler's lock, which the woken thread blocks on at once (docs/benchmarks.md,
 // "WSGI apps that take a while"). Apps that answer in one piece make a single hop a request.
-void WsgiResponse::write_to_connection(std::string chunk, bool last,
+void WsgiResponse::write_to_connection(gateway::BodyPiece chunk, bool last,
                                        gateway::Exchange::Handler handler) {
   std::optional<gateway::ResponseHead> head;
   if (!head_sent_) head = std::move(head_);
@@ -163,7 +162,7 @@ void WsgiResponse::write_to_connection(std::string chunk, bool last,
   });
 }
 
-bool WsgiResponse::send_chunk(std::string chunk, bool last) {
+bool WsgiResponse::send_chunk(gateway::BodyPiece chunk, bool last) {
   if (client_gone_) return false;
   if (complete_) {
     if (chunk.empty()) return true;
@@ -178,39 +177,27 @@ bool WsgiResponse::send_chunk(std::string chunk, bool last) {
     if (chunk.size() > left) {
       spdlog::warn("{}: the app sent more than its Content-Length; the rest is dropped",
                    gateway::LogTag{exchange_->request()});
-      chunk.resize(left);
+      chunk.truncate(left);
     }
     if (chunk.size() == left) last = true;
   }
   sent_ += chunk.size();
-  if (credit_) {
-    // A piece the connection took earlier failed: nothing more goes after it.
-    if (auto ec = credit_->failure()) return write_failed(ec);
-  }
+  if (earlier_write_failed()) return false;
   if (last) {
     complete_ = true;
     write_to_connection(std::move(chunk), true, nullptr);
     return true;
   }
+  if (!credit_) credit_.emplace();
+  auto size = chunk.size();
+  write_to_connection(std::move(chunk), false, credit_->take(size));
   gateway::error_code ec;
-  if (auto size = chunk.size(); size < kSmallPiece) {
-    if (!credit_) credit_.emplace();
-    write_to_connection(std::move(chunk), false, credit_->take(size));
-    if (credit_->in_flight() <= kSendCredit) return true;
+  if (credit_->in_flight() > kSendCredit) {
     py::gil_scoped_release release;
     ec = credit_->wait_until_at_most(kSendCredit);
-  } else {
-    // After the small pieces before it, a large piece waits as BlockingCall does: its atomic
-    // wait spins before it sleeps, and the connection usually takes a piece in that time (a
-    // condition variable here, which always sleeps, made the 1 MiB stream 23 % slower).
-    BlockingCall call;
-    py::gil_scoped_release release;
-    if (credit_ && credit_->in_flight() > 0) ec = credit_->wait_until_at_most(0);
-    if (!ec) {
-      write_to_connection(std::move(chunk), false, call.handler());
-      ec = call.wait();
-    }
   }
+  // The app bytes the connection has sent meanwhile can go (a long stream would pile them up).
+  release_deferred();
   if (ec) return write_failed(ec);
   return true;
 }
@@ -223,6 +210,14 @@ bool WsgiResponse::write_failed(gateway::error_code ec) {
                  ec.message());
   complete_ = true;
   return false;
+}
+
+bool WsgiResponse::earlier_write_failed() {
+  if (!credit_) return false;
+  auto ec = credit_->failure();
+  if (!ec) return false;
+  write_failed(ec);
+  return true;
 }
 
 bool WsgiResponse::send_file(py::handle wrapper) {
@@ -276,9 +271,7 @@ void WsgiResponse::send(py::handle result, py::handle file_wrapper_type) {
     py::handle item = PySequence_Fast_GET_ITEM(result.ptr(), 0);
     if (PyBytes_Check(item.ptr())) {
       require_started();
-      send_chunk(std::string(PyBytes_AS_STRING(item.ptr()),
-                             static_cast<std::size_t>(PyBytes_GET_SIZE(item.ptr()))),
-                 true);
+      send_chunk(body_piece(item.ptr()), true);
       return;
     }
   }
@@ -300,16 +293,11 @@ void WsgiResponse::send(py::handle result, py::handle file_wrapper_type) {
     auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(item.ptr()));
     if (size == 0) continue;  // PEP 3333: empty chunks send nothing, not even the head
     require_started();
-    if (!send_chunk(std::string(PyBytes_AS_STRING(item.ptr()), size), false)) return;
+    if (!send_chunk(body_piece(item.ptr()), false)) return;
   }
   if (complete_) return;
   require_started();
-  if (credit_) {
-    if (auto ec = credit_->failure()) {
-      write_failed(ec);
-      return;
-    }
-  }
+  if (earlier_write_failed()) return;
   send_head();
   complete_ = true;
   post_to(exchange_, [](gateway::Exchange& exchange) { exchange.async_finish({}, nullptr); });

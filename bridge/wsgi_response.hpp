@@ -3,9 +3,11 @@
 // iterable the app returns, onto the Exchange's response sink.
 //
 // The head goes out with the first non-empty chunk (or write()), so an app may still replace it
-// (start_response with exc_info) until then. A piece under kSmallPiece goes to the connection
-// without waiting while at most kSendCredit bytes are unacknowledged by it; a larger piece waits
-// for the sink's backpressure, with the GIL released. A write that ends the body never waits.
+// (start_response with exc_info) until then. A piece goes to the connection without waiting
+// while at most kSendCredit bytes are unacknowledged by it; past that the app waits, with the GIL
+// released, for the connection to take them (its backpressure). A write that ends the body never
+// waits. Pieces of 16 KiB or more are sent from the app's bytes objects, without a copy
+// (bridge/borrowed_bytes.hpp).
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -22,16 +24,14 @@ namespace junction::bridge {
 
 class WsgiResponse {
  public:
-  // Small pieces (a template rendered in parts, CSV rows) cost a round trip through both
-  // threads each when the pool thread waits for every one: 64 pieces of 200 bytes took
-  // 730 µs of CPU a response. They go on without waiting up to this many bytes in flight.
-  static constexpr std::size_t kSendCredit = 64 * 1024;
-  // A piece this large or larger waits until the connection took it, and all before it. The
-  // HTTP/1 connection queues such a piece as it is (http1's kGatherMin, 16 KiB) instead of
-  // copying it; letting a pool thread run ahead with 64 KiB pieces piled their copies up in the
-  // queue, and glibc's trimming and refaulting of that memory made the 1 MiB stream 16 % slower
-  // (docs/benchmarks.md, "Every row in one command", the streaming entry).
-  static constexpr std::size_t kSmallPiece = 16 * 1024;
+  // Waiting for the connection to take every piece is a round trip through both threads per
+  // piece: 64 pieces of 200 bytes took 730 µs of CPU a response, and a 1 MiB stream in 64 KiB
+  // pieces 33 context switches. Pieces go on without waiting while up to this many bytes are on
+  // their way, so a response of up to 1 MiB leaves the pool thread free for the next request
+  // once its last piece is handed over. What runs ahead costs references, not copies: the large
+  // pieces are the app's own bytes objects (docs/benchmarks.md, "Every row in one command", the
+  // streaming entry, for the figures: with copies, running ahead was slower).
+  static constexpr std::size_t kSendCredit = 1024 * 1024;
 
   explicit WsgiResponse(std::shared_ptr<gateway::Exchange> exchange);
 
@@ -60,10 +60,13 @@ class WsgiResponse {
 
  private:
   // Sends one chunk; `last` ends the body. Returns false once the response cannot continue.
-  bool send_chunk(std::string chunk, bool last);
+  bool send_chunk(gateway::BodyPiece chunk, bool last);
   // A piece the connection took earlier failed: the response cannot continue. Returns false.
   bool write_failed(gateway::error_code ec);
-  void write_to_connection(std::string chunk, bool last, gateway::Exchange::Handler handler);
+  // A piece that did not wait (kSendCredit) failed on its way: nothing more may follow
+  // it. Records the failure as write_failed does; true when there was one.
+  bool earlier_write_failed();
+  void write_to_connection(gateway::BodyPiece chunk, bool last, gateway::Exchange::Handler handler);
   bool send_file(pybind11::handle wrapper);
   void send_head();
   void require_started() const;
@@ -71,7 +74,7 @@ class WsgiResponse {
   std::shared_ptr<gateway::Exchange> exchange_;
   gateway::ResponseHead head_;
   std::optional<std::uint64_t> declared_length_;  // the app's Content-Length
-  std::optional<WriteCredit> credit_;             // made by the first small piece
+  std::optional<WriteCredit> credit_;  // made by the first piece that does not end the body
   std::uint64_t sent_ = 0;
   bool started_ = false;    // start_response was called
   bool head_sent_ = false;  // the head went to the sink
