@@ -90,6 +90,11 @@ class Connection final : public gateway::Closable,
     stream.native_non_blocking(true, ec);
     stream.async_wait(asio::socket_base::wait_write, [](gateway::error_code) {});
   };
+  // The most one write_some may take. Asio's transfer_all says 64 KiB, so a 1 MiB response took
+  // 16 sendmsg(2) calls, each waking the reader (on loopback, each ran the receiver's TCP path
+  // too). A plain socket takes what fits in its buffer in one call; a TLS stream writes its
+  // first buffer in records, so it keeps asio's bound on the memory SSL_write encrypts at once.
+  static constexpr std::size_t kWriteSomeMax = kCanSendFile ? kFileTurnBytes : 64 * 1024;
   // A stream Beast can carry a WebSocket over (websocket_session.hpp).
   static constexpr bool kCanWebSocket = supports_websocket_v<Stream>;
 

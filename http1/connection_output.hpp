@@ -82,13 +82,13 @@ void Connection<Stream>::start_write(const Buffers& buffers) {
   write_in_flight_ = true;
   write_progress_ = 0;
   // The completion condition sees each partial write: progress for --timeout-send and
-  // --min-response-rate, with asio's own transfer_all steps otherwise.
+  // --min-response-rate. It also says how much the next write_some may take (kWriteSomeMax).
   asio::async_write(
       stream_, buffers,
       [self = this->shared_from_this()](const gateway::error_code& ec, std::size_t total) {
         if (total > self->write_progress_)
           self->note_sent(total - std::exchange(self->write_progress_, total));
-        return asio::transfer_all()(ec, total);
+        return ec ? std::size_t{0} : kWriteSomeMax;
       },
       [self = this->shared_from_this()](gateway::error_code ec, std::size_t n) {
         if (self->context_.metrics) self->context_.metrics.add(gateway::counter::bytes_sent, n);
