@@ -4,7 +4,8 @@
 #     against granian, gunicorn, uWSGI, uvicorn and hypercorn;
 #   * bench/http2.sh: hello world over h2c against granian and hypercorn (and nginx);
 #   * bench/real_apps.sh: a Django page from a template and a SQLite query, a Flask JSON
-#     endpoint, a FastAPI endpoint validating a pydantic body, a 1 MiB streamed response;
+#     endpoint, a FastAPI endpoint validating a pydantic body, a 1 MiB streamed response, a
+#     response streamed in 64 pieces of 200 B;
 #   * bench/tls.sh: full TLS handshakes against nginx, and WSGI and ASGI hello over TLS
 #     (HTTP/1.1 keep-alive and HTTP/2) against granian;
 #   * bench/memory.sh: RSS per idle keep-alive connection and per idle WebSocket (10,000 of

@@ -8,7 +8,10 @@
 #   * fastapi-pydantic (ASGI): a FastAPI POST endpoint validating a JSON body with a pydantic
 #     model and answering a response model (105 B); against granian and uvicorn;
 #   * wsgi-stream-1mib (WSGI): 1 MiB from a generator of 64 KiB pieces; granian, gunicorn;
-#   * asgi-stream-1mib (ASGI): 1 MiB as 16 `more_body` sends of 64 KiB; granian, uvicorn.
+#   * asgi-stream-1mib (ASGI): 1 MiB as 16 `more_body` sends of 64 KiB; granian, uvicorn;
+#   * wsgi-stream-rows (WSGI): 64 pieces of 200 B from a generator (CSV rows, a template
+#     rendered in parts); granian, gunicorn;
+#   * asgi-stream-rows (ASGI): the same as 64 `more_body` sends; granian, uvicorn.
 #
 #   bash bench/real_apps.sh              # 3 runs of 10 s per server and row (about 8 min of load)
 #   bash bench/real_apps.sh --quick      # smoke check: 1 run of 3 s per server and row
@@ -29,8 +32,9 @@
 #   * fastapi_app.py (`app`): POST /items with item.json's body (sent by wrk with
 #     post_item.lua: Content-Type application/json, 150 B), validated as the pydantic model
 #     `Item` (bounds, a list, a nested model), answered as the response model `Quote`;
-#   * stream_app.py (`wsgi_app`, `asgi_app`): GET / streams 16 pieces of 64 KiB, no
-#     Content-Length (every server sends it chunked); the ASGI app answers lifespan at once.
+#   * stream_app.py (`wsgi_app`, `asgi_app`): GET / streams 16 pieces of 64 KiB, GET /rows 64
+#     pieces of 200 B, no Content-Length (every server sends them chunked); the ASGI app answers
+#     lifespan at once.
 # Each app answers GET /ready with "ready", which the script waits for; before the runs it
 # sends each server the row's request once with curl and checks the status (200), a piece of
 # the expected body (the size for the streams) and that every server answered the same bytes.
@@ -68,22 +72,23 @@
 # with the same flags right after junction in every round, and each row adds the ratio
 # junction / junction-baseline.
 #
-# Method: as bench/app.sh, per row: the row's servers start together; each gets a warm-up run,
-# then the measured runs go round them (junction, granian, gunicorn, junction, ...) so drift on
-# this noisy 2-core VM hits all alike. Load: wrk -t1 -c$BENCH_CONNECTIONS (default 64) for the
-# framework rows; the stream rows use -c$BENCH_STREAM_CONNECTIONS (default 16): each response
-# is 1 MiB, so with 64 connections wrk (one thread, which must read every byte) would be nearer
-# the bottleneck and the latency would mostly be queueing. The report gives, per row, each
-# run's requests/s, the median, the medians of wrk's p50 and p99 latency, and, from /proc over
-# all the server's processes and threads, its CPU time and context switches per request and
-# its use of its core, then Junction's ratio to each peer (of medians); warnings when the
-# machine was busy before the row, a server used under 85% of its core (for the streams wrk
-# may be the limit), or wrk saw errors (Non-2xx: the app refused the request; socket errors).
+# Method: as bench/app.sh, per row: the row's servers start together; each gets a warm-up run, then
+# the measured runs go round them (junction, granian, gunicorn, junction, ...) so drift on this
+# noisy 2-core VM hits all alike. Load: wrk -t1 -c$BENCH_CONNECTIONS (default 64) for the framework
+# rows and the *-stream-rows rows; the 1 MiB rows use -c$BENCH_STREAM_CONNECTIONS (default 16): each
+# response is 1 MiB, so with 64 connections wrk (one thread, which must read every byte) would be
+# nearer the bottleneck and the latency would mostly be queueing. The report gives, per row, each
+# run's requests/s, the median, the medians of wrk's p50 and p99 latency, and, from /proc over all
+# the server's processes and threads, its CPU time and context switches per request and its use of
+# its core, then Junction's ratio to each peer (of medians); warnings when the machine was busy
+# before the row, a server used under 85% of its core (for the streams wrk may be the limit), or wrk
+# saw errors (Non-2xx: the app refused the request; socket errors).
 #
 # Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 3), BENCH_RUNS
 # (default 3), BENCH_CONNECTIONS (default 64), BENCH_STREAM_CONNECTIONS (default 16),
 # BENCH_THREADS (WSGI, default 8), BENCH_SERVER_CPU, BENCH_CLIENT_CPU, BENCH_ROWS (default
-# "django-template flask-json fastapi-pydantic wsgi-stream-1mib asgi-stream-1mib"),
+# "django-template flask-json fastapi-pydantic wsgi-stream-1mib asgi-stream-1mib
+# wsgi-stream-rows asgi-stream-rows"),
 # BENCH_SERVERS (default "junction granian gunicorn uvicorn"; each row takes those of its
 # interface), BENCH_PYTHON (default /usr/bin/python3), JUNCTION_BIN (another installed
 # `junction` to measure instead; then nothing is built), JUNCTION_BASELINE_BIN and
@@ -102,6 +107,7 @@ bench_options "$@"
 apps="$root/bench/apps"
 threads="${BENCH_THREADS:-8}"
 all_rows="django-template flask-json fastapi-pydantic wsgi-stream-1mib asgi-stream-1mib"
+all_rows+=" wsgi-stream-rows asgi-stream-rows"
 all_servers="junction granian gunicorn uvicorn"
 pick_rows_and_servers "$all_rows" "$all_servers"
 
@@ -133,6 +139,15 @@ row_settings() {
         load="GET / of bench/apps/stream_app.py:wsgi_app (a generator of 16 × 64 KiB, chunked)"
       else
         load="GET / of bench/apps/stream_app.py:asgi_app (16 sends of 64 KiB with more_body, chunked)"
+      fi
+      ;;
+    wsgi-stream-rows | asgi-stream-rows)
+      interface="${1%%-*}" path=/rows expect_size=12800
+      target="stream_app:${interface}_app"
+      if [[ "$interface" == wsgi ]]; then
+        load="GET /rows of bench/apps/stream_app.py:wsgi_app (a generator of 64 × 200 B, chunked)"
+      else
+        load="GET /rows of bench/apps/stream_app.py:asgi_app (64 sends of 200 B with more_body, chunked)"
       fi
       ;;
   esac
