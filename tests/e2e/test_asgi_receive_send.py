@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 
 import pytest
 
@@ -162,3 +163,21 @@ def test_disconnect_while_app_streams(server, tmp_path):
     sends = [line for line in lines if line.startswith("send: ")]
     assert len(sends) == 1 and "OSError" in sends[0].split(": ", 1)[1].split(","), lines
     assert_serves(server, "/scope")
+
+
+def test_large_body_pieces_are_given_back_once_sent(server):
+    """A `bytes` body of 16 KiB or more is sent from the app's object, which the connection
+    holds until the bytes are out; then each is given back on a Python thread (its __del__
+    runs, counted by the app), soon and exactly once."""
+    n, size = 40, 65536
+    with Conn(server.address, timeout=30) as c:
+        r = c.roundtrip(request("GET", f"/tracked?n={n}&size={size}"))
+        assert r.status == 200
+        assert r.body == b"".join(bytes([i % 256]) * size for i in range(n))
+        deadline = time.monotonic() + 10
+        while True:
+            freed = json.loads(c.roundtrip(request("GET", "/freed")).body)["freed"]
+            if freed >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert freed == n

@@ -23,6 +23,9 @@ mount prefix, scope["root_path"], taken off):
   /stats               {"max_in_flight", "in_flight", "done"}
   /state[?set=K]       the request's scope["state"] (set=K first adds key K to that copy)
   /loop                {"loop": module.qualname of the running event loop's class}
+  /tracked?n=N&size=S  N body messages of S bytes (piece i is byte i % 256), each a bytes
+                       subclass whose __del__ counts itself
+  /freed               how many tracked pieces were deleted so far
 
 Lifespan: startup puts {"started": "yes", "items": [...]} in the state; with
 $ASGI_LIFESPAN_RECORD set, "startup", each finished /sleep ("request done") and "shutdown" are
@@ -33,11 +36,23 @@ import asyncio
 import hashlib
 import json
 import os
+import threading
 from urllib.parse import parse_qs
 
 _in_flight = 0
 _max_in_flight = 0
 _done = 0
+_freed = 0
+_freed_lock = threading.Lock()
+
+
+class Tracked(bytes):
+    """A body piece that counts its deletion (a reference the server kept, given back)."""
+
+    def __del__(self):
+        global _freed
+        with _freed_lock:  # any Python thread may give a piece back
+            _freed += 1
 
 
 def _record(path: str, line: str) -> None:
@@ -242,6 +257,16 @@ async def app(scope, receive, send):
             state[q["set"]] = "set by a request"
         return await send_json(send, {"has_state": state is not None,
                                       "state": plain(dict(state or {}))})
+    if path == "/tracked":
+        n, size = int(q["n"]), int(q["size"])
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": Tracked(bytes([i % 256]) * size),
+                        "more_body": i < n - 1})
+        return
+    if path == "/freed":
+        return await send_json(send, {"freed": _freed})
     if path == "/loop":
         cls = type(asyncio.get_running_loop())
         return await send_json(send, {"loop": f"{cls.__module__}.{cls.__qualname__}"})

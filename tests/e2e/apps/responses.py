@@ -26,6 +26,9 @@ response iterable (so a test can count the calls):
                        N bytes of pieces(N) (a seeded random stream) in pieces of the sizes
                        A, B, ... in turn, yielded or through write(); with P, the bytes handed
                        over so far are written to the file P after each piece
+  /tracked?n=N&size=S  N pieces of S bytes (piece i is byte i % 256), each a bytes subclass
+                       whose __del__ counts itself: the server gives back every piece it held
+  /freed               how many tracked pieces were deleted so far
   /read-body?marker=P  writes P (if given), then reads the body: "LENGTH SHA256"
   /errors              writes two lines to wsgi.errors
 """
@@ -35,6 +38,7 @@ import io
 import os
 import random
 import sys
+import threading
 import time
 
 from apps.util import json_response, query, record
@@ -102,6 +106,24 @@ def piece_stream(data, sizes, progress):
         if progress:
             with open(progress, "w") as f:
                 f.write(str(sent))
+
+
+_freed = 0
+_freed_lock = threading.Lock()
+
+
+class Tracked(bytes):
+    """A body piece that counts its deletion (a reference the server kept, given back)."""
+
+    def __del__(self):
+        global _freed
+        with _freed_lock:
+            _freed += 1
+
+
+def tracked_pieces(n: int, size: int):
+    for i in range(n):
+        yield Tracked(bytes([i % 256]) * size)
 
 
 def body_of(n: int) -> bytes:
@@ -226,6 +248,12 @@ def app(environ, start_response):
                 write(piece)
             return []
         return stream
+    if path == "/tracked":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return tracked_pieces(int(q["n"]), int(q["size"]))
+    if path == "/freed":
+        start_response("200 OK", TEXT)
+        return [str(_freed).encode()]
     if path == "/read-body":
         record(q.get("marker", ""), "reading")
         if "delay" in q:
