@@ -32,8 +32,6 @@ void let_go(PyObject* object) noexcept {
   d.pending.store(true, std::memory_order_release);
 }
 
-}  // namespace
-
 gateway::BodyPiece borrow_bytes(PyObject* bytes) {
   std::string_view view(PyBytes_AS_STRING(bytes),
                         static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
@@ -42,6 +40,8 @@ gateway::BodyPiece borrow_bytes(PyObject* bytes) {
   // owner fails).
   return {view, gateway::BodyPiece::Owner(bytes, &let_go)};
 }
+
+}  // namespace
 
 gateway::BodyPiece body_piece(PyObject* bytes) {
   auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(bytes));

@@ -21,11 +21,8 @@ namespace junction::bridge {
 // (http1's kGatherMin), and a copy costs less than a reference given back later.
 inline constexpr std::size_t kBorrowMin = 16 * 1024;
 
-// A piece that sends the bytes of `bytes` (a bytes object, which cannot change) as they are,
-// keeping a reference to it. GIL held.
-gateway::BodyPiece borrow_bytes(PyObject* bytes);
-
-// The piece for a bytes object: borrowed from kBorrowMin bytes on, a copy below. GIL held.
+// The piece for a bytes object (which cannot change): from kBorrowMin bytes on, the object's
+// own bytes with a reference to it; a copy below. GIL held.
 gateway::BodyPiece body_piece(PyObject* bytes);
 
 // Gives back the references other threads let go of. GIL held; an atomic load when there are
